@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make run` (quickstart study) and `make test` (the suite).
+# Each creates .venv and installs what it needs; re-running skips the install while pyproject.toml is unchanged.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXPERIMENT ?= experiments/quickstart.yaml
+
+.PHONY: run test install ui clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/rnncompare run $(EXPERIMENT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+ui: $(VENV)/.installed
+	$(BIN)/rnncompare ui
+
+clean:
+	rm -rf $(VENV) mlruns/mlflow.db mlruns/artifacts mlruns/tuner mlruns/reports

@@ -1,0 +1,7 @@
+"""`python -m rnncompare`."""
+
+import sys
+
+from rnncompare.cli import main
+
+sys.exit(main())

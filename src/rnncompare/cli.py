@@ -1,0 +1,101 @@
+"""The `rnncompare` command: a thin layer over `rnncompare.study`. Parses and validates without TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from rnncompare.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnncompare",
+        description="Fair comparisons of Keras recurrent architectures: keras-tuner search, MLflow runs, a report.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_overrides(command: argparse.ArgumentParser) -> None:
+        command.add_argument("experiment", help="experiment YAML file (keys that differ from configs/default.yaml)")
+        command.add_argument(
+            "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+            help="override one dotted key, e.g. --set tuner.epochs=5 (repeatable; values read as YAML)",
+        )
+
+    run = commands.add_parser("run", help="run a study: tune every architecture, log to MLflow, write the report")
+    with_overrides(run)
+    validate = commands.add_parser("validate", help="check the config and the data; trains and writes nothing")
+    with_overrides(validate)
+
+    report = commands.add_parser("report", help="rebuild a study's report from the tracking store alone")
+    report.add_argument("study", help="study name (the MLflow experiment)")
+    report.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
+    report.add_argument("--out", help="report folder (default: the study's report.dir); files go to OUT/STUDY/")
+
+    ui = commands.add_parser("ui", help="start the MLflow UI on the project's tracking store")
+    ui.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+
+    commands.add_parser("tasks", help="list the built-in tasks")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `rnncompare` and `python -m rnncompare`; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "tasks":
+        from rnncompare.tasks import BUILTIN_TASKS
+
+        for name, (_, description) in sorted(BUILTIN_TASKS.items()):
+            print(f"{name:<16} {description}")
+        return 0
+    if args.command == "validate":
+        from rnncompare.study import prepare
+        from rnncompare.tracking import resolve_tracking_uri
+
+        config, task = prepare(args.experiment, args.overrides)
+        print(f"ok: study {config.study}: {', '.join(config.architectures)} on {task.describe()}")
+        print(f"tracking: {resolve_tracking_uri(config.tracking.uri)}")
+        return 0
+    if args.command == "run":
+        from rnncompare.progress import Progress
+        from rnncompare.runtime import quiet_libraries
+        from rnncompare.study import run_study
+
+        quiet_libraries()
+        run_study(args.experiment, args.overrides, progress=Progress(enabled=True))
+        return 0
+    if args.command == "report":
+        from rnncompare.runtime import quiet_libraries
+        from rnncompare.study import rebuild_report
+
+        quiet_libraries()
+        out_dir = rebuild_report(args.study, args.tracking_uri, args.out)
+        print(f"report: {Path(out_dir) / 'report.html'}")
+        return 0
+    if args.command == "ui":
+        from rnncompare.tracking import check_store, resolve_tracking_uri, ui_command
+
+        uri = resolve_tracking_uri(args.tracking_uri)
+        if uri.startswith(("http://", "https://")):
+            raise UserError(f"--tracking-uri: {uri} is a tracking server; open it in a browser, it serves its own UI")
+        check_store(uri)
+        print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+        return subprocess.call(ui_command(uri, args.host, args.port))
+    raise AssertionError(f"unhandled command {args.command}")

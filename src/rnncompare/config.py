@@ -1,0 +1,297 @@
+"""Study configuration: defaults from configs/default.yaml, an experiment file of differences, `--set` overrides.
+
+Everything is checked when it is loaded. A problem raises one `UserError` whose message names where the bad value
+came from (the file or ``--set``), the dotted key, the value and what is allowed, e.g.
+``experiments/x.yaml: search.dropout.max must be less than 1, got 1.5``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rnncompare.errors import UserError
+
+ARCHITECTURES = ("lstm", "gru", "simple_rnn")
+TUNER_ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+SET_ORIGIN = "--set"
+
+
+class _Section(BaseModel):
+    # No defaults here: configs/default.yaml is the one place that holds them, with their comments.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IntRange(_Section):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+    step: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IntRange":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class DropoutRange(_Section):
+    min: Annotated[float, Field(ge=0.0, lt=1.0)]
+    max: Annotated[float, Field(ge=0.0, lt=1.0)]
+    step: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DropoutRange":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class TaskConfig(_Section):
+    name: Literal["digits"]
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> "TaskConfig":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"validation_fraction + test_fraction must be below 0.9 to leave data for training, "
+                f"got {self.validation_fraction} + {self.test_fraction}"
+            )
+        return self
+
+
+class SearchConfig(_Section):
+    units: IntRange
+    dropout: DropoutRange
+    layers: IntRange
+
+
+class TrainingConfig(_Section):
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
+    patience: Annotated[int, Field(ge=1)]
+
+
+class TunerConfig(_Section):
+    algorithm: Literal["random", "bayesian", "hyperband", "grid"]
+    max_trials: Annotated[int, Field(ge=1)]
+    epochs: Annotated[int, Field(ge=1)]
+    batch_size: Annotated[int, Field(ge=1)]
+    objective: Literal["val_loss", "val_accuracy"]
+    dir: str
+
+
+class TrackingConfig(_Section):
+    uri: str | None
+
+
+class ReportConfig(_Section):
+    dir: str
+
+
+class StudyConfig(_Section):
+    study: str
+    seed: Annotated[int, Field(ge=0, lt=2**31)]
+    task: TaskConfig
+    architectures: Annotated[list[Literal["lstm", "gru", "simple_rnn"]], Field(min_length=1)]
+    search: SearchConfig
+    training: TrainingConfig
+    tuner: TunerConfig
+    tracking: TrackingConfig
+    report: ReportConfig
+
+    @field_validator("study")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # The name becomes a folder and an MLflow experiment: no path separators, no leading dot.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError(
+                f"must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, got {value!r}"
+            )
+        return value
+
+    @field_validator("architectures")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"must not repeat an architecture, got {', '.join(repeated)} twice")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (what is logged as config.yaml)."""
+        return self.model_dump(mode="json")
+
+
+def default_config_path() -> Path:
+    """configs/default.yaml: in the source tree, or the copy packaged into a built wheel."""
+    in_tree = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    if in_tree.is_file():
+        return in_tree
+    return Path(str(resources.files("rnncompare") / "default.yaml"))
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; any problem is a one-line `UserError`."""
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise UserError(f"{path}: not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: must hold a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Turn ``["tuner.epochs=3", ...]`` (values read as YAML) or a ``{dotted: value}`` mapping into a nested dict."""
+    nested: dict[str, Any] = {}
+    if not overrides:
+        return nested
+    if isinstance(overrides, Mapping):
+        pairs = list(overrides.items())
+    else:
+        pairs = []
+        for item in overrides:
+            key, sep, raw = str(item).partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"{SET_ORIGIN} expects dotted.key=value, got {item!r}")
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else None
+            except yaml.YAMLError:
+                value = raw
+            pairs.append((key.strip(), value))
+    for dotted, value in pairs:
+        parts = str(dotted).split(".")
+        if any(not part for part in parts):
+            raise UserError(f"{SET_ORIGIN}: {dotted!r} is not a dotted key such as tuner.epochs")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"{SET_ORIGIN}: {dotted} conflicts with another override of {part}")
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+) -> StudyConfig:
+    """Resolve a study's config: defaults, then the experiment (a YAML path or a dict), then overrides.
+
+    Raises `UserError` with one line naming the origin, the dotted key, the bad value and what is allowed.
+    """
+    defaults_path = default_config_path()
+    layers: list[tuple[str, dict[str, Any]]] = [(str(defaults_path), read_yaml_mapping(defaults_path))]
+    if isinstance(source, Mapping):
+        layers.append(("the study dict", copy.deepcopy(dict(source))))
+    elif source is not None:
+        layers.append((str(source), read_yaml_mapping(Path(source))))
+    layers.append((SET_ORIGIN, parse_overrides(overrides)))
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, layer in layers:
+        _merge_into(merged, layer, origin, origins, prefix="")
+    try:
+        return StudyConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise UserError(_describe(exc.errors()[0], origins)) from None
+
+
+def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str], prefix: str) -> None:
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value, origin, origins, prefix=f"{dotted}.")
+        else:
+            # Lists and scalars replace what was there: an experiment's `architectures` is the whole list.
+            target[key] = copy.deepcopy(value)
+            for stale in [k for k in origins if k.startswith(f"{dotted}.")]:
+                del origins[stale]
+            if isinstance(value, dict):
+                for leaf in _dotted_leaves(value, f"{dotted}."):
+                    origins[leaf] = origin
+        origins[dotted] = origin
+
+
+def _dotted_leaves(mapping: dict, prefix: str) -> list[str]:
+    keys = []
+    for key, value in mapping.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys.extend(_dotted_leaves(value, f"{prefix}{key}."))
+    return keys
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    if value is None:
+        return "null"
+    return repr(value)
+
+
+def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+    key = _dotted(loc)
+    origin_key = _dotted([p for p in loc if not isinstance(p, int)])
+    origin = origins.get(origin_key) or next(
+        (origins[k] for k in reversed(list(origins)) if k.startswith(f"{origin_key}.")), SET_ORIGIN
+    )
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, _, leaf = origin_key.rpartition(".")
+        allowed = _allowed_keys(parent)
+        hint = difflib.get_close_matches(leaf, allowed, n=1)
+        suggestion = f" (did you mean {parent + '.' if parent else ''}{hint[0]}?)" if hint else ""
+        return f"{origin}: unknown key {key}{suggestion}; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{origin}: {key} is missing"
+    message = str(error["msg"])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        # A section-level check (min <= max) reads "search.units: min (200) ..."; a field-level one "study must ...".
+        separator = ": " if isinstance(error.get("input"), dict) else " "
+        return f"{origin}: {key}{separator}{message}" if key else f"{origin}: {message}"
+    if kind == "too_short":
+        return f"{origin}: {key} must list at least {error['ctx']['min_length']} item(s), got {_show(error.get('input'))}"
+    message = re.sub(r"^(Input|String|List|Value) should( be| have)?", lambda m: "must" + (m.group(2) or ""), message)
+    message = message.replace("a valid dictionary or instance of", "a mapping of keys for")
+    if kind == "model_type":
+        message = "must be a mapping of keys"
+    return f"{origin}: {key} {message}, got {_show(error.get('input'))}"
+
+
+def _allowed_keys(parent: str) -> list[str]:
+    model: type[BaseModel] = StudyConfig
+    for part in [p for p in parent.split(".") if p]:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)

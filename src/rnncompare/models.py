@@ -1,0 +1,83 @@
+"""The one place that builds layers: a compiled Keras model from a plain dict of hyperparameters.
+
+Every recurrent layer stays on the cuDNN-compatible path: default activations, `use_bias=True`,
+`reset_after=True` for GRU, no `unroll`, and no `recurrent_dropout` (dropout is applied to the layer inputs, which
+Keras 3 does outside the fused kernel).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from rnncompare.tasks import InputSpec, OutputSpec
+
+RECURRENT_LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
+REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
+
+
+def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, output_spec: OutputSpec):
+    """Build and compile a recurrent classifier.
+
+    Args:
+        hyperparameters: ``architecture`` (lstm, gru, simple_rnn), ``units`` (width of each recurrent layer),
+            ``dropout`` (input dropout of each recurrent layer and before the head), ``layers`` (stacked recurrent
+            layers) and ``learning_rate`` (Adam). Any other key is an error.
+        input_spec: steps and features of one sequence.
+        output_spec: the classes to predict.
+
+    Returns:
+        A compiled `keras.Model` whose input is ``keras.Input((steps, features))``, so parameter counts exist
+        before any training.
+    """
+    values = _checked(hyperparameters)
+    import keras
+
+    layer_class = getattr(keras.layers, RECURRENT_LAYERS[values["architecture"]])
+    inputs = keras.Input(shape=(input_spec.steps, input_spec.features), name="sequence")
+    hidden = inputs
+    for index in range(values["layers"]):
+        hidden = layer_class(
+            values["units"],
+            dropout=values["dropout"],
+            return_sequences=index < values["layers"] - 1,
+            name=f"{values['architecture']}_{index + 1}",
+        )(hidden)
+    if values["dropout"] > 0:
+        hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
+    outputs = keras.layers.Dense(output_spec.classes, activation="softmax", name="head")(hidden)
+    model = keras.Model(inputs, outputs, name=f"{values['architecture']}_{values['layers']}x{values['units']}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def count_parameters(model) -> dict[str, int]:
+    """Total and trainable parameter counts of a built model."""
+    trainable = sum(int(weight.numpy().size) for weight in model.trainable_weights)
+    return {"params_total": int(model.count_params()), "params_trainable": trainable}
+
+
+def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    # Keras-style: reject a bad argument at once, naming it and the value received.
+    values = dict(hyperparameters)
+    unknown = sorted(set(values) - set(REQUIRED_HYPERPARAMETERS))
+    if unknown:
+        raise ValueError(f"Unknown hyperparameter(s) {unknown}; expected {list(REQUIRED_HYPERPARAMETERS)}")
+    missing = [name for name in REQUIRED_HYPERPARAMETERS if name not in values]
+    if missing:
+        raise ValueError(f"Missing hyperparameter(s) {missing}; received {values}")
+    if values["architecture"] not in RECURRENT_LAYERS:
+        raise ValueError(
+            f"Invalid architecture {values['architecture']!r}; expected one of {sorted(RECURRENT_LAYERS)}"
+        )
+    for name in ("units", "layers"):
+        if not isinstance(values[name], int) or isinstance(values[name], bool) or values[name] < 1:
+            raise ValueError(f"Invalid {name}: expected a positive integer, received {values[name]!r}")
+    if not 0.0 <= float(values["dropout"]) < 1.0:
+        raise ValueError(f"Invalid dropout: expected a value in [0, 1), received {values['dropout']!r}")
+    values["dropout"] = float(values["dropout"])
+    values["learning_rate"] = float(values["learning_rate"])
+    return values

@@ -1,0 +1,48 @@
+"""Process-wide quiet: TensorFlow imported only when a command trains, and without its start-up chatter."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+_imported = False
+
+
+def quiet_libraries() -> None:
+    """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("absl", "tensorflow", "alembic", "mlflow", "keras_tuner", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*Skipping variable loading for optimizer.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def import_deep_learning() -> None:
+    """Import TensorFlow, Keras and keras-tuner once, with file descriptor 2 muted meanwhile.
+
+    TensorFlow 2.21 prints oneDNN and CUDA notices from C++ before absl logging starts, which no environment
+    variable silences; muting the descriptor for the import alone hides them and nothing else.
+    """
+    global _imported
+    if _imported:
+        return
+    quiet_libraries()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+        import keras_tuner  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    tensorflow.get_logger().setLevel(logging.ERROR)
+    _imported = True

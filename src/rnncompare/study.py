@@ -1,0 +1,167 @@
+"""A whole study: config, then task, then one tuned search per architecture, then tracking, then the report.
+
+`run_study` is the one place that wires the stages together; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from rnncompare.config import StudyConfig, load_config
+from rnncompare.tasks import TaskData, load_task
+
+VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "mlflow")
+
+
+@dataclass
+class StudyResult:
+    """What a study produced: per-architecture summary, per-trial table, where the report and runs are."""
+
+    study: str
+    summary: dict[str, Any]
+    trials: pd.DataFrame
+    report_dir: Path
+    tracking_uri: str
+    study_run_id: str
+
+    @property
+    def architectures(self) -> pd.DataFrame:
+        """The per-architecture summary as a DataFrame (one row per architecture)."""
+        rows = {
+            name: {**{k: v for k, v in row.items() if k != "hyperparameters"},
+                   **{f"hp_{k}": v for k, v in row["hyperparameters"].items()}}
+            for name, row in self.summary["architectures"].items()
+        }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def prepare(
+    experiment: str | Path | Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None = None
+) -> tuple[StudyConfig, TaskData]:
+    """Load and check the config and the data; trains nothing, writes nothing. Raises `UserError`."""
+    config = load_config(experiment, overrides)
+    return config, load_task(config.task, config.seed)
+
+
+def run_study(
+    experiment: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    progress=None,
+) -> StudyResult:
+    """Run a study from a YAML path or a dict (with optional dotted overrides) and return its results.
+
+    Args:
+        experiment: path of an experiment file, or a dict of the keys that differ from configs/default.yaml.
+        overrides: ``["tuner.epochs=3"]`` or ``{"tuner.epochs": 3}``.
+        progress: a `rnncompare.progress.Progress` to print to; a quiet one when None.
+
+    Raises:
+        UserError: bad config, data or tracking store, before anything is trained or written.
+    """
+    from rnncompare import tracking
+    from rnncompare.progress import Progress
+    from rnncompare.report import build_summary, trials_table, write_report
+    from rnncompare.runtime import import_deep_learning
+    from rnncompare.tuning import tune_architecture
+
+    progress = progress or Progress(enabled=False)
+    config, task = prepare(experiment, overrides)
+    progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; "
+                   f"{config.tuner.algorithm} search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
+    progress.stage("data", task.describe())
+    uri = tracking.resolve_tracking_uri(config.tracking.uri)
+    tracker = tracking.Tracker.connect(uri)
+    progress.stage("tracking", f"{uri} (MLflow experiment {config.study})")
+
+    import_deep_learning()
+    dataset = {"name": task.name, "digest": task.digest(), "source": task.source}
+    runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset)
+    status = "FAILED"
+    try:
+        fixed = {"architecture": None, "learning_rate": config.training.learning_rate}
+        progress.begin_search(config.architectures, config.tuner.max_trials)
+        for architecture in config.architectures:
+            tracker.start_architecture(runs, config.study, architecture)
+            fixed["architecture"] = architecture
+            observer = _Both(tracker.trial_logger(runs, config.study, architecture, fixed),
+                             progress.trial_observer(architecture))
+            outcome = tune_architecture(
+                architecture, config, task, observer, str(Path(config.tuner.dir) / config.study)
+            )
+            tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed)
+            progress.architecture_done(architecture, outcome)
+        record = tracking.load_study(uri, config.study, runs.study_run_id)
+        report_dir = Path(config.report.dir) / config.study
+        files = write_report(record, report_dir)
+        tracker.log_report(runs, files)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.end_study(runs, status)
+    summary = build_summary(record)
+    progress.summary(summary, report_dir)
+    return StudyResult(config.study, summary, trials_table(record), report_dir, uri, runs.study_run_id)
+
+
+def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str | Path | None = None) -> Path:
+    """Rebuild a study's report from the tracking store alone (its newest finished study run)."""
+    from rnncompare import tracking
+    from rnncompare.report import write_report
+
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    record = tracking.load_study(uri, study)
+    out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
+    write_report(record, out_dir)
+    return out_dir
+
+
+class _Both:
+    """Sends each search event to the tracker and to the progress display."""
+
+    def __init__(self, *observers):
+        self.observers = observers
+
+    def trial_started(self, trial_id, hyperparameters):
+        for observer in self.observers:
+            observer.trial_started(trial_id, hyperparameters)
+
+    def epoch_ended(self, trial_id, epoch, metrics):
+        for observer in self.observers:
+            observer.epoch_ended(trial_id, epoch, metrics)
+
+    def trial_ended(self, result):
+        for observer in self.observers:
+            observer.trial_ended(result)
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    versions = {"python": platform.python_version()}
+    for distribution in VERSIONED_PACKAGES:
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = "not installed"
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = completed.stdout.strip()
+    return commit if completed.returncode == 0 and len(commit) == 40 else None
+

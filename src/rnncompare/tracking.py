@@ -1,0 +1,372 @@
+"""Tracking: the only module that talks to MLflow.
+
+Run tree of a study (one MLflow experiment per study)::
+
+    study run                 rnncompare.role=study          config.yaml, versions, git commit, report files
+      architecture run        rnncompare.role=architecture   best trial's hyperparameters and metrics, test_accuracy
+        trial run             rnncompare.role=trial          hyperparameters, per-epoch curves, summary metrics
+
+Everything is done through `MlflowClient` with explicit run ids (no fluent active-run stack), so nesting never
+depends on which run happens to be active.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from rnncompare.config import DEFAULT_TRACKING_URI
+from rnncompare.errors import UserError
+from rnncompare.tuning import EPOCH_METRICS, ArchitectureOutcome, TrialResult
+
+TAG_ROLE = "rnncompare.role"
+TAG_STUDY = "rnncompare.study"
+TAG_ARCHITECTURE = "rnncompare.architecture"
+TAG_TRIAL_ID = "rnncompare.trial_id"
+TAG_BEST_TRIAL_ID = "rnncompare.best_trial_id"
+TAG_FAILURE = "rnncompare.failure_reason"
+TAG_VERSION_PREFIX = "rnncompare.version."
+TAG_PARENT = "mlflow.parentRunId"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+CONFIG_ARTIFACT = "config.yaml"
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """The store to use: the config's (or `--set`'s) `tracking.uri`, then $MLFLOW_TRACKING_URI, then the default."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
+    """Fail fast, with one line, if the tracking store cannot be used; never waits on MLflow's long retries."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_seconds) as response:
+                if response.status != 200:
+                    raise UserError(f"tracking.uri: {uri} answered HTTP {response.status} to /health")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"tracking.uri: cannot reach the MLflow server at {uri} ({reason})") from None
+        return
+    path = _sqlite_path(uri)
+    if path is not None:
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"tracking.uri: cannot create {folder} for {uri} ({exc.strerror})") from None
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UserError(f"tracking.uri: {path} is not writable")
+        return
+    if uri.startswith(("file:", "/", ".")) or "://" not in uri:
+        raise UserError(
+            f"tracking.uri: {uri!r} is a plain folder store, which current MLflow refuses; "
+            f"use a database URI such as {DEFAULT_TRACKING_URI} or a server http://host:port"
+        )
+
+
+def _artifact_location(uri: str, study: str) -> str | None:
+    # Beside a local SQLite store, artifacts go to <store folder>/artifacts/<study>; a server chooses its own.
+    path = _sqlite_path(uri)
+    if path is None:
+        return None
+    return (path.parent.resolve() / "artifacts" / study).as_uri()
+
+
+def _metrics_batch(values: Mapping[str, float], step: int = 0):
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(key, float(value), now, step) for key, value in values.items()]
+
+
+def _params_batch(values: Mapping[str, Any]):
+    from mlflow.entities import Param
+
+    return [Param(key, str(value)) for key, value in values.items()]
+
+
+@dataclass
+class StudyRuns:
+    """Run ids written by one `run` of a study."""
+
+    experiment_id: str
+    study_run_id: str
+    architecture_run_ids: dict[str, str] = field(default_factory=dict)
+
+
+class Tracker:
+    """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = _client(uri)
+        self._open_run_ids: list[str] = []
+
+    def _create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str) -> str:
+        run_id = self.client.create_run(experiment_id, tags=dict(tags), run_name=run_name).info.run_id
+        self._open_run_ids.append(run_id)
+        return run_id
+
+    def _terminate(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+        if run_id in self._open_run_ids:
+            self._open_run_ids.remove(run_id)
+
+    @classmethod
+    def connect(cls, uri: str) -> "Tracker":
+        """Check the store is usable, then open it."""
+        check_store(uri)
+        return cls(uri)
+
+    def start_study(
+        self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
+        dataset: Mapping[str, str],
+    ) -> StudyRuns:
+        """Create (or reuse) the study's experiment and open its study run with config, versions and commit."""
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise UserError(
+                f"study: the MLflow experiment {study!r} in {self.uri} is deleted; restore it or pick another name"
+            )
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else self.client.create_experiment(study, artifact_location=_artifact_location(self.uri, study))
+        )
+        tags = {TAG_ROLE: "study", TAG_STUDY: study}
+        tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
+        tags.update({f"rnncompare.dataset.{key}": value for key, value in dataset.items()})
+        if git_commit:
+            tags[TAG_GIT_COMMIT] = git_commit
+        run_id = self._create_run(experiment_id, tags, study)
+        flat = _flatten(resolved_config)
+        self.client.log_batch(run_id, params=_params_batch(flat))
+        self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
+        return StudyRuns(experiment_id, run_id)
+
+    def start_architecture(self, runs: StudyRuns, study: str, architecture: str) -> str:
+        """Open the architecture run under the study run."""
+        run_id = self._create_run(
+            runs.experiment_id,
+            {TAG_ROLE: "architecture", TAG_STUDY: study, TAG_ARCHITECTURE: architecture, TAG_PARENT: runs.study_run_id},
+            architecture,
+        )
+        runs.architecture_run_ids[architecture] = run_id
+        return run_id
+
+    def trial_logger(self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any]):
+        """A `TrialObserver` that writes each trial as a child run of the architecture run."""
+        return _TrialLogger(self, runs, study, architecture, fixed_params)
+
+    def finish_architecture(self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any]) -> None:
+        """Put the best trial's hyperparameters and metrics, and its test scores, on the architecture run."""
+        failed = sum(trial.status == "FAILED" for trial in outcome.trials)
+        counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed}
+        if outcome.best_trial_id is None:
+            self.client.log_batch(run_id, metrics=_metrics_batch(counts))
+            self.client.set_tag(run_id, TAG_FAILURE, "every trial failed")
+            self._terminate(run_id, "FAILED")
+            return
+        self.client.log_batch(
+            run_id,
+            metrics=_metrics_batch({**outcome.best_metrics, **outcome.test_metrics, **counts}),
+            params=_params_batch({**fixed_params, **outcome.best_hyperparameters}),
+        )
+        self.client.set_tag(run_id, TAG_BEST_TRIAL_ID, outcome.best_trial_id)
+        self._terminate(run_id, "FINISHED")
+
+    def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
+        """Attach the report files to the study run."""
+        for path in files:
+            self.client.log_artifact(runs.study_run_id, str(path), artifact_path="report")
+
+    def end_study(self, runs: StudyRuns, status: str = "FINISHED") -> None:
+        """Close the study run and every run still open under it (FAILED or KILLED when the study broke off)."""
+        for run_id in reversed(list(self._open_run_ids)):
+            self._terminate(run_id, status)
+
+
+class _TrialLogger:
+    """Writes trials as they happen: one run per trial, one batched call per epoch."""
+
+    def __init__(self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any]):
+        self.tracker = tracker
+        self.client = tracker.client
+        self.runs = runs
+        self.study = study
+        self.architecture = architecture
+        self.fixed = dict(fixed)
+        self.run_ids: dict[str, str] = {}
+
+    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
+        run_id = self.tracker._create_run(
+            self.runs.experiment_id,
+            {TAG_ROLE: "trial", TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, TAG_TRIAL_ID: trial_id,
+             TAG_PARENT: self.runs.architecture_run_ids[self.architecture]},
+            f"{self.architecture}-trial-{trial_id}",
+        )
+        self.run_ids[trial_id] = run_id
+        self.client.log_batch(run_id, params=_params_batch({**self.fixed, **hyperparameters}))
+
+    def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.client.log_batch(self.run_ids[trial_id], metrics=_metrics_batch(metrics, step=epoch))
+
+    def trial_ended(self, result: TrialResult) -> None:
+        run_id = self.run_ids[result.trial_id]
+        if result.status == "FAILED":
+            self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
+            self.tracker._terminate(run_id, "FAILED")
+            return
+        # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
+        summary = {
+            (f"best_{name}" if name in EPOCH_METRICS else name): value for name, value in result.metrics.items()
+        }
+        self.client.log_batch(run_id, metrics=_metrics_batch(summary))
+        self.tracker._terminate(run_id, "FINISHED")
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# ---- reading a study back -------------------------------------------------------------------------------------
+
+
+def _search_all(client, experiment_id: str, filter_string: str, order_by: list[str] | None = None) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=filter_string, max_results=1000, order_by=order_by, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _parse_param(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[str, Any]:
+    """Read a study back from the tracking store alone, as plain data for the report.
+
+    Takes the given study run, or else the newest FINISHED one. Raises `UserError` when there is none.
+    """
+    check_store(uri)
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        listing = f"; studies there: {', '.join(known)}" if known else "; the store holds no studies"
+        raise UserError(f"study {study!r} not found in {uri}{listing}")
+    if study_run_id is None:
+        finished = _search_all(
+            client, experiment.experiment_id,
+            f"tags.`{TAG_ROLE}` = 'study' and attributes.status = 'FINISHED'", ["attributes.start_time DESC"],
+        )
+        if not finished:
+            raise UserError(f"study {study!r} in {uri} has no finished study run yet")
+        study_run = finished[0]
+    else:
+        study_run = client.get_run(study_run_id)
+    with tempfile.TemporaryDirectory() as folder:
+        config_path = client.download_artifacts(study_run.info.run_id, CONFIG_ARTIFACT, folder)
+        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    architecture_runs = _search_all(
+        client, experiment.experiment_id,
+        f"tags.`{TAG_PARENT}` = '{study_run.info.run_id}' and tags.`{TAG_ROLE}` = 'architecture'",
+    )
+    by_name = {run.data.tags[TAG_ARCHITECTURE]: run for run in architecture_runs}
+    architectures = []
+    for name in config["architectures"]:
+        if name not in by_name:
+            continue
+        run = by_name[name]
+        trial_runs = _search_all(
+            client, experiment.experiment_id,
+            f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'trial'",
+        )
+        trials = sorted((_trial_record(trial) for trial in trial_runs), key=lambda t: t["trial_id"])
+        best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
+        best_history = {}
+        for trial in trials:
+            if trial["trial_id"] == best_trial_id:
+                best_history = _history(client, trial["run_id"])
+        architectures.append({
+            "name": name,
+            "run_id": run.info.run_id,
+            "status": run.info.status,
+            "params": {key: _parse_param(value) for key, value in run.data.params.items()},
+            "metrics": dict(run.data.metrics),
+            "best_trial_id": best_trial_id,
+            "best_history": best_history,
+            "trials": trials,
+        })
+    tags = study_run.data.tags
+    return {
+        "study": study,
+        "tracking_uri": uri,
+        "experiment_id": experiment.experiment_id,
+        "study_run_id": study_run.info.run_id,
+        "config": config,
+        "versions": {k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)},
+        "git_commit": tags.get(TAG_GIT_COMMIT),
+        "dataset": {k.removeprefix("rnncompare.dataset."): v for k, v in tags.items() if k.startswith("rnncompare.dataset.")},
+        "architectures": architectures,
+    }
+
+
+def _trial_record(run) -> dict[str, Any]:
+    return {
+        "trial_id": run.data.tags.get(TAG_TRIAL_ID, ""),
+        "run_id": run.info.run_id,
+        "status": run.info.status,
+        "hyperparameters": {key: _parse_param(value) for key, value in run.data.params.items()},
+        "metrics": {key: value for key, value in run.data.metrics.items() if key not in EPOCH_METRICS},
+        "failure_reason": run.data.tags.get(TAG_FAILURE),
+    }
+
+
+def _history(client, run_id: str) -> dict[str, list[list[float]]]:
+    history = {}
+    for key in EPOCH_METRICS:
+        points = sorted(client.get_metric_history(run_id, key), key=lambda metric: metric.step)
+        history[key] = [[metric.step, metric.value] for metric in points]
+    return history
+
+
+def ui_command(uri: str, host: str, port: int) -> list[str]:
+    """The `mlflow ui` command line that serves this store's UI."""
+    import sys
+
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]

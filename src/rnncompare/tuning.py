@@ -1,0 +1,282 @@
+"""Tuning: one keras-tuner search per architecture, same space, same budget, same tuner seed.
+
+Roles follow keras-tuner's seams: `RecurrentHyperModel.build(hp)` says what to build (it only declares the search
+space and hands `hp.values` to the model builder), the oracle picks what to try next, and `run_trial` (wrapped by
+`_TrialReporting`) reports every trial and epoch to a `TrialObserver`. This module never imports MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from rnncompare.errors import FailedTrial
+from rnncompare.models import build_model, count_parameters
+from rnncompare.tasks import TaskData, derive_seed
+
+EPOCH_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+OBJECTIVE_DIRECTIONS = {"val_loss": "min", "val_accuracy": "max"}
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced, as plain data."""
+
+    trial_id: str
+    hyperparameters: dict[str, Any]
+    status: str  # FINISHED or FAILED
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    failure_reason: str | None = None
+
+
+@dataclass
+class ArchitectureOutcome:
+    """The result of one architecture's search: every trial, the best one, and its test scores."""
+
+    architecture: str
+    trials: list[TrialResult]
+    best_trial_id: str | None
+    best_hyperparameters: dict[str, Any]
+    best_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+
+
+class TrialObserver(Protocol):
+    """Receives a search's events; the tracking module implements it, so does progress display."""
+
+    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None: ...
+
+    def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None: ...
+
+    def trial_ended(self, result: TrialResult) -> None: ...
+
+
+def summarize_epochs(
+    history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss"
+) -> dict[str, float]:
+    """Summary metrics of one fit from its per-epoch history.
+
+    The best epoch is the one the objective picks (lowest val_loss, or highest val_accuracy): the epoch whose
+    weights the tuner keeps. Gaps are measured there: ``gap_accuracy`` = train minus validation accuracy,
+    ``gap_loss`` = validation minus train loss; both grow as a model overfits. ``seconds_per_epoch`` leaves out
+    the first epoch when there are others, since it includes graph tracing.
+    """
+    scores = np.asarray(history[objective], dtype=float)
+    best_index = int(np.nanargmin(scores) if OBJECTIVE_DIRECTIONS[objective] == "min" else np.nanargmax(scores))
+    timed = seconds[1:] if len(seconds) > 1 else seconds
+    return {
+        "best_epoch": float(epochs[best_index]),
+        "epochs_run": float(len(epochs)),
+        "epochs_after_best": float(len(epochs) - 1 - best_index),
+        "loss": float(history["loss"][best_index]),
+        "val_loss": float(history["val_loss"][best_index]),
+        "accuracy": float(history["accuracy"][best_index]),
+        "val_accuracy": float(history["val_accuracy"][best_index]),
+        "gap_accuracy": float(history["accuracy"][best_index] - history["val_accuracy"][best_index]),
+        "gap_loss": float(history["val_loss"][best_index] - history["loss"][best_index]),
+        "seconds_per_epoch": float(np.mean(timed)) if timed else 0.0,
+    }
+
+
+def declare_search_space(hp, search) -> dict[str, Any]:
+    """Map the config's `search` ranges onto keras-tuner hyperparameters; a range with min == max is fixed."""
+    values = {}
+    for name in ("units", "layers"):
+        bounds = getattr(search, name)
+        values[name] = (
+            hp.Fixed(name, bounds.min)
+            if bounds.min == bounds.max
+            else hp.Int(name, bounds.min, bounds.max, step=bounds.step)
+        )
+    dropout = search.dropout
+    values["dropout"] = (
+        hp.Fixed("dropout", dropout.min)
+        if dropout.min == dropout.max
+        else hp.Float("dropout", dropout.min, dropout.max, step=dropout.step)
+    )
+    return values
+
+
+def _keras_tuner():
+    import keras_tuner
+
+    return keras_tuner
+
+
+def make_hypermodel(architecture: str, config, task: TaskData):
+    """The keras-tuner hypermodel for one architecture: declares the space, delegates building to `build_model`."""
+    kt = _keras_tuner()
+
+    class RecurrentHyperModel(kt.HyperModel):
+        def build(self, hp):
+            searched = declare_search_space(hp, config.search)
+            hyperparameters = {
+                "architecture": architecture,
+                "learning_rate": config.training.learning_rate,
+                **searched,
+            }
+            return build_model(hyperparameters, task.input_spec, task.output_spec)
+
+    return RecurrentHyperModel(name=architecture)
+
+
+def _epoch_recorder(trial_id: str, observer: TrialObserver):
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        """Collects per-epoch metrics and timings, reports each epoch once, and fails a diverging trial."""
+
+        def __init__(self):
+            super().__init__()
+            self.history: dict[str, list[float]] = {name: [] for name in EPOCH_METRICS}
+            self.epochs: list[int] = []
+            self.seconds: list[float] = []
+            self.parameters: dict[str, int] = {}
+            self.diverged_at: int | None = None
+            self._started = 0.0
+
+        def on_train_begin(self, logs=None):
+            self.parameters = count_parameters(self.model)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+            logs = logs or {}
+            metrics = {name: float(logs[name]) for name in EPOCH_METRICS if name in logs}
+            # Epochs are numbered from 1 in every log, table and figure.
+            self.epochs.append(epoch + 1)
+            for name in EPOCH_METRICS:
+                self.history[name].append(metrics.get(name, math.nan))
+            observer.epoch_ended(trial_id, epoch + 1, metrics)
+            if not all(math.isfinite(value) for value in metrics.values()):
+                self.diverged_at = epoch + 1
+                self.model.stop_training = True
+
+    return EpochRecorder()
+
+
+def _trial_reporting_class(base, observer: TrialObserver, objective: str):
+    kt = _keras_tuner()
+
+    class TrialReporting(base):
+        """Wraps `run_trial` so that each trial is reported as it starts and ends, failed or not."""
+
+        def run_trial(self, trial, *args, **kwargs):
+            searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+            observer.trial_started(trial.trial_id, searched)
+            self._recorder = _epoch_recorder(trial.trial_id, observer)
+            try:
+                outcome = super().run_trial(trial, *args, **kwargs)
+                if self._recorder.diverged_at is not None:
+                    raise FailedTrial(f"loss became NaN or infinite at epoch {self._recorder.diverged_at}")
+            except Exception as exc:  # any failure of one trial is that trial's, recorded, and the search goes on
+                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                observer.trial_ended(
+                    TrialResult(trial.trial_id, searched, "FAILED", history=self._recorder.history,
+                                failure_reason=f"{type(exc).__name__}: {reason}")
+                )
+                raise kt.errors.FailedTrialError(reason) from exc
+            recorder = self._recorder
+            metrics = {
+                **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, objective),
+                **{name: float(count) for name, count in recorder.parameters.items()},
+            }
+            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", metrics, recorder.history))
+            return outcome
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            # Added here, after keras-tuner deep-copies the search callbacks, so the recorder is never copied.
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), self._recorder]
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    return TrialReporting
+
+
+def make_tuner(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str):
+    """A keras-tuner tuner of the configured algorithm, reporting to `observer`.
+
+    Every architecture gets the same tuner seed, so random and grid searches try the same points for each.
+    Hyperband's trial count is capped at `tuner.max_trials` like the others, with `tuner.epochs` as max_epochs.
+    """
+    kt = _keras_tuner()
+    tuner_config = config.tuner
+    bases = {
+        "random": kt.RandomSearch,
+        "bayesian": kt.BayesianOptimization,
+        "hyperband": kt.Hyperband,
+        "grid": kt.GridSearch,
+    }
+    objective = kt.Objective(tuner_config.objective, direction=OBJECTIVE_DIRECTIONS[tuner_config.objective])
+    common = dict(
+        hypermodel=make_hypermodel(architecture, config, task),
+        objective=objective,
+        seed=derive_seed(config.seed, "tuner"),
+        directory=directory,
+        project_name=architecture,
+        overwrite=True,
+        max_consecutive_failed_trials=tuner_config.max_trials,
+    )
+    tuner_class = _trial_reporting_class(bases[tuner_config.algorithm], observer, tuner_config.objective)
+    if tuner_config.algorithm == "hyperband":
+        tuner = tuner_class(max_epochs=tuner_config.epochs, factor=3, **common)
+        tuner.oracle.max_trials = tuner_config.max_trials
+    else:
+        tuner = tuner_class(max_trials=tuner_config.max_trials, **common)
+    return tuner
+
+
+def tune_architecture(
+    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str
+) -> ArchitectureOutcome:
+    """Search one architecture's hyperparameters and evaluate its best model once on the test split."""
+    import keras
+
+    keras.utils.set_random_seed(derive_seed(config.seed, "weights"))
+    trials: list[TrialResult] = []
+
+    class Collect:
+        def trial_started(self, trial_id, hyperparameters):
+            observer.trial_started(trial_id, hyperparameters)
+
+        def epoch_ended(self, trial_id, epoch, metrics):
+            observer.epoch_ended(trial_id, epoch, metrics)
+
+        def trial_ended(self, result):
+            trials.append(result)
+            observer.trial_ended(result)
+
+    tuner = make_tuner(architecture, config, task, Collect(), directory)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+    )
+    tuner.search(
+        task.x_train,
+        task.y_train,
+        validation_data=(task.x_val, task.y_val),
+        epochs=config.tuner.epochs,
+        batch_size=config.tuner.batch_size,
+        callbacks=[early_stopping],
+        verbose=0,
+    )
+    finished = [trial for trial in trials if trial.status == "FINISHED"]
+    if not finished:
+        return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
+    best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
+    best = next(trial for trial in finished if trial.trial_id == best_trial_id)
+    model = tuner.get_best_models(1)[0]
+    test_loss, test_accuracy = model.evaluate(task.x_test, task.y_test, batch_size=config.tuner.batch_size, verbose=0)
+    return ArchitectureOutcome(
+        architecture=architecture,
+        trials=trials,
+        best_trial_id=best_trial_id,
+        best_hyperparameters=dict(best.hyperparameters),
+        best_metrics=dict(best.metrics),
+        test_metrics={"test_loss": float(test_loss), "test_accuracy": float(test_accuracy)},
+    )
