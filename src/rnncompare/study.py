@@ -72,12 +72,13 @@ def run_study(
     from rnncompare.tuning import tune_architecture
 
     progress = progress or Progress(enabled=False)
+    # Every check (config, data, tracking store) happens before anything is printed, trained or written.
     config, task = prepare(experiment, overrides)
+    uri = tracking.resolve_tracking_uri(config.tracking.uri)
+    tracker = tracking.Tracker.connect(uri)
     progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; "
                    f"{config.tuner.algorithm} search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
     progress.stage("data", task.describe())
-    uri = tracking.resolve_tracking_uri(config.tracking.uri)
-    tracker = tracking.Tracker.connect(uri)
     progress.stage("tracking", f"{uri} (MLflow experiment {config.study})")
 
     import_deep_learning()

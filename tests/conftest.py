@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny end-to-end study run once per session through the real CLI, in a throwaway folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_STUDY = """\
+study: tiny
+architectures: [lstm, gru, simple_rnn]
+search:
+  units: {min: 8, max: 24, step: 8}
+tuner:
+  max_trials: 2
+  epochs: 2
+  batch_size: 128
+"""
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess: no inherited tracking URI, quiet TensorFlow, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env.update(extra)
+    return env
+
+
+def rnncompare(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):
+    """Run the real `rnncompare` command (as `python -m rnncompare`) and return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnncompare", *args], cwd=cwd, env=env or clean_env(), capture_output=True,
+        text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """`rnncompare run` on a tiny study (3 architectures x 2 trials x 2 epochs) with the default local store."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "tiny.yaml").write_text(TINY_STUDY)
+    completed = rnncompare("run", "tiny.yaml", cwd=folder)
+    assert completed.returncode == 0, completed.stderr
+    return {
+        "folder": folder,
+        "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}",
+        "report_dir": folder / "mlruns" / "reports" / "tiny",
+        "stdout": completed.stdout,
+        "stderr": completed.stderr,
+    }

@@ -1,0 +1,135 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnncompare.config import StudyConfig, default_config_path, load_config, parse_overrides
+from rnncompare.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_holds_only_differences_and_inherits_the_rest():
+    config = load_config(REPO / "experiments" / "quickstart.yaml")
+    assert config.study == "quickstart"
+    assert config.tuner.max_trials == 4
+    assert config.search.units.max == 64
+    # not in the experiment file: comes from configs/default.yaml
+    assert config.tuner.batch_size == 64
+    assert config.search.layers.min == config.search.layers.max == 1
+    assert config.tracking.uri is None
+
+
+def test_set_overrides_win_over_the_file_and_parse_as_yaml():
+    config = load_config(
+        REPO / "experiments" / "quickstart.yaml",
+        ["tuner.epochs=3", "architectures=[gru, lstm]", "search.dropout.max=0.3", "tracking.uri=sqlite:///x.db"],
+    )
+    assert config.tuner.epochs == 3
+    assert config.architectures == ["gru", "lstm"]
+    assert config.search.dropout.max == 0.3
+    assert config.tracking.uri == "sqlite:///x.db"
+
+
+def test_a_dict_study_with_dict_overrides():
+    config = load_config({"study": "nb", "tuner": {"max_trials": 2}}, {"tuner.epochs": 4})
+    assert (config.study, config.tuner.max_trials, config.tuner.epochs) == ("nb", 2, 4)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["search.dropout.max=1.5"], "--set: search.dropout.max must be less than 1, got 1.5"),
+        (["tuner.max_trail=3"], "--set: unknown key tuner.max_trail (did you mean tuner.max_trials?); allowed here: "
+                                 "algorithm, batch_size, dir, epochs, max_trials, objective"),
+        (["tuner.algorithm=sobol"], "--set: tuner.algorithm must be 'random', 'bayesian', 'hyperband' or 'grid', "
+                                    "got 'sobol'"),
+        (["tuner.max_trials='3'"], "--set: tuner.max_trials must be a valid integer, got '3'"),
+        (["tuner.epochs=0"], "--set: tuner.epochs must be greater than or equal to 1, got 0"),
+        (["architectures=[lstm, cnn]"], "--set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'cnn'"),
+        (["architectures=[]"], "--set: architectures must list at least 1 item(s), got []"),
+        (["architectures=[gru, gru]"], "--set: architectures must not repeat an architecture, got gru twice"),
+        (["search.units.min=200"], "--set: search.units: min (200) must not exceed max (64)"),
+        (["study=../etc"], "--set: study must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "
+                           "or digit, got '../etc'"),
+        (["task=3"], "--set: task must be a mapping of keys, got 3"),
+        (["task.name=imagenet"], "--set: task.name must be 'digits', got 'imagenet'"),
+        (["seed=-1"], "--set: seed must be greater than or equal to 0, got -1"),
+        (["epochs"], "--set expects dotted.key=value, got 'epochs'"),
+    ],
+)
+def test_each_bad_value_gives_one_line_naming_origin_key_value_and_allowed(overrides, message):
+    with pytest.raises(UserError) as caught:
+        load_config(REPO / "experiments" / "quickstart.yaml", overrides)
+    assert str(caught.value) == message
+
+
+def test_errors_name_the_file_the_bad_key_came_from(tmp_path):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("tuner:\n  epochs: 5\n  patience: 3\n")
+    with pytest.raises(UserError, match=re.escape(f"{experiment}: unknown key tuner.patience")):
+        load_config(experiment)
+    experiment.write_text("search:\n  dropout: {min: 0.0, max: 1.5, step: 0.1}\n")
+    with pytest.raises(UserError, match=re.escape(f"{experiment}: search.dropout.max must be less than 1, got 1.5")):
+        load_config(experiment)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tuner: [1, 2", "not valid YAML at line 1, column 13"),
+        ("- a\n- b\n", "must hold a mapping of config keys, got list"),
+    ],
+)
+def test_unreadable_experiment_files(tmp_path, text, message):
+    experiment = tmp_path / "bad.yaml"
+    experiment.write_text(text)
+    with pytest.raises(UserError, match=re.escape(f"{experiment}: {message}")):
+        load_config(experiment)
+
+
+def test_missing_experiment_file():
+    with pytest.raises(UserError, match=r"^nowhere\.yaml: file not found$"):
+        load_config("nowhere.yaml")
+
+
+def test_overrides_build_nested_dicts():
+    assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
+
+
+def _schema_keys(model, prefix=""):
+    keys = set()
+    for name, field in model.model_fields.items():
+        keys.add(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            keys |= _schema_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def _yaml_keys(mapping, prefix=""):
+    keys = set()
+    for name, value in mapping.items():
+        keys.add(prefix + name)
+        if isinstance(value, dict):
+            keys |= _yaml_keys(value, f"{prefix}{name}.")
+    return keys
+
+
+def test_every_key_has_a_default_and_every_default_is_documented():
+    path = default_config_path()
+    defaults = yaml.safe_load(path.read_text())
+    # The schema has no defaults of its own: the file must set every key it knows, and nothing else.
+    assert _yaml_keys(defaults) == _schema_keys(StudyConfig)
+    StudyConfig.model_validate(defaults)
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"^\s*[A-Za-z_]+:", line):
+            documented = "#" in line or lines[number - 1].strip().startswith("#")
+            assert documented, f"configs/default.yaml line {number + 1} has no comment: {line!r}"
+
+
+def test_every_shipped_experiment_is_valid():
+    for experiment in sorted((REPO / "experiments").glob("*.yaml")):
+        load_config(experiment)

@@ -1,0 +1,167 @@
+"""A tiny real study through the CLI, read back through MlflowClient; the report rebuilt from the store alone."""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import clean_env, rnncompare
+from test_models import CELL_PARAMETERS
+
+pytestmark = pytest.mark.slow
+ARCHITECTURES = ["lstm", "gru", "simple_rnn"]
+
+
+def runs_by_role(client, experiment_id, role):
+    return client.search_runs([experiment_id], filter_string=f"tags.`rnncompare.role` = '{role}'", max_results=1000)
+
+
+def test_the_run_tree_tags_and_metrics(tiny_study):
+    client = MlflowClient(tracking_uri=tiny_study["uri"])
+    experiment = client.get_experiment_by_name("tiny")
+    studies = runs_by_role(client, experiment.experiment_id, "study")
+    assert len(studies) == 1
+    study = studies[0]
+    assert study.info.status == "FINISHED"
+    assert study.data.tags["rnncompare.study"] == "tiny"
+    for package in ("python", "tensorflow", "keras", "keras-tuner", "mlflow"):
+        assert re.fullmatch(r"\d+\.\d+.*", study.data.tags[f"rnncompare.version.{package}"])
+    assert study.data.params["tuner.max_trials"] == "2"
+
+    architectures = runs_by_role(client, experiment.experiment_id, "architecture")
+    assert sorted(run.data.tags["rnncompare.architecture"] for run in architectures) == sorted(ARCHITECTURES)
+    trials = runs_by_role(client, experiment.experiment_id, "trial")
+    assert len(trials) == 6
+    for architecture in architectures:
+        tags, metrics, params = architecture.data.tags, architecture.data.metrics, architecture.data.params
+        assert tags["mlflow.parentRunId"] == study.info.run_id
+        assert architecture.info.status == "FINISHED"
+        children = [t for t in trials if t.data.tags["mlflow.parentRunId"] == architecture.info.run_id]
+        assert sorted(t.data.tags["rnncompare.trial_id"] for t in children) == ["0", "1"]
+        assert all(t.data.tags["rnncompare.architecture"] == tags["rnncompare.architecture"] for t in children)
+        best = next(t for t in children if t.data.tags["rnncompare.trial_id"] == tags["rnncompare.best_trial_id"])
+        # the architecture run carries its best trial's hyperparameters and metrics, and its test score
+        assert params["units"] == best.data.params["units"] and params["dropout"] == best.data.params["dropout"]
+        assert metrics["params_total"] == best.data.metrics["params_total"]
+        assert metrics["val_accuracy"] == best.data.metrics["best_val_accuracy"]
+        assert 0.0 <= metrics["test_accuracy"] <= 1.0
+        assert metrics["trials_finished"] == 2 and metrics["trials_failed"] == 0
+
+    for trial in trials:
+        metrics, params = trial.data.metrics, trial.data.params
+        assert trial.info.status == "FINISHED"
+        assert trial.data.tags["rnncompare.role"] == "trial"
+        assert set(params) == {"architecture", "learning_rate", "units", "dropout", "layers"}
+        units = int(params["units"])
+        expected = CELL_PARAMETERS[params["architecture"]](8, units) + units * 10 + 10
+        assert metrics["params_total"] == metrics["params_trainable"] == expected
+        for name in ("best_epoch", "gap_accuracy", "gap_loss", "epochs_after_best", "seconds_per_epoch"):
+            assert name in metrics
+        assert metrics["gap_accuracy"] == pytest.approx(metrics["best_accuracy"] - metrics["best_val_accuracy"])
+        assert metrics["epochs_after_best"] == metrics["epochs_run"] - metrics["best_epoch"]
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            history = client.get_metric_history(trial.info.run_id, key)
+            assert sorted(point.step for point in history) == [1, 2]
+
+
+def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_path):
+    client = MlflowClient(tracking_uri=tiny_study["uri"])
+    experiment = client.get_experiment_by_name("tiny")
+    study = runs_by_role(client, experiment.experiment_id, "study")[0]
+    config = yaml.safe_load(open(client.download_artifacts(study.info.run_id, "config.yaml", str(tmp_path))))
+    assert config["tuner"] == {"algorithm": "random", "max_trials": 2, "epochs": 2, "batch_size": 128,
+                               "objective": "val_loss", "dir": "mlruns/tuner"}
+    logged = {item.path for item in client.list_artifacts(study.info.run_id, "report")}
+    for name in ("report.md", "report.html", "summary.json", "runs.csv", "learning_curves.png",
+                 "accuracy_vs_parameters.png", "overfitting_gap.png"):
+        assert f"report/{name}" in logged
+    # artifacts live beside the SQLite store, under mlruns/
+    assert (tiny_study["folder"] / "mlruns" / "artifacts" / "tiny").is_dir()
+
+
+def test_the_report_files(tiny_study):
+    folder = tiny_study["report_dir"]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert sorted(summary["architectures"]) == sorted(ARCHITECTURES)
+    for name, row in summary["architectures"].items():
+        assert set(row["hyperparameters"]) == {"architecture", "learning_rate", "units", "dropout", "layers"}
+        assert row["hyperparameters"]["architecture"] == name
+        units = row["hyperparameters"]["units"]
+        assert row["params_total"] == CELL_PARAMETERS[name](8, units) + units * 10 + 10
+    ranking = summary["ranking_by_test_accuracy"]
+    scores = [summary["architectures"][name]["test_accuracy"] for name in ranking]
+    assert scores == sorted(scores, reverse=True)
+    runs = pd.read_csv(folder / "runs.csv")
+    assert len(runs) == 6 and runs["is_best"].sum() == 3
+    html = (folder / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
+    markdown = (folder / "report.md").read_text()
+    best = ranking[0]
+    assert f"{best} reached the highest test accuracy ({summary['architectures'][best]['test_accuracy']:.3f})" in markdown
+    assert "report.html" in tiny_study["stderr"]
+
+
+def test_report_rebuilds_the_same_summary_from_the_store(tiny_study, tmp_path):
+    completed = rnncompare("report", "tiny", "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path),
+                           cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    rebuilt = (tmp_path / "tiny" / "summary.json").read_text()
+    assert rebuilt == (tiny_study["report_dir"] / "summary.json").read_text()
+    assert (tmp_path / "tiny" / "runs.csv").read_text() == (tiny_study["report_dir"] / "runs.csv").read_text()
+
+
+def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "ui", "--tracking-uri", tiny_study["uri"], "--port", str(port)],
+        cwd=tiny_study["folder"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("the MLflow UI did not start")
+                time.sleep(0.5)
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        experiment = client.get_experiment_by_name("tiny")
+        runs = client.search_runs([experiment.experiment_id], max_results=100)
+        assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
+        assert len(runs) == 1 + 3 + 6
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def test_run_study_from_python_returns_dataframes(tmp_path, monkeypatch):
+    import rnncompare
+
+    monkeypatch.chdir(tmp_path)
+    result = rnncompare.run_study(
+        {"study": "notebook", "architectures": ["gru"], "tracking": {"uri": f"sqlite:///{tmp_path}/nb.db"}},
+        overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16},
+    )
+    assert list(result.architectures.index) == ["gru"]
+    assert result.architectures.loc["gru", "params_total"] == CELL_PARAMETERS["gru"](8, 16) + 170
+    assert len(result.trials) == 1 and result.trials.loc[0, "status"] == "FINISHED"
+    assert (result.report_dir / "summary.json").is_file()
+    assert result.summary["architectures"]["gru"]["trials_finished"] == 1

@@ -1,0 +1,66 @@
+import pytest
+
+from rnncompare.models import build_model, count_parameters
+from rnncompare.tasks import InputSpec, OutputSpec
+
+CELL_PARAMETERS = {
+    # Closed forms for input width d and u units.
+    "lstm": lambda d, u: 4 * u * (d + u + 1),  # input, forget, output gates and cell candidate
+    "gru": lambda d, u: 3 * u * (d + u + 2),  # update, reset, candidate; Keras 3 reset_after keeps two biases
+    "simple_rnn": lambda d, u: u * (d + u + 1),
+}
+
+
+def spec(features=8, classes=10):
+    return InputSpec(steps=8, features=features), OutputSpec("classification", classes, tuple(map(str, range(classes))))
+
+
+@pytest.mark.parametrize("architecture", sorted(CELL_PARAMETERS))
+@pytest.mark.parametrize("features, units, layers", [(8, 16, 1), (3, 64, 1), (8, 32, 2), (12, 7, 3)])
+def test_parameter_counts_equal_the_closed_forms(architecture, features, units, layers):
+    input_spec, output_spec = spec(features=features, classes=10)
+    model = build_model(
+        {"architecture": architecture, "units": units, "dropout": 0.2, "layers": layers, "learning_rate": 1e-3},
+        input_spec, output_spec,
+    )
+    cell = CELL_PARAMETERS[architecture]
+    expected = cell(features, units) + (layers - 1) * cell(units, units) + (units * 10 + 10)
+    assert count_parameters(model) == {"params_total": expected, "params_trainable": expected}
+
+
+def test_gru_has_about_a_quarter_fewer_parameters_than_lstm_at_the_same_width():
+    lstm, gru = CELL_PARAMETERS["lstm"](8, 128), CELL_PARAMETERS["gru"](8, 128)
+    assert 0.24 < 1 - gru / lstm < 0.26
+
+
+@pytest.mark.parametrize("architecture", ["lstm", "gru"])
+def test_recurrent_layers_stay_on_the_cudnn_path(architecture):
+    model = build_model(
+        {"architecture": architecture, "units": 16, "dropout": 0.3, "layers": 2, "learning_rate": 1e-3}, *spec()
+    )
+    recurrent = [layer for layer in model.layers if layer.name.startswith(architecture)]
+    assert len(recurrent) == 2
+    for layer in recurrent:
+        config = layer.get_config()
+        assert config["recurrent_dropout"] == 0
+        assert config["dropout"] == 0.3
+        assert config["activation"] == "tanh" and config["recurrent_activation"] == "sigmoid"
+        assert config["use_bias"] and not config["unroll"]
+        if architecture == "gru":
+            assert config["reset_after"]
+    assert model.inputs[0].shape == (None, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"recurrent_dropout": 0.1}, r"Unknown hyperparameter\(s\) \['recurrent_dropout'\]"),
+        ({"architecture": "transformer"}, r"Invalid architecture 'transformer'; expected one of \['gru', 'lstm', 'simple_rnn'\]"),
+        ({"units": 0}, r"Invalid units: expected a positive integer, received 0"),
+        ({"dropout": 1.0}, r"Invalid dropout: expected a value in \[0, 1\), received 1.0"),
+    ],
+)
+def test_bad_hyperparameters_are_rejected_by_name(change, message):
+    values = {"architecture": "lstm", "units": 16, "dropout": 0.0, "layers": 1, "learning_rate": 1e-3, **change}
+    with pytest.raises(ValueError, match=message):
+        build_model(values, *spec())

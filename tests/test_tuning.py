@@ -1,0 +1,51 @@
+import math
+
+import pytest
+
+from rnncompare.config import load_config
+from rnncompare.tuning import declare_search_space, summarize_epochs
+
+HISTORY = {
+    "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
+    "val_loss": [1.1, 0.7, 0.5, 0.6, 0.8],
+    "accuracy": [0.5, 0.7, 0.8, 0.9, 0.95],
+    "val_accuracy": [0.45, 0.65, 0.75, 0.78, 0.74],
+}
+
+
+def test_summary_is_taken_at_the_epoch_of_lowest_validation_loss():
+    summary = summarize_epochs(HISTORY, [1, 2, 3, 4, 5], [3.0, 1.0, 1.2, 0.8, 1.0], "val_loss")
+    assert summary["best_epoch"] == 3
+    assert summary["epochs_run"] == 5
+    assert summary["epochs_after_best"] == 2
+    assert summary["val_accuracy"] == 0.75
+    assert summary["gap_accuracy"] == pytest.approx(0.8 - 0.75)
+    assert summary["gap_loss"] == pytest.approx(0.5 - 0.4)
+    # the first epoch (graph tracing) is left out of the timing
+    assert summary["seconds_per_epoch"] == pytest.approx(1.0)
+
+
+def test_summary_follows_a_val_accuracy_objective_and_resumed_epoch_numbers():
+    summary = summarize_epochs(HISTORY, [3, 4, 5, 6, 7], [1.0] * 5, "val_accuracy")
+    assert summary["best_epoch"] == 6
+    assert summary["epochs_after_best"] == 1
+    assert summary["gap_accuracy"] == pytest.approx(0.9 - 0.78)
+
+
+def test_summary_ignores_nan_epochs_when_choosing_the_best():
+    history = {key: list(values) for key, values in HISTORY.items()}
+    history["val_loss"][0] = math.nan
+    assert summarize_epochs(history, [1, 2, 3, 4, 5], [1.0] * 5)["best_epoch"] == 3
+
+
+def test_search_space_comes_from_the_config():
+    import keras_tuner
+
+    config = load_config({}, ["search.units.min=16", "search.units.max=48", "search.units.step=16",
+                              "search.dropout.min=0.1", "search.dropout.max=0.1"])
+    hp = keras_tuner.HyperParameters()
+    declare_search_space(hp, config.search)
+    units, layers, dropout = (hp._hps[name][0] for name in ("units", "layers", "dropout"))
+    assert list(units.values) == [16, 32, 48]
+    assert type(layers).__name__ == "Fixed" and layers.value == 1
+    assert type(dropout).__name__ == "Fixed" and dropout.value == 0.1
