@@ -61,7 +61,7 @@ class Progress:
 
         table = Table(title=f"study {summary['study']}")
         for column in ("architecture", "test acc", "val acc", "params", "units", "dropout", "gap acc", "s/epoch"):
-            table.add_column(column, justify="right" if column != "architecture" else "left")
+            table.add_column(column, justify="right" if column != "architecture" else "left", no_wrap=True)
         for name in summary["ranking_by_test_accuracy"]:
             row = summary["architectures"][name]
             table.add_row(
