@@ -19,6 +19,8 @@ tuner:
   max_trials: 2
   epochs: 2
   batch_size: 128
+evaluation:
+  seeds: 2
 """
 
 

@@ -54,6 +54,22 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert metrics["val_accuracy"] == best.data.metrics["best_val_accuracy"]
         assert 0.0 <= metrics["test_accuracy"] <= 1.0
         assert metrics["trials_finished"] == 2 and metrics["trials_failed"] == 0
+        # seeds: child runs of the architecture run, retrained with the selected hyperparameters
+        seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
+                 if s.data.tags["mlflow.parentRunId"] == architecture.info.run_id]
+        assert len(seeds) == 2 and all(s.info.status == "FINISHED" for s in seeds)
+        assert {s.data.params["units"] for s in seeds} == {params["units"]}
+        scores = [s.data.metrics["test_accuracy"] for s in seeds]
+        assert metrics["test_accuracy_mean"] == pytest.approx(sum(scores) / 2)
+        assert metrics["test_accuracy_std"] == pytest.approx(abs(scores[0] - scores[1]) / 2 ** 0.5)
+        assert metrics["test_accuracy_min"] == min(scores) and metrics["test_accuracy_max"] == max(scores)
+        assert metrics["test_accuracy_ci_low"] <= metrics["test_accuracy_mean"] <= metrics["test_accuracy_ci_high"]
+        assert metrics["seeds_finished"] == 2 and "best_epoch_seed_std" in metrics
+
+    seed_tags = {}
+    for seed in runs_by_role(client, experiment.experiment_id, "seed"):
+        seed_tags.setdefault(seed.data.tags["rnncompare.architecture"], set()).add(seed.data.tags["rnncompare.seed"])
+    assert len({frozenset(tags) for tags in seed_tags.values()}) == 1  # the same seeds for every architecture
 
     for trial in trials:
         metrics, params = trial.data.metrics, trial.data.params
@@ -81,7 +97,7 @@ def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_
                                "objective": "val_loss", "dir": "mlruns/tuner"}
     logged = {item.path for item in client.list_artifacts(study.info.run_id, "report")}
     for name in ("report.md", "report.html", "summary.json", "runs.csv", "learning_curves.png",
-                 "accuracy_vs_parameters.png", "overfitting_gap.png"):
+                 "accuracy_vs_parameters.png", "overfitting_gap.png", "seed_scores.png", "seed_learning_curves.png"):
         assert f"report/{name}" in logged
     # artifacts live beside the SQLite store, under mlruns/
     assert (tiny_study["folder"] / "mlruns" / "artifacts" / "tiny").is_dir()
@@ -96,17 +112,24 @@ def test_the_report_files(tiny_study):
         assert row["hyperparameters"]["architecture"] == name
         units = row["hyperparameters"]["units"]
         assert row["params_total"] == CELL_PARAMETERS[name](8, units) + units * 10 + 10
-    ranking = summary["ranking_by_test_accuracy"]
-    scores = [summary["architectures"][name]["test_accuracy"] for name in ranking]
+    ranking = summary["ranking"]
+    assert summary["ranked_by"] == "mean test accuracy over seeds"
+    scores = [summary["architectures"][name]["seeds"]["test_accuracy_stats"]["mean"] for name in ranking]
     assert scores == sorted(scores, reverse=True)
+    assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("lstm", "gru"), ("lstm", "simple_rnn"),
+                                                                 ("gru", "simple_rnn")]
+    for pair in summary["comparisons"]:
+        assert pair["verdict"] in (f"{pair['a']} better", f"{pair['b']} better",
+                                   "no significant difference at this number of seeds")
     runs = pd.read_csv(folder / "runs.csv")
     assert len(runs) == 6 and runs["is_best"].sum() == 3
     html = (folder / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 5
     assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
     markdown = (folder / "report.md").read_text()
     best = ranking[0]
-    assert f"{best} reached the highest test accuracy ({summary['architectures'][best]['test_accuracy']:.3f})" in markdown
+    mean = summary["architectures"][best]["seeds"]["test_accuracy_stats"]["mean"]
+    assert f"Ranked by mean test accuracy over seeds: {best} {mean:.3f} +/- " in markdown
     assert "report.html" in tiny_study["stderr"]
 
 
@@ -143,7 +166,7 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
         experiment = client.get_experiment_by_name("tiny")
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
-        assert len(runs) == 1 + 3 + 6
+        assert len(runs) == 1 + 3 + 6 + 3 * 2
     finally:
         import os
         import signal

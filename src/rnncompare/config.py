@@ -89,6 +89,12 @@ class TunerConfig(_Section):
     dir: str
 
 
+class EvaluationConfig(_Section):
+    seeds: Annotated[int, Field(ge=0, le=100)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+    aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
+
+
 class TrackingConfig(_Section):
     uri: str | None
 
@@ -105,6 +111,7 @@ class StudyConfig(_Section):
     search: SearchConfig
     training: TrainingConfig
     tuner: TunerConfig
+    evaluation: EvaluationConfig
     tracking: TrackingConfig
     report: ReportConfig
 

@@ -42,15 +42,23 @@ class Progress:
         """A `TrialObserver` printing one line per finished trial."""
         return _TrialLines(self, architecture)
 
-    def architecture_done(self, architecture: str, outcome) -> None:
-        """One line with the selected trial and its test accuracy."""
+    def seed_observer(self, architecture: str, seeds: int):
+        """A `TrialObserver` printing one line per seed run."""
+        return _TrialLines(self, architecture, label="seed", count=seeds, counts_toward_search=False)
+
+    def architecture_done(self, architecture: str, outcome, seed_metrics=None) -> None:
+        """One line with the selected trial, its test accuracy, and the spread over seeds."""
         if outcome.best_trial_id is None:
             self._print(f"[red]{architecture}: every trial failed[/red]")
             return
         hp = ", ".join(f"{k}={v}" for k, v in outcome.best_hyperparameters.items())
+        seeds = ""
+        if seed_metrics and "test_accuracy_mean" in seed_metrics:
+            seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics['test_accuracy_mean']:.3f}"
+                     f" +/- {seed_metrics['test_accuracy_std']:.3f}")
         self._print(
             f"[bold]{architecture}[/bold] best trial {outcome.best_trial_id} ({hp}): "
-            f"test accuracy {outcome.test_metrics['test_accuracy']:.3f}"
+            f"test accuracy {outcome.test_metrics['test_accuracy']:.3f}{seeds}"
         )
 
     def summary(self, summary: dict[str, Any], report_dir: Path) -> None:
@@ -60,24 +68,36 @@ class Progress:
         from rich.table import Table
 
         table = Table(title=f"study {summary['study']}")
-        for column in ("architecture", "test acc", "val acc", "params", "units", "dropout", "gap acc", "s/epoch"):
+        for column in ("architecture", "test acc (seeds)", "selected", "val acc", "params", "units", "dropout",
+                       "gap acc", "s/epoch"):
             table.add_column(column, justify="right" if column != "architecture" else "left", no_wrap=True)
-        for name in summary["ranking_by_test_accuracy"]:
+        for name in summary["ranking"]:
             row = summary["architectures"][name]
+            stats = row["seeds"]["test_accuracy_stats"]
+            seeds = f"{stats['mean']:.3f} +/- {stats['std']:.3f} (n={stats['n']})" if stats else "-"
             table.add_row(
-                name, f"{row['test_accuracy']:.3f}", f"{row['val_accuracy']:.3f}", f"{row['params_total']:,}",
+                name, seeds, f"{row['test_accuracy']:.3f}", f"{row['val_accuracy']:.3f}", f"{row['params_total']:,}",
                 str(row["hyperparameters"].get("units")), f"{row['hyperparameters'].get('dropout', 0):.2f}",
                 f"{row['gap_accuracy']:+.3f}", f"{row['seconds_per_epoch']:.3f}",
             )
-        self.console.print(table)
+        # A log file or pipe reads as an 80-column terminal to rich: give the table room instead of truncating.
+        self.console.print(table, width=max(self.console.width, 140) if not self.console.is_terminal else None)
+        for pair in summary["comparisons"]:
+            self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
+                        f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
+                        f" / {pair['aso_epsilon_min_b_over_a']:.2f})")
         self._print(f"[bold]report[/bold]    {report_dir / 'report.html'}  (elapsed {_clock(time.monotonic() - self.started)})")
 
 
 class _TrialLines:
-    def __init__(self, progress: Progress, architecture: str):
+    def __init__(self, progress: Progress, architecture: str, label: str = "trial", count: int | None = None,
+                 counts_toward_search: bool = True):
         self.progress = progress
         self.architecture = architecture
         self.index = 0
+        self.label = label
+        self.count = count
+        self.counts_toward_search = counts_toward_search
 
     def trial_started(self, trial_id, hyperparameters):
         self.index += 1
@@ -87,16 +107,19 @@ class _TrialLines:
 
     def trial_ended(self, result):
         progress = self.progress
-        progress.trials_done += 1
         elapsed = time.monotonic() - progress.search_started
-        remaining = elapsed / progress.trials_done * max(progress.trials_total - progress.trials_done, 0)
+        if self.counts_toward_search:
+            progress.trials_done += 1
+        remaining = elapsed / max(progress.trials_done, 1) * max(progress.trials_total - progress.trials_done, 0)
         hp = " ".join(f"{k}={v}" for k, v in result.hyperparameters.items())
         if result.status == "FINISHED":
             m = result.metrics
             outcome = f"val_acc {m['val_accuracy']:.3f} best epoch {int(m['best_epoch'])}/{int(m['epochs_run'])}"
+            if "test_accuracy" in m:
+                outcome += f" test_acc {m['test_accuracy']:.3f}"
         else:
             outcome = f"[red]FAILED[/red] {result.failure_reason}"
         progress._print(
-            f"  {self.architecture:<10} trial {self.index}/{progress.trials_per_architecture} "
-            f"{hp:<34} {outcome}  [dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left[/dim]"
+            f"  {self.architecture:<10} {self.label} {self.index}/{self.count or progress.trials_per_architecture} "
+            f"{hp:<34} {outcome}  [dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left in the search[/dim]"
         )

@@ -23,9 +23,14 @@ REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
 
 
 def build_summary(record: dict[str, Any]) -> dict[str, Any]:
-    """Per architecture: best hyperparameters, validation and test accuracy, parameter counts, gaps, timing."""
+    """Per architecture: best hyperparameters, accuracies, parameter counts, gaps, timing and the seed spread;
+    per pair of architectures: the significance tests on the seed scores and their verdict."""
+    from rnncompare.stats import compare, describe
+
     config = record["config"]
+    evaluation = config["evaluation"]
     architectures = {}
+    seed_scores: dict[str, list[float]] = {}
     for entry in record["architectures"]:
         metrics = entry["metrics"]
         row: dict[str, Any] = {
@@ -36,11 +41,35 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         }
         row.update({name: metrics.get(name) for name in SUMMARY_METRICS})
         row.update({name: int(metrics[name]) if name in metrics else None for name in COUNT_METRICS})
+        finished = [seed for seed in entry.get("seeds", []) if seed["status"] == "FINISHED"]
+        scores = [seed["metrics"]["test_accuracy"] for seed in finished]
+        row["seeds"] = {
+            "seeds": [seed["seed"] for seed in finished],
+            "failed": sum(seed["status"] != "FINISHED" for seed in entry.get("seeds", [])),
+            "test_accuracy": scores,
+            "test_accuracy_stats": describe(scores, evaluation["confidence"]) if scores else None,
+            **{f"{name}_std": describe([s["metrics"][name] for s in finished])["std"] if finished else None
+               for name in ("best_epoch", "gap_accuracy", "epochs_after_best")},
+            **{f"{name}_mean": describe([s["metrics"][name] for s in finished])["mean"] if finished else None
+               for name in ("best_epoch", "gap_accuracy", "epochs_after_best")},
+        }
+        if scores:
+            seed_scores[entry["name"]] = scores
         architectures[entry["name"]] = row
-    ranked = sorted(
-        (name for name, row in architectures.items() if row["test_accuracy"] is not None),
-        key=lambda name: -architectures[name]["test_accuracy"],
-    )
+    names = list(seed_scores)
+    pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1:]]
+    comparisons = [
+        compare(a, seed_scores[a], b, seed_scores[b], confidence=evaluation["confidence"], pairs=len(pairs),
+                aso_threshold=evaluation["aso_threshold"], seed=config["seed"])
+        for a, b in pairs
+        if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
+    ]
+    def headline(name: str) -> float:
+        stats = architectures[name]["seeds"]["test_accuracy_stats"]
+        return stats["mean"] if stats else architectures[name]["test_accuracy"]
+
+    ranked = sorted((name for name, row in architectures.items() if row["test_accuracy"] is not None),
+                    key=lambda name: -headline(name))
     return {
         "study": record["study"],
         "study_run_id": record["study_run_id"],
@@ -49,8 +78,11 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         "seed": config["seed"],
         "tuner": {key: config["tuner"][key] for key in ("algorithm", "max_trials", "epochs", "batch_size", "objective")},
         "search": config["search"],
+        "evaluation": evaluation,
         "architectures": architectures,
-        "ranking_by_test_accuracy": ranked,
+        "ranking": ranked,
+        "ranked_by": "mean test accuracy over seeds" if seed_scores else "test accuracy of the selected trial",
+        "comparisons": comparisons,
     }
 
 
@@ -73,31 +105,40 @@ def trials_table(record: dict[str, Any]) -> pd.DataFrame:
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """Plain-words reading of the comparison, with the numbers behind it."""
-    ranked = summary["ranking_by_test_accuracy"]
+    """Plain-words reading of the comparison, with the numbers behind it; never a winner from a single run."""
+    ranked = summary["ranking"]
     rows = summary["architectures"]
     if not ranked:
         return "No architecture finished a trial, so there is nothing to compare."
-    best = ranked[0]
-    lines = [
-        f"{best} reached the highest test accuracy ({rows[best]['test_accuracy']:.3f}) with "
-        f"{rows[best]['params_total']:,} parameters."
-    ]
-    for other in ranked[1:]:
-        ratio = rows[other]["params_total"] / rows[best]["params_total"]
-        lines.append(
-            f"{other}: {rows[other]['test_accuracy']:.3f} with {rows[other]['params_total']:,} parameters "
-            f"({ratio:.2f}x {best}'s)."
-        )
-    gaps = {name: rows[name]["gap_accuracy"] for name in ranked}
-    widest = max(gaps, key=gaps.get)
-    lines.append(
-        f"The widest train/validation accuracy gap at the best epoch is {widest}'s ({gaps[widest]:+.3f})."
-    )
-    lines.append(
-        "Each number comes from one tuned model evaluated once on the test split: a different seed can reorder "
-        "architectures that are this close, so read it as a ranking of this run, not a verdict."
-    )
+    parts = []
+    for name in ranked:
+        stats = rows[name]["seeds"]["test_accuracy_stats"]
+        if stats:
+            parts.append(
+                f"{name} {stats['mean']:.3f} +/- {stats['std']:.3f} test accuracy over {stats['n']} seeds "
+                f"({summary['evaluation']['confidence']:.0%} interval {stats['ci_low']:.3f} to {stats['ci_high']:.3f}; "
+                f"{rows[name]['params_total']:,} parameters, gap {rows[name]['gap_accuracy']:+.3f})"
+            )
+        else:
+            parts.append(f"{name} {rows[name]['test_accuracy']:.3f} test accuracy from one run "
+                         f"({rows[name]['params_total']:,} parameters)")
+    lines = ["Ranked by " + summary["ranked_by"] + ": " + "; ".join(parts) + "."]
+    if summary["comparisons"]:
+        for pair in summary["comparisons"]:
+            if pair["verdict"].endswith("better"):
+                lines.append(f"{pair['verdict'].replace(' better', '')} is better than "
+                             f"{pair['b'] if pair['verdict'].startswith(pair['a']) else pair['a']} "
+                             f"(Welch p = {pair['welch_p']:.3g}, ASO epsilon_min = "
+                             f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}).")
+            else:
+                needed = (f"; about {pair['seeds_needed']} seeds each would be needed to separate them"
+                          if pair["seeds_needed"] else "")
+                lines.append(f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
+                             f"(Welch p = {pair['welch_p']:.3g}{needed}).")
+        lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
+    else:
+        lines.append("With fewer than two seeds per architecture there is no test: this is a ranking of one run, "
+                     "not a verdict. Set evaluation.seeds to 5 or more.")
     return " ".join(lines)
 
 
@@ -208,6 +249,39 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
     axis.set_title("Overfitting gap (bar: selected trial; dots: every trial)")
     axis.grid(alpha=0.3, axis="y")
     figures["overfitting_gap"] = _save(fig, folder / "overfitting_gap.png")
+
+    seeded = [entry for entry in record["architectures"] if any(s["status"] == "FINISHED" for s in entry["seeds"])]
+    if seeded:
+        fig, axis = plt.subplots(figsize=(6, 4))
+        for position, entry in enumerate(seeded):
+            scores = [s["metrics"]["test_accuracy"] for s in entry["seeds"] if s["status"] == "FINISHED"]
+            axis.scatter([position] * len(scores), scores, color=COLORS.get(entry["name"]), alpha=0.7)
+            axis.errorbar(position + 0.15, sum(scores) / len(scores),
+                          yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
+        axis.set_xticks(range(len(seeded)), [entry["name"] for entry in seeded])
+        axis.set_ylabel("test accuracy")
+        axis.set_title("Test accuracy of every seed (black: mean +/- std)")
+        axis.grid(alpha=0.3, axis="y")
+        figures["seed_scores"] = _save(fig, folder / "seed_scores.png")
+
+        fig, axis = plt.subplots(figsize=(6, 4))
+        for entry in seeded:
+            curves = {}
+            for seed in entry["seeds"]:
+                for step, value in seed["history"].get("val_accuracy", []):
+                    curves.setdefault(step, []).append(value)
+            steps = sorted(curves)
+            frame = pd.DataFrame({"mean": [pd.Series(curves[s]).mean() for s in steps],
+                                  "low": [min(curves[s]) for s in steps], "high": [max(curves[s]) for s in steps]},
+                                 index=steps)
+            axis.plot(frame.index, frame["mean"], color=COLORS.get(entry["name"]), label=entry["name"])
+            axis.fill_between(frame.index, frame["low"], frame["high"], color=COLORS.get(entry["name"]), alpha=0.2)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("validation accuracy")
+        axis.set_title("Seed runs: mean validation accuracy, band = min to max over seeds")
+        axis.grid(alpha=0.3)
+        axis.legend()
+        figures["seed_learning_curves"] = _save(fig, folder / "seed_learning_curves.png")
     return figures
 
 

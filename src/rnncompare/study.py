@@ -69,7 +69,7 @@ def run_study(
     from rnncompare.progress import Progress
     from rnncompare.report import build_summary, trials_table, write_report
     from rnncompare.runtime import import_deep_learning
-    from rnncompare.tuning import tune_architecture
+    from rnncompare.tuning import train_seeds, tune_architecture
 
     progress = progress or Progress(enabled=False)
     # Every check (config, data, tracking store) happens before anything is printed, trained or written.
@@ -96,8 +96,14 @@ def run_study(
             outcome = tune_architecture(
                 architecture, config, task, observer, str(Path(config.tuner.dir) / config.study)
             )
-            tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed)
-            progress.architecture_done(architecture, outcome)
+            seed_metrics = {}
+            if outcome.best_trial_id is not None and config.evaluation.seeds:
+                seed_observer = _Both(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
+                                      progress.seed_observer(architecture, config.evaluation.seeds))
+                seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer)
+                seed_metrics = seed_statistics(seed_results, config.evaluation.confidence)
+            tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed, seed_metrics)
+            progress.architecture_done(architecture, outcome, seed_metrics)
         record = tracking.load_study(uri, config.study, runs.study_run_id)
         report_dir = Path(config.report.dir) / config.study
         files = write_report(record, report_dir)
@@ -111,6 +117,26 @@ def run_study(
     summary = build_summary(record)
     progress.summary(summary, report_dir)
     return StudyResult(config.study, summary, trials_table(record), report_dir, uri, runs.study_run_id)
+
+
+SEED_SPREAD_METRICS = ("best_epoch", "gap_accuracy", "gap_loss", "epochs_after_best", "test_loss")
+
+
+def seed_statistics(seed_results, confidence: float) -> dict[str, float]:
+    """Architecture-level numbers over the seed runs: test accuracy's spread and interval, other metrics' spread."""
+    from rnncompare.stats import describe
+
+    finished = [result.metrics for result in seed_results if result.status == "FINISHED"]
+    values = {"seeds_finished": float(len(finished)), "seeds_failed": float(len(seed_results) - len(finished))}
+    if not finished:
+        return values
+    accuracy = describe([m["test_accuracy"] for m in finished], confidence)
+    values.update({f"test_accuracy_{key}": value for key, value in accuracy.items() if key != "n"})
+    for name in SEED_SPREAD_METRICS:
+        spread = describe([m[name] for m in finished], confidence)
+        values[f"{name}_seed_mean"] = spread["mean"]
+        values[f"{name}_seed_std"] = spread["std"]
+    return values
 
 
 def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str | Path | None = None) -> Path:

@@ -31,6 +31,7 @@ TAG_ROLE = "rnncompare.role"
 TAG_STUDY = "rnncompare.study"
 TAG_ARCHITECTURE = "rnncompare.architecture"
 TAG_TRIAL_ID = "rnncompare.trial_id"
+TAG_SEED = "rnncompare.seed"
 TAG_BEST_TRIAL_ID = "rnncompare.best_trial_id"
 TAG_FAILURE = "rnncompare.failure_reason"
 TAG_VERSION_PREFIX = "rnncompare.version."
@@ -174,14 +175,19 @@ class Tracker:
         runs.architecture_run_ids[architecture] = run_id
         return run_id
 
-    def trial_logger(self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any]):
-        """A `TrialObserver` that writes each trial as a child run of the architecture run."""
-        return _TrialLogger(self, runs, study, architecture, fixed_params)
+    def trial_logger(
+        self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial"
+    ):
+        """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture."""
+        return _TrialLogger(self, runs, study, architecture, fixed_params, role)
 
-    def finish_architecture(self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any]) -> None:
-        """Put the best trial's hyperparameters and metrics, and its test scores, on the architecture run."""
+    def finish_architecture(
+        self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any],
+        seed_metrics: Mapping[str, float] | None = None,
+    ) -> None:
+        """Put the best trial's hyperparameters and metrics, its test scores and the seed statistics on the run."""
         failed = sum(trial.status == "FAILED" for trial in outcome.trials)
-        counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed}
+        counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed, **(seed_metrics or {})}
         if outcome.best_trial_id is None:
             self.client.log_batch(run_id, metrics=_metrics_batch(counts))
             self.client.set_tag(run_id, TAG_FAILURE, "every trial failed")
@@ -209,7 +215,10 @@ class Tracker:
 class _TrialLogger:
     """Writes trials as they happen: one run per trial, one batched call per epoch."""
 
-    def __init__(self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any]):
+    def __init__(
+        self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any], role: str
+    ):
+        self.role = role
         self.tracker = tracker
         self.client = tracker.client
         self.runs = runs
@@ -219,11 +228,12 @@ class _TrialLogger:
         self.run_ids: dict[str, str] = {}
 
     def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
+        id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
         run_id = self.tracker._create_run(
             self.runs.experiment_id,
-            {TAG_ROLE: "trial", TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, TAG_TRIAL_ID: trial_id,
+            {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
              TAG_PARENT: self.runs.architecture_run_ids[self.architecture]},
-            f"{self.architecture}-trial-{trial_id}",
+            f"{self.architecture}-{self.role}-{trial_id}",
         )
         self.run_ids[trial_id] = run_id
         self.client.log_batch(run_id, params=_params_batch({**self.fixed, **hyperparameters}))
@@ -317,6 +327,17 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'trial'",
         )
         trials = sorted((_trial_record(trial) for trial in trial_runs), key=lambda t: t["trial_id"])
+        seed_runs = _search_all(
+            client, experiment.experiment_id,
+            f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'seed'",
+        )
+        seeds = []
+        for seed_run in seed_runs:
+            seed = _trial_record(seed_run)
+            seed["seed"] = int(seed_run.data.tags[TAG_SEED])
+            seed["history"] = _history(client, seed_run.info.run_id)
+            seeds.append(seed)
+        seeds.sort(key=lambda seed: seed["seed"])
         best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
         best_history = {}
         for trial in trials:
@@ -331,6 +352,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             "best_trial_id": best_trial_id,
             "best_history": best_history,
             "trials": trials,
+            "seeds": seeds,
         })
     tags = study_run.data.tags
     return {

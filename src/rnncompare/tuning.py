@@ -280,3 +280,56 @@ def tune_architecture(
         best_metrics=dict(best.metrics),
         test_metrics={"test_loss": float(test_loss), "test_accuracy": float(test_accuracy)},
     )
+
+
+def evaluation_seeds(config) -> list[int]:
+    """The seeds every architecture is retrained with after tuning: derived from the study seed, shared by all."""
+    return [derive_seed(config.seed, f"evaluation-{index}") for index in range(config.evaluation.seeds)]
+
+
+def train_seeds(
+    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver
+) -> list[TrialResult]:
+    """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
+
+    Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
+    result with its reason; the others go on.
+    """
+    import keras
+
+    results = []
+    for seed in evaluation_seeds(config):
+        seed_id = str(seed)
+        observer.trial_started(seed_id, dict(hyperparameters))
+        recorder = _epoch_recorder(seed_id, observer)
+        try:
+            keras.utils.set_random_seed(seed)
+            model = build_model(
+                {"architecture": architecture, "learning_rate": config.training.learning_rate, **hyperparameters},
+                task.input_spec, task.output_spec,
+            )
+            early_stopping = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+            )
+            model.fit(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val),
+                      epochs=config.tuner.epochs, batch_size=config.tuner.batch_size,
+                      callbacks=[early_stopping, recorder], verbose=0)
+            if recorder.diverged_at is not None:
+                raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
+            test_loss, test_accuracy = model.evaluate(
+                task.x_test, task.y_test, batch_size=config.tuner.batch_size, verbose=0
+            )
+        except Exception as exc:  # one seed's failure is recorded; the other seeds still run
+            result = TrialResult(seed_id, dict(hyperparameters), "FAILED", history=recorder.history,
+                                 failure_reason=f"{type(exc).__name__}: {exc}")
+        else:
+            metrics = {
+                **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, config.tuner.objective),
+                **{name: float(count) for name, count in recorder.parameters.items()},
+                "test_loss": float(test_loss),
+                "test_accuracy": float(test_accuracy),
+            }
+            result = TrialResult(seed_id, dict(hyperparameters), "FINISHED", metrics, recorder.history)
+        observer.trial_ended(result)
+        results.append(result)
+    return results

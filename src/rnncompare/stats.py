@@ -1,0 +1,108 @@
+"""Statistics over seed scores: spread, confidence intervals and pairwise significance (no MLflow here)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+ASO_RULE = "ASO epsilon_min < {threshold} and Welch's t-test p < {alpha} after Bonferroni over {pairs} pair(s)"
+NO_DIFFERENCE = "no significant difference at this number of seeds"
+
+
+def describe(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean, sample standard deviation, min, max and a t-distribution confidence interval of the mean."""
+    array = np.asarray(values, dtype=float)
+    count = len(array)
+    mean = float(array.mean())
+    std = float(array.std(ddof=1)) if count > 1 else 0.0
+    if count > 1 and std > 0:
+        low, high = scipy_stats.t.interval(confidence, count - 1, loc=mean, scale=std / math.sqrt(count))
+    else:
+        low = high = mean
+    return {"n": count, "mean": mean, "std": std, "min": float(array.min()), "max": float(array.max()),
+            "ci_low": float(low), "ci_high": float(high)}
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Welch's t statistic and two-sided p-value; equal constant samples give p = 1, different constants p = 0."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.std() == 0 and b.std() == 0:
+        return (0.0, 1.0) if a.mean() == b.mean() else (math.copysign(math.inf, a.mean() - b.mean()), 0.0)
+    result = scipy_stats.ttest_ind(a, b, equal_var=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def rank_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mann-Whitney U statistic and two-sided exact p-value where possible."""
+    if np.array_equal(np.sort(a), np.sort(b)):
+        return float(len(a) * len(b) / 2), 1.0
+    result = scipy_stats.mannwhitneyu(a, b, alternative="two-sided")
+    return float(result.statistic), float(result.pvalue)
+
+
+def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int) -> float:
+    """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
+    from rnncompare.runtime import import_deep_learning
+
+    import_deep_learning()  # deepsig imports TensorFlow: do it once, quietly
+    from deepsig import aso
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(aso(list(a), list(b), confidence_level=confidence, num_comparisons=pairs, seed=seed,
+                         show_progress=False, num_jobs=1))
+
+
+def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8) -> int | None:
+    """Seeds per architecture for a two-sided test at `alpha` to detect the observed effect with `power`.
+
+    Normal approximation with Cohen's d from the observed scores; None when the observed difference is zero.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    difference = abs(a.mean() - b.mean())
+    pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else 0.0
+    if difference == 0:
+        return None
+    if pooled == 0:
+        return max(len(a), len(b))
+    effect = difference / pooled
+    z = scipy_stats.norm.ppf(1 - alpha / 2) + scipy_stats.norm.ppf(power)
+    return int(math.ceil(2 * (z / effect) ** 2))
+
+
+def compare(
+    name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], *,
+    confidence: float, pairs: int, aso_threshold: float, seed: int, higher_is_better: bool = True,
+) -> dict:
+    """Compare two architectures' seed scores and give a verdict: "A better", "B better" or no difference."""
+    alpha = 1 - confidence
+    corrected_alpha = alpha / pairs
+    t_statistic, t_p = welch_p(a, b)
+    u_statistic, u_p = rank_p(a, b)
+    sign = 1 if higher_is_better else -1
+    better, worse = (a, b) if sign * (np.mean(a) - np.mean(b)) >= 0 else (b, a)
+    # ASO asks whether the first sample is almost stochastically larger: feed it in the direction of "better".
+    oriented = (lambda x: list(x)) if higher_is_better else (lambda x: [-v for v in x])
+    eps_a_over_b = aso_epsilon(oriented(a), oriented(b), confidence, pairs, seed)
+    eps_b_over_a = aso_epsilon(oriented(b), oriented(a), confidence, pairs, seed)
+    if t_p < corrected_alpha and eps_a_over_b < aso_threshold and sign * (np.mean(a) - np.mean(b)) > 0:
+        verdict = f"{name_a} better"
+    elif t_p < corrected_alpha and eps_b_over_a < aso_threshold and sign * (np.mean(b) - np.mean(a)) > 0:
+        verdict = f"{name_b} better"
+    else:
+        verdict = NO_DIFFERENCE
+    needed = None if verdict != NO_DIFFERENCE else seeds_needed(better, worse, corrected_alpha)
+    return {
+        "a": name_a, "b": name_b,
+        "mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)), "n_a": len(a), "n_b": len(b),
+        "welch_t": t_statistic, "welch_p": t_p, "mann_whitney_u": u_statistic, "mann_whitney_p": u_p,
+        "aso_epsilon_min_a_over_b": eps_a_over_b, "aso_epsilon_min_b_over_a": eps_b_over_a,
+        "corrected_alpha": corrected_alpha,
+        "verdict": verdict,
+        "rule": ASO_RULE.format(threshold=aso_threshold, alpha=round(alpha, 6), pairs=pairs),
+        "seeds_needed": needed,
+    }

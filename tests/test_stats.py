@@ -1,0 +1,60 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from rnncompare.stats import NO_DIFFERENCE, aso_epsilon, compare, describe, seeds_needed
+
+WELL_SEPARATED = ([0.90, 0.91, 0.92, 0.90, 0.93], [0.80, 0.82, 0.81, 0.79, 0.80])
+
+
+def test_describe_matches_a_hand_computation():
+    values = [0.8, 0.9, 1.0]
+    stats = describe(values, 0.95)
+    assert stats["mean"] == pytest.approx(0.9)
+    assert stats["std"] == pytest.approx(0.1)  # sample standard deviation (ddof=1)
+    half_width = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, df=2)
+    assert (stats["ci_low"], stats["ci_high"]) == pytest.approx((0.9 - half_width, 0.9 + half_width))
+    assert (stats["min"], stats["max"], stats["n"]) == (0.8, 1.0, 3)
+
+
+def test_identical_score_lists_give_no_difference():
+    scores = [0.9, 0.91, 0.92, 0.9, 0.93]
+    result = compare("lstm", scores, "gru", list(scores), confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    assert result["verdict"] == NO_DIFFERENCE
+    assert result["welch_p"] == pytest.approx(1.0) and result["mann_whitney_p"] == 1.0
+    assert result["seeds_needed"] is None  # no observed difference: no number of seeds separates them
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_well_separated_lists_give_the_right_winner(flip):
+    good, bad = WELL_SEPARATED
+    a, b = (bad, good) if flip else (good, bad)
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0)
+    assert result["verdict"] == ("gru better" if flip else "lstm better")
+    assert result["welch_p"] < 0.05 / 3
+    assert result["rule"] == "ASO epsilon_min < 0.2 and Welch's t-test p < 0.05 after Bonferroni over 3 pair(s)"
+
+
+def test_welch_p_is_scipys():
+    good, bad = WELL_SEPARATED
+    result = compare("a", good, "b", bad, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    assert result["welch_p"] == pytest.approx(scipy_stats.ttest_ind(good, bad, equal_var=False).pvalue)
+
+
+def test_aso_equals_deepsig_on_the_same_scores():
+    from deepsig import aso
+
+    good, bad = WELL_SEPARATED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = aso(good, bad, confidence_level=0.95, num_comparisons=3, seed=7, show_progress=False)
+    assert aso_epsilon(good, bad, 0.95, 3, 7) == expected
+
+
+def test_close_lists_say_how_many_seeds_would_be_needed():
+    a, b = [0.90, 0.92, 0.88, 0.91, 0.89], [0.89, 0.91, 0.87, 0.90, 0.90]
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    assert result["verdict"] == NO_DIFFERENCE
+    assert result["seeds_needed"] == seeds_needed(a, b, 0.05) > 5
