@@ -81,7 +81,10 @@ class Progress:
                 f"{row['gap_accuracy']:+.3f}", f"{row['seconds_per_epoch']:.3f}",
             )
         # A log file or pipe reads as an 80-column terminal to rich: give the table room instead of truncating.
-        self.console.print(table, width=max(self.console.width, 140) if not self.console.is_terminal else None)
+        from rich.console import Console
+
+        console = self.console if self.console.is_terminal else Console(stderr=True, highlight=False, width=160)
+        console.print(table)
         for pair in summary["comparisons"]:
             self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
                         f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
