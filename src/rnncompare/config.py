@@ -30,28 +30,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class IntRange(_Section):
+class _Range(_Section):
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class IntRange(_Range):
     min: Annotated[int, Field(ge=1)]
     max: Annotated[int, Field(ge=1)]
     step: Annotated[int, Field(ge=1)]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "IntRange":
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
 
-
-class DropoutRange(_Section):
+class DropoutRange(_Range):
     min: Annotated[float, Field(ge=0.0, lt=1.0)]
     max: Annotated[float, Field(ge=0.0, lt=1.0)]
     step: Annotated[float, Field(gt=0.0, lt=1.0)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "DropoutRange":
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
 
 
 class TaskConfig(_Section):
