@@ -49,3 +49,38 @@ def test_search_space_comes_from_the_config():
     assert list(units.values) == [16, 32, 48]
     assert type(layers).__name__ == "Fixed" and layers.value == 1
     assert type(dropout).__name__ == "Fixed" and dropout.value == 0.1
+
+
+@pytest.mark.slow
+def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, tmp_path):
+    import numpy as np
+
+    from rnncompare.runtime import import_deep_learning
+    from rnncompare.tasks import load_task
+    from rnncompare.tuning import tune_architecture
+
+    import_deep_learning()
+    config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=2"])
+    task = load_task(config.task, config.seed)
+    task.x_train = task.x_train.copy()
+    task.x_train[0, 0, 0] = np.nan  # the loss turns NaN in the first epoch of every trial
+
+    class Record:
+        def __init__(self):
+            self.ended = []
+
+        def trial_started(self, trial_id, hyperparameters):
+            pass
+
+        def epoch_ended(self, trial_id, epoch, metrics):
+            pass
+
+        def trial_ended(self, result):
+            self.ended.append(result)
+
+    observer = Record()
+    outcome = tune_architecture("gru", config, task, observer, str(tmp_path))
+    assert [result.status for result in observer.ended] == ["FAILED", "FAILED"]
+    assert observer.ended[0].failure_reason == "FailedTrial: loss became NaN or infinite at epoch 1"
+    assert outcome.best_trial_id is None and outcome.test_metrics == {}
+    assert "Traceback" not in capfd.readouterr().err

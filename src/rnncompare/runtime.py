@@ -54,4 +54,9 @@ def import_deep_learning() -> None:
         import keras  # noqa: F401
         import keras_tuner  # noqa: F401
     tensorflow.get_logger().setLevel(logging.ERROR)
+    # keras-tuner 1.4.8 ships with DEBUG on and prints every failed trial's traceback; the reason is recorded
+    # on the trial's MLflow run instead.
+    from keras_tuner.src import config as keras_tuner_config
+
+    keras_tuner_config.DEBUG = False
     _imported = True

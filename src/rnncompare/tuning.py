@@ -221,7 +221,9 @@ def make_tuner(architecture: str, config, task: TaskData, observer: TrialObserve
         directory=directory,
         project_name=architecture,
         overwrite=True,
-        max_consecutive_failed_trials=tuner_config.max_trials,
+        # Above the budget: keras-tuner would otherwise raise (with tracebacks) once every trial failed; an
+        # architecture whose trials all fail ends as a FAILED architecture run and the study goes on.
+        max_consecutive_failed_trials=tuner_config.max_trials + 1,
     )
     tuner_class = _trial_reporting_class(bases[tuner_config.algorithm], observer, tuner_config.objective)
     if tuner_config.algorithm == "hyperband":
