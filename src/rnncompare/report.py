@@ -48,11 +48,11 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
             "failed": sum(seed["status"] != "FINISHED" for seed in entry.get("seeds", [])),
             "test_accuracy": scores,
             "test_accuracy_stats": describe(scores, evaluation["confidence"]) if scores else None,
-            **{f"{name}_std": describe([s["metrics"][name] for s in finished])["std"] if finished else None
-               for name in ("best_epoch", "gap_accuracy", "epochs_after_best")},
-            **{f"{name}_mean": describe([s["metrics"][name] for s in finished])["mean"] if finished else None
-               for name in ("best_epoch", "gap_accuracy", "epochs_after_best")},
         }
+        for name in ("best_epoch", "gap_accuracy", "epochs_after_best"):
+            spread = describe([seed["metrics"][name] for seed in finished]) if finished else None
+            row["seeds"][f"{name}_std"] = spread["std"] if spread else None
+            row["seeds"][f"{name}_mean"] = spread["mean"] if spread else None
         if scores:
             seed_scores[entry["name"]] = scores
         architectures[entry["name"]] = row
@@ -211,9 +211,7 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
                     label = f"{entry['name']} {'validation' if key.startswith('val_') else 'train'}"
                     axis.plot(steps, values, style, color=color, label=label)
     for axis, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(metric)
-        axis.grid(alpha=0.3)
+        _label(axis, "epoch", metric)
     ax_acc.legend(fontsize=7)
     fig.suptitle("Learning curves of each architecture's best trial")
     figures["learning_curves"] = _save(fig, folder / "learning_curves.png")
@@ -226,11 +224,8 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
         axis.scatter(best["params_total"], best["best_val_accuracy"], color=COLORS.get(name), marker="*", s=200,
                      edgecolor="black")
     axis.set_xscale("log")
-    axis.set_xlabel("parameters (log scale)")
-    axis.set_ylabel("validation accuracy at best epoch")
-    axis.set_title("Every trial: accuracy against parameter count (star: selected)")
-    axis.grid(alpha=0.3)
-    axis.legend()
+    _label(axis, "parameters (log scale)", "validation accuracy at best epoch",
+           "Every trial: accuracy against parameter count (star: selected)", legend=True)
     figures["accuracy_vs_parameters"] = _save(fig, folder / "accuracy_vs_parameters.png")
 
     fig, axis = plt.subplots(figsize=(6, 4))
@@ -245,9 +240,8 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
                  alpha=0.4, width=0.6)
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(names)), names)
-    axis.set_ylabel("train - validation accuracy at best epoch")
-    axis.set_title("Overfitting gap (bar: selected trial; dots: every trial)")
-    axis.grid(alpha=0.3, axis="y")
+    _label(axis, None, "train - validation accuracy at best epoch",
+           "Overfitting gap (bar: selected trial; dots: every trial)", grid="y")
     figures["overfitting_gap"] = _save(fig, folder / "overfitting_gap.png")
 
     seeded = [entry for entry in record["architectures"] if any(s["status"] == "FINISHED" for s in entry["seeds"])]
@@ -259,9 +253,7 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
             axis.errorbar(position + 0.15, sum(scores) / len(scores),
                           yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
         axis.set_xticks(range(len(seeded)), [entry["name"] for entry in seeded])
-        axis.set_ylabel("test accuracy")
-        axis.set_title("Test accuracy of every seed (black: mean +/- std)")
-        axis.grid(alpha=0.3, axis="y")
+        _label(axis, None, "test accuracy", "Test accuracy of every seed (black: mean +/- std)", grid="y")
         figures["seed_scores"] = _save(fig, folder / "seed_scores.png")
 
         fig, axis = plt.subplots(figsize=(6, 4))
@@ -276,13 +268,22 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
                                  index=steps)
             axis.plot(frame.index, frame["mean"], color=COLORS.get(entry["name"]), label=entry["name"])
             axis.fill_between(frame.index, frame["low"], frame["high"], color=COLORS.get(entry["name"]), alpha=0.2)
-        axis.set_xlabel("epoch")
-        axis.set_ylabel("validation accuracy")
-        axis.set_title("Seed runs: mean validation accuracy, band = min to max over seeds")
-        axis.grid(alpha=0.3)
-        axis.legend()
+        _label(axis, "epoch", "validation accuracy", "Seed runs: mean validation accuracy, band = min to max over seeds",
+               legend=True)
         figures["seed_learning_curves"] = _save(fig, folder / "seed_learning_curves.png")
     return figures
+
+
+def _label(axis, xlabel: str | None, ylabel: str, title: str | None = None, *, grid: str = "both",
+           legend: bool = False) -> None:
+    if xlabel:
+        axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    if title:
+        axis.set_title(title)
+    axis.grid(alpha=0.3, axis=grid)
+    if legend:
+        axis.legend()
 
 
 def _save(fig, path: Path) -> Path:

@@ -69,7 +69,7 @@ def run_study(
     from rnncompare.progress import Progress
     from rnncompare.report import build_summary, trials_table, write_report
     from rnncompare.runtime import import_deep_learning
-    from rnncompare.tuning import train_seeds, tune_architecture
+    from rnncompare.tuning import FanOut, train_seeds, tune_architecture
 
     progress = progress or Progress(enabled=False)
     # Every check (config, data, tracking store) happens before anything is printed, trained or written.
@@ -91,14 +91,14 @@ def run_study(
         for architecture in config.architectures:
             tracker.start_architecture(runs, config.study, architecture)
             fixed["architecture"] = architecture
-            observer = _Both(tracker.trial_logger(runs, config.study, architecture, fixed),
+            observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed),
                              progress.trial_observer(architecture))
             outcome = tune_architecture(
                 architecture, config, task, observer, str(Path(config.tuner.dir) / config.study)
             )
             seed_metrics = {}
             if outcome.best_trial_id is not None and config.evaluation.seeds:
-                seed_observer = _Both(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
+                seed_observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
                                       progress.seed_observer(architecture, config.evaluation.seeds))
                 seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer)
                 seed_metrics = seed_statistics(seed_results, config.evaluation.confidence)
@@ -149,25 +149,6 @@ def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str 
     out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
     write_report(record, out_dir)
     return out_dir
-
-
-class _Both:
-    """Sends each search event to the tracker and to the progress display."""
-
-    def __init__(self, *observers):
-        self.observers = observers
-
-    def trial_started(self, trial_id, hyperparameters):
-        for observer in self.observers:
-            observer.trial_started(trial_id, hyperparameters)
-
-    def epoch_ended(self, trial_id, epoch, metrics):
-        for observer in self.observers:
-            observer.epoch_ended(trial_id, epoch, metrics)
-
-    def trial_ended(self, result):
-        for observer in self.observers:
-            observer.trial_ended(result)
 
 
 def _versions() -> dict[str, str]:

@@ -56,6 +56,49 @@ class TrialObserver(Protocol):
     def trial_ended(self, result: TrialResult) -> None: ...
 
 
+class FanOut:
+    """A `TrialObserver` that passes every event on to each of several observers, in order."""
+
+    def __init__(self, *observers: TrialObserver):
+        self.observers = observers
+
+    def trial_started(self, trial_id, hyperparameters):
+        for observer in self.observers:
+            observer.trial_started(trial_id, hyperparameters)
+
+    def epoch_ended(self, trial_id, epoch, metrics):
+        for observer in self.observers:
+            observer.epoch_ended(trial_id, epoch, metrics)
+
+    def trial_ended(self, result):
+        for observer in self.observers:
+            observer.trial_ended(result)
+
+
+class _Results:
+    """A `TrialObserver` that keeps the results it is told of."""
+
+    def __init__(self):
+        self.results: list[TrialResult] = []
+
+    def trial_started(self, trial_id, hyperparameters):
+        pass
+
+    def epoch_ended(self, trial_id, epoch, metrics):
+        pass
+
+    def trial_ended(self, result):
+        self.results.append(result)
+
+
+def _early_stopping(config):
+    import keras
+
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+    )
+
+
 def summarize_epochs(
     history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss"
 ) -> dict[str, float]:
@@ -241,32 +284,18 @@ def tune_architecture(
     import keras
 
     keras.utils.set_random_seed(derive_seed(config.seed, "weights"))
-    trials: list[TrialResult] = []
-
-    class Collect:
-        def trial_started(self, trial_id, hyperparameters):
-            observer.trial_started(trial_id, hyperparameters)
-
-        def epoch_ended(self, trial_id, epoch, metrics):
-            observer.epoch_ended(trial_id, epoch, metrics)
-
-        def trial_ended(self, result):
-            trials.append(result)
-            observer.trial_ended(result)
-
-    tuner = make_tuner(architecture, config, task, Collect(), directory)
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.training.patience, restore_best_weights=True
-    )
+    collected = _Results()
+    tuner = make_tuner(architecture, config, task, FanOut(observer, collected), directory)
     tuner.search(
         task.x_train,
         task.y_train,
         validation_data=(task.x_val, task.y_val),
         epochs=config.tuner.epochs,
         batch_size=config.tuner.batch_size,
-        callbacks=[early_stopping],
+        callbacks=[_early_stopping(config)],
         verbose=0,
     )
+    trials = collected.results
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
@@ -310,12 +339,9 @@ def train_seeds(
                 {"architecture": architecture, "learning_rate": config.training.learning_rate, **hyperparameters},
                 task.input_spec, task.output_spec,
             )
-            early_stopping = keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.training.patience, restore_best_weights=True
-            )
             model.fit(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val),
                       epochs=config.tuner.epochs, batch_size=config.tuner.batch_size,
-                      callbacks=[early_stopping, recorder], verbose=0)
+                      callbacks=[_early_stopping(config), recorder], verbose=0)
             if recorder.diverged_at is not None:
                 raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
             test_loss, test_accuracy = model.evaluate(
