@@ -45,6 +45,20 @@ def test_bad_config_gives_one_line_exit_2_and_writes_nothing(tmp_path, args, mes
     assert list(tmp_path.iterdir()) == []  # no mlruns/, no tuner folders, no report
 
 
+@pytest.mark.parametrize("content, message", [
+    ("id,step,a,label\n", "error: task.path: data.csv: has a header but no rows"),
+    ("id,step,a,label\n1,0,inf,x\n1,1,2,x\n2,0,1,y\n", "error: task.path: data.csv: x holds NaN or infinite "
+                                                        "values (first at sample 0, step 0)"),
+])
+def test_bad_data_gives_one_line_exit_2_and_writes_nothing(tmp_path, content, message):
+    (tmp_path / "data.csv").write_text(content)
+    completed = rnncompare("run", str(REPO / "experiments" / "quickstart.yaml"), "--set", "task.name=csv",
+                           "--set", "task.path=data.csv", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == message + "\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["data.csv"]
+
+
 def test_bad_experiment_file_is_named(tmp_path):
     (tmp_path / "x.yaml").write_text("search:\n  dropout: {min: 0.0, max: 1.5, step: 0.1}\n")
     completed = rnncompare("validate", "x.yaml", cwd=tmp_path)
@@ -59,10 +73,17 @@ def test_validate_checks_config_and_data_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tasks_lists_the_built_in_tasks(tmp_path):
+def test_tasks_lists_every_task_one_line_each(tmp_path):
+    from rnncompare.config import TASK_NAMES
+
     completed = rnncompare("tasks", cwd=tmp_path)
     assert completed.returncode == 0
-    assert completed.stdout.startswith("digits")
+    lines = completed.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(TASK_NAMES)
+    assert "adding           regression; task.length steps x 2 features (default 50); sum of the two marked values; " \
+           "generated from the study seed" in lines
+    assert "japanese_vowels  classification; 7 to 29 steps x 12 features, masked; 9 classes; UEA archive (bundled)" \
+        in lines
 
 
 def test_report_of_an_unknown_study_is_a_user_error(tmp_path):

@@ -54,7 +54,11 @@ def test_a_dict_study_with_dict_overrides():
         (["study=../etc"], "--set: study must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "
                            "or digit, got '../etc'"),
         (["task=3"], "--set: task must be a mapping of keys, got 3"),
-        (["task.name=imagenet"], "--set: task.name must be 'digits', got 'imagenet'"),
+        (["task.name=imagenet"], "--set: task.name must be 'digits', 'digits_pixels', 'japanese_vowels', "
+                                 "'italy_power', 'sunspots', 'adding', 'delayed_recall', 'reber', 'npz', 'csv', "
+                                 "'text_csv' or 'python', got 'imagenet'"),
+        (["task.name=adding", "task.window=5"], "--set: task.window does not apply to task adding (adding takes "
+                                                "length, samples; window is for sunspots), got 5"),
         (["seed=-1"], "--set: seed must be greater than or equal to 0, got -1"),
         (["epochs"], "--set expects dotted.key=value, got 'epochs'"),
     ],

@@ -18,6 +18,8 @@ from test_models import CELL_PARAMETERS
 
 pytestmark = pytest.mark.slow
 ARCHITECTURES = ["lstm", "gru", "simple_rnn"]
+FIGURES = ("learning_curves", "score_vs_parameters", "overfitting_gap", "gap_vs_hyperparameters",
+           "hyperparameters_vs_score", "seed_scores", "seed_learning_curves")
 
 
 def runs_by_role(client, experiment_id, role):
@@ -65,6 +67,7 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert metrics["test_accuracy_min"] == min(scores) and metrics["test_accuracy_max"] == max(scores)
         assert metrics["test_accuracy_ci_low"] <= metrics["test_accuracy_mean"] <= metrics["test_accuracy_ci_high"]
         assert metrics["seeds_finished"] == 2 and "best_epoch_seed_std" in metrics
+        assert "test_f1_macro_seed_mean" in metrics and "val_loss_rise_seed_std" in metrics
 
     seed_tags = {}
     for seed in runs_by_role(client, experiment.experiment_id, "seed"):
@@ -96,9 +99,14 @@ def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_
     assert config["tuner"] == {"algorithm": "random", "max_trials": 2, "epochs": 2, "batch_size": 128,
                                "objective": "val_loss", "dir": "mlruns/tuner"}
     logged = {item.path for item in client.list_artifacts(study.info.run_id, "report")}
-    for name in ("report.md", "report.html", "summary.json", "runs.csv", "learning_curves.png",
-                 "accuracy_vs_parameters.png", "overfitting_gap.png", "seed_scores.png", "seed_learning_curves.png"):
+    for name in ("report.md", "report.html", "summary.json", "runs.csv", *(f"{figure}.png" for figure in FIGURES)):
         assert f"report/{name}" in logged
+    # the data is recorded as the study run's dataset inputs, one per split, with the digest of its content
+    inputs = {item.tags[0].value: item.dataset for item in study.inputs.dataset_inputs}
+    assert sorted(inputs) == ["test", "train", "validation"]
+    assert inputs["train"].name == "digits-train" and len(inputs["train"].digest) == 16
+    assert study.data.tags["rnncompare.dataset.kind"] == "classification"
+    assert float(study.data.tags["rnncompare.dataset.baseline_test_accuracy"]) == pytest.approx(0.1, abs=0.02)
     # artifacts live beside the SQLite store, under mlruns/
     assert (tiny_study["folder"] / "mlruns" / "artifacts" / "tiny").is_dir()
 
@@ -114,7 +122,8 @@ def test_the_report_files(tiny_study):
         assert row["params_total"] == CELL_PARAMETERS[name](8, units) + units * 10 + 10
     ranking = summary["ranking"]
     assert summary["ranked_by"] == "mean test accuracy over seeds"
-    scores = [summary["architectures"][name]["seeds"]["test_accuracy_stats"]["mean"] for name in ranking]
+    assert summary["kind"] == "classification" and summary["metrics"]["headline"] == "test_accuracy"
+    scores = [summary["architectures"][name]["seeds"]["stats"]["mean"] for name in ranking]
     assert scores == sorted(scores, reverse=True)
     assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("lstm", "gru"), ("lstm", "simple_rnn"),
                                                                  ("gru", "simple_rnn")]
@@ -124,11 +133,13 @@ def test_the_report_files(tiny_study):
     runs = pd.read_csv(folder / "runs.csv")
     assert len(runs) == 6 and runs["is_best"].sum() == 3
     html = (folder / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    for figure in FIGURES:
+        assert f'id="figure-{figure}"' in html
     assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
     markdown = (folder / "report.md").read_text()
     best = ranking[0]
-    mean = summary["architectures"][best]["seeds"]["test_accuracy_stats"]["mean"]
+    mean = summary["architectures"][best]["seeds"]["stats"]["mean"]
     assert f"Ranked by mean test accuracy over seeds: {best} {mean:.3f} +/- " in markdown
     assert "report.html" in tiny_study["stderr"]
 

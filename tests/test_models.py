@@ -64,3 +64,42 @@ def test_bad_hyperparameters_are_rejected_by_name(change, message):
     values = {"architecture": "lstm", "units": 16, "dropout": 0.0, "layers": 1, "learning_rate": 1e-3, **change}
     with pytest.raises(ValueError, match=message):
         build_model(values, *spec())
+
+
+def hyperparameters(architecture, units=8, layers=1):
+    return {"architecture": architecture, "units": units, "dropout": 0.0, "layers": layers, "learning_rate": 1e-3}
+
+
+@pytest.mark.parametrize("architecture", sorted(CELL_PARAMETERS))
+def test_padding_never_reaches_the_cell(architecture):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(3, 5, 4)).astype("float32")
+    padded = np.concatenate([real, np.zeros((3, 7, 4), "float32")], axis=1)
+    output = OutputSpec("classification", 3, ("a", "b", "c"))
+    masked = build_model(hyperparameters(architecture, layers=2), InputSpec(12, 4, masked=True), output)
+    unpadded = build_model(hyperparameters(architecture, layers=2), InputSpec(5, 4), output)
+    unpadded.set_weights(masked.get_weights())  # Masking has no weights: the two models are the same network
+    expected = unpadded.predict(real, verbose=0)
+    assert np.allclose(masked.predict(padded, verbose=0), expected, atol=1e-5)
+    # Without the mask, the same padding changes the answer.
+    plain = build_model(hyperparameters(architecture, layers=2), InputSpec(12, 4), output)
+    plain.set_weights(masked.get_weights())
+    assert not np.allclose(plain.predict(padded, verbose=0), expected, atol=1e-5)
+
+
+def test_regression_head_is_one_linear_output_with_mse_and_mae():
+    model = build_model(hyperparameters("gru"), InputSpec(6, 2), OutputSpec("regression"))
+    head = model.get_layer("head")
+    assert head.units == 1 and head.get_config()["activation"] == "linear"
+    assert model.loss == "mean_squared_error"
+    assert count_parameters(model)["params_total"] == CELL_PARAMETERS["gru"](2, 8) + 8 + 1
+
+
+def test_token_input_starts_with_a_masking_embedding():
+    model = build_model(hyperparameters("lstm"), InputSpec(10, 1, masked=True, vocabulary=50, embedding_dim=4),
+                        OutputSpec("classification", 2, ("a", "b")))
+    embedding = model.get_layer("embedding")
+    assert embedding.mask_zero and model.inputs[0].shape == (None, 10)
+    assert count_parameters(model)["params_total"] == 50 * 4 + CELL_PARAMETERS["lstm"](4, 8) + 8 * 2 + 2

@@ -32,6 +32,22 @@ def test_summary_follows_a_val_accuracy_objective_and_resumed_epoch_numbers():
     assert summary["gap_accuracy"] == pytest.approx(0.9 - 0.78)
 
 
+def test_overfitting_is_measured_at_the_best_and_at_the_last_epoch():
+    summary = summarize_epochs(HISTORY, [1, 2, 3, 4, 5], [1.0] * 5)
+    assert summary["gap_accuracy_last"] == pytest.approx(0.95 - 0.74)
+    assert summary["gap_loss_last"] == pytest.approx(0.8 - 0.2)
+    assert summary["val_loss_rise"] == pytest.approx(0.8 - 0.5)
+
+
+def test_regression_summary_speaks_mae_and_its_gap_grows_with_overfitting():
+    history = {"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.6, 0.7],
+               "mae": [0.8, 0.5, 0.4], "val_mae": [0.85, 0.6, 0.65]}
+    summary = summarize_epochs(history, [1, 2, 3], [1.0] * 3, "val_mae", "mae")
+    assert summary["best_epoch"] == 2 and summary["val_mae"] == 0.6 and "accuracy" not in summary
+    assert summary["gap_mae"] == pytest.approx(0.6 - 0.5)
+    assert summary["gap_mae_last"] == pytest.approx(0.65 - 0.4)
+
+
 def test_summary_ignores_nan_epochs_when_choosing_the_best():
     history = {key: list(values) for key, values in HISTORY.items()}
     history["val_loss"][0] = math.nan

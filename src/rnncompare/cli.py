@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 
-    commands.add_parser("tasks", help="list the built-in tasks")
+    commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
     return parser
 
 
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "tasks":
-        from rnncompare.tasks import BUILTIN_TASKS
+        from rnncompare.tasks import registry
 
-        for name, (_, description) in sorted(BUILTIN_TASKS.items()):
-            print(f"{name:<16} {description}")
+        for name, info in registry().items():
+            print(f"{name:<16} {info.line()}")
         return 0
     if args.command == "validate":
         from rnncompare.study import prepare

@@ -50,10 +50,48 @@ class DropoutRange(_Range):
     step: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
+TASK_NAMES = (
+    "digits", "digits_pixels", "japanese_vowels", "italy_power", "sunspots",
+    "adding", "delayed_recall", "reber",
+    "npz", "csv", "text_csv", "python",
+)
+# The options each task reads; setting another one is an error rather than silently ignored.
+TASK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "digits": (), "digits_pixels": (), "japanese_vowels": (), "italy_power": (),
+    "sunspots": ("window",),
+    "adding": ("length", "samples"), "delayed_recall": ("length", "samples"), "reber": ("length", "samples"),
+    "npz": ("path", "kind"),
+    "csv": ("path", "layout", "features", "kind"),
+    "text_csv": ("path", "tokens", "length", "embedding_dim"),
+    "python": ("function", "kind"),
+}
+TASK_REQUIRED: dict[str, tuple[str, ...]] = {
+    "npz": ("path",), "csv": ("path",), "text_csv": ("path",), "python": ("function",),
+}
+
+
+class ColumnsConfig(_Section):
+    id: Annotated[str, Field(min_length=1)]
+    step: Annotated[str, Field(min_length=1)]
+    label: Annotated[str, Field(min_length=1)]
+    text: Annotated[str, Field(min_length=1)]
+
+
 class TaskConfig(_Section):
-    name: Literal["digits"]
+    name: Literal[TASK_NAMES]
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    length: Annotated[int, Field(ge=1, le=100_000)] | None
+    samples: Annotated[int, Field(ge=20, le=10_000_000)] | None
+    window: Annotated[int, Field(ge=1)] | None
+    path: Annotated[str, Field(min_length=1)] | None
+    layout: Literal["long", "wide"] | None
+    columns: ColumnsConfig
+    features: Annotated[list[str], Field(min_length=1)] | None
+    tokens: Literal["words", "characters"] | None
+    embedding_dim: Annotated[int, Field(ge=1, le=4096)] | None
+    function: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")] | None
+    kind: Literal["classification", "regression"] | None
 
     @model_validator(mode="after")
     def _room_for_training(self) -> "TaskConfig":
@@ -81,7 +119,7 @@ class TunerConfig(_Section):
     max_trials: Annotated[int, Field(ge=1)]
     epochs: Annotated[int, Field(ge=1)]
     batch_size: Annotated[int, Field(ge=1)]
-    objective: Literal["val_loss", "val_accuracy"]
+    objective: Literal["val_loss", "val_accuracy", "val_mae"]
     dir: str
 
 
@@ -214,9 +252,31 @@ def load_config(
     for origin, layer in layers:
         _merge_into(merged, layer, origin, origins, prefix="")
     try:
-        return StudyConfig.model_validate(merged)
+        config = StudyConfig.model_validate(merged)
     except ValidationError as exc:
         raise UserError(_describe(exc.errors()[0], origins)) from None
+    _check_task_options(config.task, origins)
+    return config
+
+
+def _check_task_options(task: TaskConfig, origins: Mapping[str, str]) -> None:
+    # Options are null unless set; one set for a task that does not read it would be silently ignored.
+    allowed = TASK_OPTIONS[task.name]
+    for option in [name for name in TaskConfig.model_fields if name in _ALL_TASK_OPTIONS]:
+        value = getattr(task, option)
+        origin = origins.get(f"task.{option}", SET_ORIGIN)
+        if value is not None and option not in allowed:
+            users = [name for name, options in TASK_OPTIONS.items() if option in options]
+            takes = f"{task.name} takes {', '.join(allowed)}" if allowed else f"{task.name} takes no options"
+            raise UserError(f"{origin}: task.{option} does not apply to task {task.name} ({takes}; "
+                            f"{option} is for {', '.join(users)}), got {_show(value)}")
+    for option in TASK_REQUIRED.get(task.name, ()):
+        if getattr(task, option) is None:
+            origin = origins.get("task.name", SET_ORIGIN)
+            raise UserError(f"{origin}: task {task.name} needs task.{option}")
+
+
+_ALL_TASK_OPTIONS = sorted({option for options in TASK_OPTIONS.values() for option in options})
 
 
 def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str], prefix: str) -> None:

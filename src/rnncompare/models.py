@@ -16,25 +16,32 @@ REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learn
 
 
 def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, output_spec: OutputSpec):
-    """Build and compile a recurrent classifier.
+    """Build and compile a recurrent classifier or regressor.
 
     Args:
         hyperparameters: ``architecture`` (lstm, gru, simple_rnn), ``units`` (width of each recurrent layer),
             ``dropout`` (input dropout of each recurrent layer and before the head), ``layers`` (stacked recurrent
             layers) and ``learning_rate`` (Adam). Any other key is an error.
-        input_spec: steps and features of one sequence.
-        output_spec: the classes to predict.
+        input_spec: steps and features of one sequence; `masked` puts a `Masking` layer first (padding is
+            all-zero steps), `vocabulary` an `Embedding` with ``mask_zero=True`` (token id 0 is padding).
+        output_spec: the classes to predict (softmax, cross-entropy, accuracy), or regression (one linear
+            output, mean squared error, mean absolute error).
 
     Returns:
-        A compiled `keras.Model` whose input is ``keras.Input((steps, features))``, so parameter counts exist
-        before any training.
+        A compiled `keras.Model` that starts with ``keras.Input``, so parameter counts exist before training.
     """
     values = _checked(hyperparameters)
     import keras
 
     layer_class = getattr(keras.layers, RECURRENT_LAYERS[values["architecture"]])
-    inputs = keras.Input(shape=(input_spec.steps, input_spec.features), name="sequence")
-    hidden = inputs
+    if input_spec.vocabulary:
+        inputs = keras.Input(shape=(input_spec.steps,), dtype="int32", name="tokens")
+        hidden = keras.layers.Embedding(input_spec.vocabulary, input_spec.embedding_dim, mask_zero=True,
+                                        name="embedding")(inputs)
+    else:
+        inputs = keras.Input(shape=(input_spec.steps, input_spec.features), name="sequence")
+        # Padding is zero at the end of a sequence: right-padded masks keep LSTM and GRU on the cuDNN kernel.
+        hidden = keras.layers.Masking(0.0, name="padding_mask")(inputs) if input_spec.masked else inputs
     for index in range(values["layers"]):
         hidden = layer_class(
             values["units"],
@@ -44,12 +51,15 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
         )(hidden)
     if values["dropout"] > 0:
         hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
-    outputs = keras.layers.Dense(output_spec.classes, activation="softmax", name="head")(hidden)
+    if output_spec.kind == "regression":
+        outputs = keras.layers.Dense(1, name="head")(hidden)
+        loss, metrics = "mean_squared_error", ["mae"]
+    else:
+        outputs = keras.layers.Dense(output_spec.classes, activation="softmax", name="head")(hidden)
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     model = keras.Model(inputs, outputs, name=f"{values['architecture']}_{values['layers']}x{values['units']}")
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]), loss=loss, metrics=metrics
     )
     return model
 

@@ -32,8 +32,9 @@ class Progress:
         """One line for a stage of the study."""
         self._print(f"[bold]{name:<9}[/bold] {text}")
 
-    def begin_search(self, architectures: list[str], trials_per_architecture: int) -> None:
+    def begin_search(self, architectures: list[str], trials_per_architecture: int, kind_metrics) -> None:
         """Announce the search and start the clock for remaining-time estimates."""
+        self.metrics = kind_metrics
         self.trials_per_architecture = trials_per_architecture
         self.trials_total = len(architectures) * trials_per_architecture
         self.search_started = time.monotonic()
@@ -47,18 +48,19 @@ class Progress:
         return _TrialLines(self, architecture, label="seed", count=seeds, counts_toward_search=False)
 
     def architecture_done(self, architecture: str, outcome, seed_metrics=None) -> None:
-        """One line with the selected trial, its test accuracy, and the spread over seeds."""
+        """One line with the selected trial, its test score, and the spread over seeds."""
         if outcome.best_trial_id is None:
             self._print(f"[red]{architecture}: every trial failed[/red]")
             return
+        headline, label = self.metrics.headline, self.metrics.headline_label
         hp = ", ".join(f"{k}={v}" for k, v in outcome.best_hyperparameters.items())
         seeds = ""
-        if seed_metrics and "test_accuracy_mean" in seed_metrics:
-            seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics['test_accuracy_mean']:.3f}"
-                     f" +/- {seed_metrics['test_accuracy_std']:.3f}")
+        if seed_metrics and f"{headline}_mean" in seed_metrics:
+            seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics[f'{headline}_mean']:.3f}"
+                     f" +/- {seed_metrics[f'{headline}_std']:.3f}")
         self._print(
             f"[bold]{architecture}[/bold] best trial {outcome.best_trial_id} ({hp}): "
-            f"test accuracy {outcome.test_metrics['test_accuracy']:.3f}{seeds}"
+            f"{label} {outcome.test_metrics[headline]:.3f}{seeds}"
         )
 
     def summary(self, summary: dict[str, Any], report_dir: Path) -> None:
@@ -67,18 +69,21 @@ class Progress:
             return
         from rich.table import Table
 
+        metrics = summary["metrics"]
         table = Table(title=f"study {summary['study']}")
-        for column in ("architecture", "test acc (seeds)", "selected", "val acc", "params", "units", "dropout",
-                       "gap acc", "s/epoch"):
+        for column in ("architecture", f"{metrics['headline_label']} (seeds)", "selected", f"val {metrics['score']}",
+                       "params", "units", "dropout", metrics["gap"].replace("_", " "), "s/epoch"):
             table.add_column(column, justify="right" if column != "architecture" else "left", no_wrap=True)
         for name in summary["ranking"]:
             row = summary["architectures"][name]
-            stats = row["seeds"]["test_accuracy_stats"]
+            selected = row["selected"]
+            stats = row["seeds"]["stats"]
             seeds = f"{stats['mean']:.3f} +/- {stats['std']:.3f} (n={stats['n']})" if stats else "-"
             table.add_row(
-                name, seeds, f"{row['test_accuracy']:.3f}", f"{row['val_accuracy']:.3f}", f"{row['params_total']:,}",
-                str(row["hyperparameters"].get("units")), f"{row['hyperparameters'].get('dropout', 0):.2f}",
-                f"{row['gap_accuracy']:+.3f}", f"{row['seconds_per_epoch']:.3f}",
+                name, seeds, f"{selected[metrics['headline']]:.3f}", f"{selected['val_' + metrics['score']]:.3f}",
+                f"{row['params_total']:,}", str(row["hyperparameters"].get("units")),
+                f"{row['hyperparameters'].get('dropout', 0):.2f}", f"{selected[metrics['gap']]:+.3f}",
+                f"{selected['seconds_per_epoch']:.3f}",
             )
         # A log file or pipe reads as an 80-column terminal to rich: give the table room instead of truncating.
         from rich.console import Console
@@ -116,10 +121,11 @@ class _TrialLines:
         remaining = elapsed / max(progress.trials_done, 1) * max(progress.trials_total - progress.trials_done, 0)
         hp = " ".join(f"{k}={v}" for k, v in result.hyperparameters.items())
         if result.status == "FINISHED":
-            m = result.metrics
-            outcome = f"val_acc {m['val_accuracy']:.3f} best epoch {int(m['best_epoch'])}/{int(m['epochs_run'])}"
-            if "test_accuracy" in m:
-                outcome += f" test_acc {m['test_accuracy']:.3f}"
+            m, kind_metrics = result.metrics, progress.metrics
+            score = f"val_{kind_metrics.score}"
+            outcome = f"{score} {m[score]:.3f} best epoch {int(m['best_epoch'])}/{int(m['epochs_run'])}"
+            if kind_metrics.headline in m:
+                outcome += f" {kind_metrics.headline} {m[kind_metrics.headline]:.3f}"
         else:
             outcome = f"[red]FAILED[/red] {result.failure_reason}"
         progress._print(

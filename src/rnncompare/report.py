@@ -13,46 +13,58 @@ from typing import Any
 
 import pandas as pd
 
-SUMMARY_METRICS = (
-    "val_accuracy", "val_loss", "test_accuracy", "test_loss", "gap_accuracy", "gap_loss",
-    "best_epoch", "epochs_after_best", "seconds_per_epoch",
-)
 COUNT_METRICS = ("params_total", "params_trainable", "trials_finished", "trials_failed")
 COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "simple_rnn": "#2ca02c"}
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
+SEARCHED = ("units", "dropout", "layers")
+
+
+def selected_metrics(kind_metrics) -> tuple[str, ...]:
+    """The selected trial's numbers each architecture row shows (validation, test, gaps, timing)."""
+    score, gap = kind_metrics.score, kind_metrics.gap
+    return ("val_loss", f"val_{score}", *kind_metrics.test, "gap_loss", gap, "gap_loss_last", f"{gap}_last",
+            "val_loss_rise", "best_epoch", "epochs_after_best", "seconds_per_epoch")
 
 
 def build_summary(record: dict[str, Any]) -> dict[str, Any]:
-    """Per architecture: best hyperparameters, accuracies, parameter counts, gaps, timing and the seed spread;
+    """Per architecture: best hyperparameters, scores, parameter counts, gaps, timing and the seed spread;
     per pair of architectures: the significance tests on the seed scores and their verdict."""
+    from rnncompare.metrics import for_kind
     from rnncompare.stats import compare, describe
+    from rnncompare.study import seed_spread_metrics
 
     config = record["config"]
     evaluation = config["evaluation"]
+    kind = record.get("dataset", {}).get("kind", "classification")
+    metrics = for_kind(kind)
+    headline = metrics.headline
     architectures = {}
     seed_scores: dict[str, list[float]] = {}
     for entry in record["architectures"]:
-        metrics = entry["metrics"]
+        logged = entry["metrics"]
         row: dict[str, Any] = {
             "run_id": entry["run_id"],
             "status": entry["status"],
             "best_trial_id": entry["best_trial_id"],
             "hyperparameters": {k: entry["params"][k] for k in sorted(entry["params"])},
+            "selected": {name: logged.get(name) for name in selected_metrics(metrics)},
+            "failed_trials": [{"trial_id": t["trial_id"], "reason": t["failure_reason"] or "unknown"}
+                              for t in entry["trials"] if t["status"] == "FAILED"],
         }
-        row.update({name: metrics.get(name) for name in SUMMARY_METRICS})
-        row.update({name: int(metrics[name]) if name in metrics else None for name in COUNT_METRICS})
+        row.update({name: int(logged[name]) if name in logged else None for name in COUNT_METRICS})
         finished = [seed for seed in entry.get("seeds", []) if seed["status"] == "FINISHED"]
-        scores = [seed["metrics"]["test_accuracy"] for seed in finished]
+        scores = [seed["metrics"][headline] for seed in finished]
         row["seeds"] = {
             "seeds": [seed["seed"] for seed in finished],
             "failed": sum(seed["status"] != "FINISHED" for seed in entry.get("seeds", [])),
-            "test_accuracy": scores,
-            "test_accuracy_stats": describe(scores, evaluation["confidence"]) if scores else None,
+            "scores": scores,
+            "stats": describe(scores, evaluation["confidence"]) if scores else None,
+            "spread": {
+                name: {key: value for key, value in describe([seed["metrics"][name] for seed in finished]).items()
+                       if key in ("mean", "std")}
+                for name in seed_spread_metrics(metrics)
+            } if finished else {},
         }
-        for name in ("best_epoch", "gap_accuracy", "epochs_after_best"):
-            spread = describe([seed["metrics"][name] for seed in finished]) if finished else None
-            row["seeds"][f"{name}_std"] = spread["std"] if spread else None
-            row["seeds"][f"{name}_mean"] = spread["mean"] if spread else None
         if scores:
             seed_scores[entry["name"]] = scores
         architectures[entry["name"]] = row
@@ -60,20 +72,30 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1:]]
     comparisons = [
         compare(a, seed_scores[a], b, seed_scores[b], confidence=evaluation["confidence"], pairs=len(pairs),
-                aso_threshold=evaluation["aso_threshold"], seed=config["seed"])
+                aso_threshold=evaluation["aso_threshold"], seed=config["seed"],
+                higher_is_better=metrics.headline_higher_is_better)
         for a, b in pairs
         if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
     ]
-    def headline(name: str) -> float:
-        stats = architectures[name]["seeds"]["test_accuracy_stats"]
-        return stats["mean"] if stats else architectures[name]["test_accuracy"]
 
-    ranked = sorted((name for name, row in architectures.items() if row["test_accuracy"] is not None),
-                    key=lambda name: -headline(name))
+    def headline_value(name: str) -> float:
+        stats = architectures[name]["seeds"]["stats"]
+        return stats["mean"] if stats else architectures[name]["selected"][headline]
+
+    sign = -1 if metrics.headline_higher_is_better else 1
+    ranked = sorted((name for name, row in architectures.items() if row["selected"][headline] is not None),
+                    key=lambda name: sign * headline_value(name))
+    baseline = {key.removeprefix("baseline_"): float(value) for key, value in record.get("dataset", {}).items()
+                if key.startswith("baseline_")}
     return {
         "study": record["study"],
         "study_run_id": record["study_run_id"],
         "task": config["task"]["name"],
+        "kind": kind,
+        "metrics": {"headline": headline, "headline_label": metrics.headline_label,
+                    "higher_is_better": metrics.headline_higher_is_better, "score": metrics.score,
+                    "gap": metrics.gap},
+        "baseline": baseline,
         "dataset": record.get("dataset", {}),
         "seed": config["seed"],
         "tuner": {key: config["tuner"][key] for key in ("algorithm", "max_trials", "epochs", "batch_size", "objective")},
@@ -81,7 +103,8 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         "evaluation": evaluation,
         "architectures": architectures,
         "ranking": ranked,
-        "ranked_by": "mean test accuracy over seeds" if seed_scores else "test accuracy of the selected trial",
+        "ranked_by": (f"mean {metrics.headline_label} over seeds" if seed_scores
+                      else f"{metrics.headline_label} of the selected trial"),
         "comparisons": comparisons,
     }
 
@@ -108,21 +131,26 @@ def verdict(summary: dict[str, Any]) -> str:
     """Plain-words reading of the comparison, with the numbers behind it; never a winner from a single run."""
     ranked = summary["ranking"]
     rows = summary["architectures"]
+    label, gap = summary["metrics"]["headline_label"], summary["metrics"]["gap"]
     if not ranked:
         return "No architecture finished a trial, so there is nothing to compare."
     parts = []
     for name in ranked:
-        stats = rows[name]["seeds"]["test_accuracy_stats"]
+        stats, row = rows[name]["seeds"]["stats"], rows[name]
         if stats:
             parts.append(
-                f"{name} {stats['mean']:.3f} +/- {stats['std']:.3f} test accuracy over {stats['n']} seeds "
+                f"{name} {stats['mean']:.3f} +/- {stats['std']:.3f} {label} over {stats['n']} seeds "
                 f"({summary['evaluation']['confidence']:.0%} interval {stats['ci_low']:.3f} to {stats['ci_high']:.3f}; "
-                f"{rows[name]['params_total']:,} parameters, gap {rows[name]['gap_accuracy']:+.3f})"
+                f"{row['params_total']:,} parameters, {gap.replace('_', ' ')} {row['selected'][gap]:+.3f})"
             )
         else:
-            parts.append(f"{name} {rows[name]['test_accuracy']:.3f} test accuracy from one run "
-                         f"({rows[name]['params_total']:,} parameters)")
+            parts.append(f"{name} {row['selected'][summary['metrics']['headline']]:.3f} {label} from one run "
+                         f"({row['params_total']:,} parameters)")
     lines = ["Ranked by " + summary["ranked_by"] + ": " + "; ".join(parts) + "."]
+    baseline = summary["baseline"].get(summary["metrics"]["headline"])
+    if baseline is not None:
+        predictor = "the training majority class" if summary["kind"] == "classification" else "the training mean"
+        lines.append(f"A constant predictor ({predictor}) scores {baseline:.3f} {label}.")
     if summary["comparisons"]:
         for pair in summary["comparisons"]:
             if pair["verdict"].endswith("better"):
@@ -149,7 +177,7 @@ def write_report(record: dict[str, Any], out_dir: Path) -> list[Path]:
     table = trials_table(record)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     table.to_csv(out_dir / "runs.csv", index=False)
-    figures = _draw_figures(record, table, out_dir / "figures")
+    figures = _draw_figures(record, summary, table, out_dir / "figures")
     context = {
         "summary": summary,
         "record": record,
@@ -191,42 +219,53 @@ def _format_number(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> dict[str, Path]:
+def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.DataFrame,
+                  folder: Path) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
+    score = summary["metrics"]["score"]
+    gap = summary["metrics"]["gap"]
+    headline, headline_label = summary["metrics"]["headline"], summary["metrics"]["headline_label"]
+    higher_is_better = score == "accuracy"
+    val_score = f"best_val_{score}"
     figures = {}
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
     for entry in record["architectures"]:
         history, color = entry["best_history"], COLORS.get(entry["name"])
-        for axis, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        for axis, metric in ((ax_loss, "loss"), (ax_score, score)):
             for key, style in ((metric, "--"), (f"val_{metric}", "-")):
                 points = history.get(key) or []
                 if points:
                     steps, values = zip(*points)
                     label = f"{entry['name']} {'validation' if key.startswith('val_') else 'train'}"
                     axis.plot(steps, values, style, color=color, label=label)
-    for axis, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+    for axis, metric in ((ax_loss, "loss"), (ax_score, score)):
         _label(axis, "epoch", metric)
-    ax_acc.legend(fontsize=7)
+    ax_score.legend(fontsize=7)
     fig.suptitle("Learning curves of each architecture's best trial")
     figures["learning_curves"] = _save(fig, folder / "learning_curves.png")
 
-    fig, axis = plt.subplots(figsize=(6, 4))
     finished = table[table["status"] == "FINISHED"] if not table.empty else table
+    fig, axis = plt.subplots(figsize=(6.5, 4.2))
     for name, rows in finished.groupby("architecture") if not finished.empty else []:
-        axis.scatter(rows["params_total"], rows["best_val_accuracy"], color=COLORS.get(name), label=name, alpha=0.7)
+        axis.scatter(rows["params_total"], rows[val_score], color=COLORS.get(name), label=name, alpha=0.7)
         best = rows[rows["is_best"]]
-        axis.scatter(best["params_total"], best["best_val_accuracy"], color=COLORS.get(name), marker="*", s=200,
+        axis.scatter(best["params_total"], best[val_score], color=COLORS.get(name), marker="*", s=200,
                      edgecolor="black")
+    front = pareto_front(finished, val_score, higher_is_better) if not finished.empty else finished
+    if not front.empty:
+        axis.step(front["params_total"], front[val_score], where="post", color="black", linewidth=1,
+                  label="Pareto front")
+        axis.scatter(front["params_total"], front[val_score], facecolors="none", edgecolors="black", s=90)
     axis.set_xscale("log")
-    _label(axis, "parameters (log scale)", "validation accuracy at best epoch",
-           "Every trial: accuracy against parameter count (star: selected)", legend=True)
-    figures["accuracy_vs_parameters"] = _save(fig, folder / "accuracy_vs_parameters.png")
+    _label(axis, "parameters (log scale)", f"validation {score} at best epoch",
+           f"Every trial: {score} against parameters (star: selected; ring: Pareto front)", legend=True)
+    figures["score_vs_parameters"] = _save(fig, folder / "score_vs_parameters.png")
 
     fig, axis = plt.subplots(figsize=(6, 4))
     names = [entry["name"] for entry in record["architectures"]]
@@ -234,33 +273,52 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
         rows = finished[finished["architecture"] == name] if not finished.empty else finished
         if rows.empty:
             continue
-        axis.scatter([position] * len(rows), rows["gap_accuracy"], color=COLORS.get(name), alpha=0.5)
+        axis.scatter([position] * len(rows), rows[gap], color=COLORS.get(name), alpha=0.5)
         best = rows[rows["is_best"]]
-        axis.bar(position, float(best["gap_accuracy"].iloc[0]) if not best.empty else 0.0, color=COLORS.get(name),
+        axis.bar(position, float(best[gap].iloc[0]) if not best.empty else 0.0, color=COLORS.get(name),
                  alpha=0.4, width=0.6)
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(names)), names)
-    _label(axis, None, "train - validation accuracy at best epoch",
+    _label(axis, None, f"{gap.replace('_', ' ')} at best epoch (positive: overfitting)",
            "Overfitting gap (bar: selected trial; dots: every trial)", grid="y")
     figures["overfitting_gap"] = _save(fig, folder / "overfitting_gap.png")
+
+    searched = [name for name in SEARCHED if not finished.empty and f"hp_{name}" in finished
+                and finished[f"hp_{name}"].nunique() > 1] or [name for name in ("units", "dropout")
+                                                               if not finished.empty and f"hp_{name}" in finished]
+    if searched:
+        figures["gap_vs_hyperparameters"] = _hyperparameter_grid(
+            plt, finished, searched, [(gap, f"{gap.replace('_', ' ')} (best epoch)"),
+                                      ("val_loss_rise", "val_loss rise after its minimum")],
+            "Overfitting against the tuned knobs, per architecture (line: mean per value)",
+            folder / "gap_vs_hyperparameters.png")
+        figures["hyperparameters_vs_score"] = _hyperparameter_grid(
+            plt, finished, searched, [(val_score, f"validation {score} (best epoch)"),
+                                      ("params_total", "parameters")],
+            "Every trial's hyperparameters against its score", folder / "hyperparameters_vs_score.png")
 
     seeded = [entry for entry in record["architectures"] if any(s["status"] == "FINISHED" for s in entry["seeds"])]
     if seeded:
         fig, axis = plt.subplots(figsize=(6, 4))
         for position, entry in enumerate(seeded):
-            scores = [s["metrics"]["test_accuracy"] for s in entry["seeds"] if s["status"] == "FINISHED"]
+            scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == "FINISHED"]
             axis.scatter([position] * len(scores), scores, color=COLORS.get(entry["name"]), alpha=0.7)
             axis.errorbar(position + 0.15, sum(scores) / len(scores),
                           yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
+        baseline = summary["baseline"].get(headline)
+        if baseline is not None:
+            axis.axhline(baseline, color="grey", linestyle=":", label="constant predictor")
+            axis.legend(fontsize=8)
         axis.set_xticks(range(len(seeded)), [entry["name"] for entry in seeded])
-        _label(axis, None, "test accuracy", "Test accuracy of every seed (black: mean +/- std)", grid="y")
+        _label(axis, None, headline_label, f"{headline_label.capitalize()} of every seed (black: mean +/- std)",
+               grid="y")
         figures["seed_scores"] = _save(fig, folder / "seed_scores.png")
 
         fig, axis = plt.subplots(figsize=(6, 4))
         for entry in seeded:
             curves = {}
             for seed in entry["seeds"]:
-                for step, value in seed["history"].get("val_accuracy", []):
+                for step, value in seed["history"].get(f"val_{score}", []):
                     curves.setdefault(step, []).append(value)
             steps = sorted(curves)
             frame = pd.DataFrame({"mean": [pd.Series(curves[s]).mean() for s in steps],
@@ -268,10 +326,40 @@ def _draw_figures(record: dict[str, Any], table: pd.DataFrame, folder: Path) -> 
                                  index=steps)
             axis.plot(frame.index, frame["mean"], color=COLORS.get(entry["name"]), label=entry["name"])
             axis.fill_between(frame.index, frame["low"], frame["high"], color=COLORS.get(entry["name"]), alpha=0.2)
-        _label(axis, "epoch", "validation accuracy", "Seed runs: mean validation accuracy, band = min to max over seeds",
-               legend=True)
+        _label(axis, "epoch", f"validation {score}",
+               f"Seed runs: mean validation {score}, band = min to max over seeds", legend=True)
         figures["seed_learning_curves"] = _save(fig, folder / "seed_learning_curves.png")
     return figures
+
+
+def pareto_front(trials: pd.DataFrame, score_column: str, higher_is_better: bool) -> pd.DataFrame:
+    """The trials no other trial beats on both counts: fewer (or as many) parameters and a better score."""
+    ordered = trials.sort_values(["params_total", score_column], ascending=[True, not higher_is_better])
+    keep, best = [], None
+    for index, row in ordered.iterrows():
+        value = row[score_column]
+        if best is None or (value > best if higher_is_better else value < best):
+            keep.append(index)
+            best = value
+    return ordered.loc[keep]
+
+
+def _hyperparameter_grid(plt, trials: pd.DataFrame, hyperparameters: list[str], rows: list[tuple[str, str]],
+                         title: str, path: Path) -> Path:
+    fig, axes = plt.subplots(len(rows), len(hyperparameters), figsize=(3.6 * len(hyperparameters), 3 * len(rows)),
+                             squeeze=False)
+    for row_index, (metric, label) in enumerate(rows):
+        for column_index, name in enumerate(hyperparameters):
+            axis = axes[row_index][column_index]
+            for architecture, group in trials.groupby("architecture"):
+                color = COLORS.get(architecture)
+                axis.scatter(group[f"hp_{name}"], group[metric], color=color, alpha=0.6, label=architecture)
+                means = group.groupby(f"hp_{name}")[metric].mean()
+                axis.plot(means.index, means.values, color=color, linewidth=1)
+            _label(axis, name if row_index == len(rows) - 1 else None, label if column_index == 0 else "")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
 
 
 def _label(axis, xlabel: str | None, ylabel: str, title: str | None = None, *, grid: str = "both",

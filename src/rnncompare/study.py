@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from rnncompare.config import StudyConfig, load_config
+from rnncompare.errors import UserError
 from rnncompare.tasks import TaskData, load_task
 
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "mlflow")
@@ -32,12 +33,20 @@ class StudyResult:
 
     @property
     def architectures(self) -> pd.DataFrame:
-        """The per-architecture summary as a DataFrame (one row per architecture)."""
-        rows = {
-            name: {**{k: v for k, v in row.items() if k != "hyperparameters"},
-                   **{f"hp_{k}": v for k, v in row["hyperparameters"].items()}}
-            for name, row in self.summary["architectures"].items()
-        }
+        """The per-architecture summary as a DataFrame: one row per architecture, with the selected trial's
+        metrics, hyperparameters (``hp_*``) and the headline metric's mean and std over seeds."""
+        headline = self.summary["metrics"]["headline"]
+        rows = {}
+        for name, row in self.summary["architectures"].items():
+            stats = row["seeds"]["stats"] or {}
+            rows[name] = {
+                **{key: value for key, value in row.items()
+                   if key not in ("hyperparameters", "selected", "seeds", "failed_trials")},
+                **row["selected"],
+                f"{headline}_seed_mean": stats.get("mean"),
+                f"{headline}_seed_std": stats.get("std"),
+                **{f"hp_{key}": value for key, value in row["hyperparameters"].items()},
+            }
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -46,7 +55,12 @@ def prepare(
 ) -> tuple[StudyConfig, TaskData]:
     """Load and check the config and the data; trains nothing, writes nothing. Raises `UserError`."""
     config = load_config(experiment, overrides)
-    return config, load_task(config.task, config.seed)
+    task = load_task(config.task, config.seed)
+    allowed = task.output_spec.metrics.objectives
+    if config.tuner.objective not in allowed:
+        raise UserError(f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
+                        f"{task.kind} task; use {' or '.join(allowed)}")
+    return config, task
 
 
 def run_study(
@@ -82,12 +96,14 @@ def run_study(
     progress.stage("tracking", f"{uri} (MLflow experiment {config.study})")
 
     import_deep_learning()
-    dataset = {"name": task.name, "digest": task.digest(), "source": task.source}
+    dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
+               **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
     runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset)
+    tracker.log_dataset(runs, task)
     status = "FAILED"
     try:
         fixed = {"architecture": None, "learning_rate": config.training.learning_rate}
-        progress.begin_search(config.architectures, config.tuner.max_trials)
+        progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
         for architecture in config.architectures:
             tracker.start_architecture(runs, config.study, architecture)
             fixed["architecture"] = architecture
@@ -101,7 +117,8 @@ def run_study(
                 seed_observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
                                       progress.seed_observer(architecture, config.evaluation.seeds))
                 seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer)
-                seed_metrics = seed_statistics(seed_results, config.evaluation.confidence)
+                seed_metrics = seed_statistics(seed_results, config.evaluation.confidence,
+                                               task.output_spec.metrics)
             tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed, seed_metrics)
             progress.architecture_done(architecture, outcome, seed_metrics)
         record = tracking.load_study(uri, config.study, runs.study_run_id)
@@ -119,20 +136,24 @@ def run_study(
     return StudyResult(config.study, summary, trials_table(record), report_dir, uri, runs.study_run_id)
 
 
-SEED_SPREAD_METRICS = ("best_epoch", "gap_accuracy", "gap_loss", "epochs_after_best", "test_loss")
+def seed_spread_metrics(kind_metrics) -> tuple[str, ...]:
+    """Metrics whose mean and standard deviation over seeds the architecture run carries."""
+    return ("best_epoch", kind_metrics.gap, "gap_loss", "epochs_after_best", "val_loss_rise",
+            *(name for name in kind_metrics.test if name != kind_metrics.headline))
 
 
-def seed_statistics(seed_results, confidence: float) -> dict[str, float]:
-    """Architecture-level numbers over the seed runs: test accuracy's spread and interval, other metrics' spread."""
+def seed_statistics(seed_results, confidence: float, kind_metrics) -> dict[str, float]:
+    """Architecture-level numbers over the seed runs: the headline test metric's spread and confidence interval
+    (e.g. ``test_accuracy_mean``, ``test_accuracy_ci_low``), and the mean and spread of the other metrics."""
     from rnncompare.stats import describe
 
     finished = [result.metrics for result in seed_results if result.status == "FINISHED"]
     values = {"seeds_finished": float(len(finished)), "seeds_failed": float(len(seed_results) - len(finished))}
     if not finished:
         return values
-    accuracy = describe([m["test_accuracy"] for m in finished], confidence)
-    values.update({f"test_accuracy_{key}": value for key, value in accuracy.items() if key != "n"})
-    for name in SEED_SPREAD_METRICS:
+    headline = describe([m[kind_metrics.headline] for m in finished], confidence)
+    values.update({f"{kind_metrics.headline}_{key}": value for key, value in headline.items() if key != "n"})
+    for name in seed_spread_metrics(kind_metrics):
         spread = describe([m[name] for m in finished], confidence)
         values[f"{name}_seed_mean"] = spread["mean"]
         values[f"{name}_seed_std"] = spread["std"]

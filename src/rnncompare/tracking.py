@@ -25,7 +25,8 @@ import yaml
 
 from rnncompare.config import DEFAULT_TRACKING_URI
 from rnncompare.errors import UserError
-from rnncompare.tuning import EPOCH_METRICS, ArchitectureOutcome, TrialResult
+from rnncompare.metrics import ALL_EPOCH_METRICS
+from rnncompare.tuning import ArchitectureOutcome, TrialResult
 
 TAG_ROLE = "rnncompare.role"
 TAG_STUDY = "rnncompare.study"
@@ -122,10 +123,13 @@ class Tracker:
         self.uri = uri
         self.client = _client(uri)
         self._open_run_ids: list[str] = []
+        self._children: dict[str, list[str]] = {}
 
     def _create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str) -> str:
         run_id = self.client.create_run(experiment_id, tags=dict(tags), run_name=run_name).info.run_id
         self._open_run_ids.append(run_id)
+        if TAG_PARENT in tags:
+            self._children.setdefault(tags[TAG_PARENT], []).append(run_id)
         return run_id
 
     def _terminate(self, run_id: str, status: str) -> None:
@@ -165,6 +169,27 @@ class Tracker:
         self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
         return StudyRuns(experiment_id, run_id)
 
+    def log_dataset(self, runs: StudyRuns, task) -> None:
+        """Record the task's three splits as the study run's dataset inputs (MLflow's Datasets view), each with
+        the task name, a content digest, its source and the context train, validation or test."""
+        import warnings
+
+        import mlflow.data
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for split, (x, y) in task.splits().items():
+            source: Any = CodeDatasetSource({"rnncompare.task": task.name, "rnncompare.source": task.source})
+            if Path(task.source).is_file():
+                source = str(Path(task.source).resolve())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a file path resolves to a local source, with a FutureWarning
+                dataset = mlflow.data.from_numpy(x, targets=y, source=source, name=f"{task.name}-{split}",
+                                                 digest=task.digest(split))
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", split)]))
+        self.client.log_inputs(runs.study_run_id, datasets=inputs)
+
     def start_architecture(self, runs: StudyRuns, study: str, architecture: str) -> str:
         """Open the architecture run under the study run."""
         run_id = self._create_run(
@@ -186,6 +211,10 @@ class Tracker:
         seed_metrics: Mapping[str, float] | None = None,
     ) -> None:
         """Put the best trial's hyperparameters and metrics, its test scores and the seed statistics on the run."""
+        # A child run that never heard its end (a bug, or a fit killed from inside) must not stay RUNNING.
+        for child_id in [r for r in self._open_run_ids if r in self._children.get(run_id, ())]:
+            self.client.set_tag(child_id, TAG_FAILURE, "the run ended without reporting a result")
+            self._terminate(child_id, "FAILED")
         failed = sum(trial.status == "FAILED" for trial in outcome.trials)
         counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed, **(seed_metrics or {})}
         if outcome.best_trial_id is None:
@@ -249,7 +278,7 @@ class _TrialLogger:
             return
         # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
         summary = {
-            (f"best_{name}" if name in EPOCH_METRICS else name): value for name, value in result.metrics.items()
+            (f"best_{name}" if name in ALL_EPOCH_METRICS else name): value for name, value in result.metrics.items()
         }
         self.client.log_batch(run_id, metrics=_metrics_batch(summary))
         self.tracker._terminate(run_id, "FINISHED")
@@ -335,14 +364,14 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         for seed_run in seed_runs:
             seed = _trial_record(seed_run)
             seed["seed"] = int(seed_run.data.tags[TAG_SEED])
-            seed["history"] = _history(client, seed_run.info.run_id)
+            seed["history"] = _history(client, seed_run)
             seeds.append(seed)
         seeds.sort(key=lambda seed: seed["seed"])
         best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
         best_history = {}
-        for trial in trials:
-            if trial["trial_id"] == best_trial_id:
-                best_history = _history(client, trial["run_id"])
+        for trial_run in trial_runs:
+            if trial_run.data.tags.get(TAG_TRIAL_ID) == best_trial_id:
+                best_history = _history(client, trial_run)
         architectures.append({
             "name": name,
             "run_id": run.info.run_id,
@@ -374,15 +403,17 @@ def _trial_record(run) -> dict[str, Any]:
         "run_id": run.info.run_id,
         "status": run.info.status,
         "hyperparameters": {key: _parse_param(value) for key, value in run.data.params.items()},
-        "metrics": {key: value for key, value in run.data.metrics.items() if key not in EPOCH_METRICS},
+        "metrics": {key: value for key, value in run.data.metrics.items() if key not in ALL_EPOCH_METRICS},
         "failure_reason": run.data.tags.get(TAG_FAILURE),
     }
 
 
-def _history(client, run_id: str) -> dict[str, list[list[float]]]:
+def _history(client, run) -> dict[str, list[list[float]]]:
     history = {}
-    for key in EPOCH_METRICS:
-        points = sorted(client.get_metric_history(run_id, key), key=lambda metric: metric.step)
+    for key in ALL_EPOCH_METRICS:
+        if key not in run.data.metrics:
+            continue
+        points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda metric: metric.step)
         history[key] = [[metric.step, metric.value] for metric in points]
     return history
 

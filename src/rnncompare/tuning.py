@@ -15,11 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnncompare.errors import FailedTrial
+from rnncompare.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.models import build_model, count_parameters
 from rnncompare.tasks import TaskData, derive_seed
-
-EPOCH_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
-OBJECTIVE_DIRECTIONS = {"val_loss": "min", "val_accuracy": "max"}
 
 
 @dataclass
@@ -100,29 +98,61 @@ def _early_stopping(config):
 
 
 def summarize_epochs(
-    history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss"
+    history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss",
+    score: str = "accuracy",
 ) -> dict[str, float]:
     """Summary metrics of one fit from its per-epoch history.
 
-    The best epoch is the one the objective picks (lowest val_loss, or highest val_accuracy): the epoch whose
-    weights the tuner keeps. Gaps are measured there: ``gap_accuracy`` = train minus validation accuracy,
-    ``gap_loss`` = validation minus train loss; both grow as a model overfits. ``seconds_per_epoch`` leaves out
-    the first epoch when there are others, since it includes graph tracing.
+    The best epoch is the one the objective picks (lowest val_loss, or best validation score): the epoch whose
+    weights the tuner keeps. The gaps are positive when a model overfits: ``gap_loss`` = validation minus train
+    loss; ``gap_accuracy`` = train minus validation accuracy (``gap_mae`` = validation minus train MAE). They are
+    measured at the best epoch and, with the suffix ``_last``, at the last one. ``val_loss_rise`` is how far
+    validation loss climbed from its minimum by the last epoch. ``seconds_per_epoch`` leaves out the first epoch
+    when there are others, since it includes graph tracing.
     """
     scores = np.asarray(history[objective], dtype=float)
     best_index = int(np.nanargmin(scores) if OBJECTIVE_DIRECTIONS[objective] == "min" else np.nanargmax(scores))
+    last_index = len(epochs) - 1
+    sign = 1.0 if score == "accuracy" else -1.0  # train minus validation for a score where higher is better
+
+    def gaps(index: int) -> tuple[float, float]:
+        return (float(history["val_loss"][index] - history["loss"][index]),
+                float(sign * (history[score][index] - history[f"val_{score}"][index])))
+
     timed = seconds[1:] if len(seconds) > 1 else seconds
+    gap_loss, gap_score = gaps(best_index)
+    gap_loss_last, gap_score_last = gaps(last_index)
     return {
         "best_epoch": float(epochs[best_index]),
         "epochs_run": float(len(epochs)),
-        "epochs_after_best": float(len(epochs) - 1 - best_index),
+        "epochs_after_best": float(last_index - best_index),
         "loss": float(history["loss"][best_index]),
         "val_loss": float(history["val_loss"][best_index]),
-        "accuracy": float(history["accuracy"][best_index]),
-        "val_accuracy": float(history["val_accuracy"][best_index]),
-        "gap_accuracy": float(history["accuracy"][best_index] - history["val_accuracy"][best_index]),
-        "gap_loss": float(history["val_loss"][best_index] - history["loss"][best_index]),
+        score: float(history[score][best_index]),
+        f"val_{score}": float(history[f"val_{score}"][best_index]),
+        "gap_loss": gap_loss,
+        f"gap_{score}": gap_score,
+        "gap_loss_last": gap_loss_last,
+        f"gap_{score}_last": gap_score_last,
+        "val_loss_rise": float(history["val_loss"][last_index] - np.nanmin(history["val_loss"])),
         "seconds_per_epoch": float(np.mean(timed)) if timed else 0.0,
+    }
+
+
+def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
+    """Score a trained model once on the test split: loss and accuracy plus macro F1, or MSE and MAE."""
+    results = model.evaluate(task.x_test, task.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+    if task.kind == "regression":
+        return {"test_loss": float(results["loss"]), "test_mse": float(results["loss"]),
+                "test_mae": float(results["mae"])}
+    from sklearn.metrics import f1_score
+
+    predicted = np.argmax(model.predict(task.x_test, batch_size=batch_size, verbose=0), axis=-1)
+    return {
+        "test_loss": float(results["loss"]),
+        "test_accuracy": float(results["accuracy"]),
+        "test_f1_macro": float(f1_score(task.y_test, predicted, average="macro",
+                                        labels=np.arange(task.output_spec.classes), zero_division=0)),
     }
 
 
@@ -168,7 +198,7 @@ def make_hypermodel(architecture: str, config, task: TaskData):
     return RecurrentHyperModel(name=architecture)
 
 
-def _epoch_recorder(trial_id: str, observer: TrialObserver):
+def _epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[str, ...]):
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
@@ -176,7 +206,7 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver):
 
         def __init__(self):
             super().__init__()
-            self.history: dict[str, list[float]] = {name: [] for name in EPOCH_METRICS}
+            self.history: dict[str, list[float]] = {name: [] for name in epoch_metrics}
             self.epochs: list[int] = []
             self.seconds: list[float] = []
             self.parameters: dict[str, int] = {}
@@ -192,10 +222,10 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver):
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._started)
             logs = logs or {}
-            metrics = {name: float(logs[name]) for name in EPOCH_METRICS if name in logs}
+            metrics = {name: float(logs[name]) for name in epoch_metrics if name in logs}
             # Epochs are numbered from 1 in every log, table and figure.
             self.epochs.append(epoch + 1)
-            for name in EPOCH_METRICS:
+            for name in epoch_metrics:
                 self.history[name].append(metrics.get(name, math.nan))
             observer.epoch_ended(trial_id, epoch + 1, metrics)
             if not all(math.isfinite(value) for value in metrics.values()):
@@ -205,7 +235,7 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver):
     return EpochRecorder()
 
 
-def _trial_reporting_class(base, observer: TrialObserver, objective: str):
+def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_metrics):
     kt = _keras_tuner()
 
     class TrialReporting(base):
@@ -213,12 +243,18 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str):
 
         def run_trial(self, trial, *args, **kwargs):
             searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+            self._recorder = _epoch_recorder(trial.trial_id, observer, kind_metrics.epoch)
             observer.trial_started(trial.trial_id, searched)
-            self._recorder = _epoch_recorder(trial.trial_id, observer)
             try:
                 outcome = super().run_trial(trial, *args, **kwargs)
-                if self._recorder.diverged_at is not None:
-                    raise FailedTrial(f"loss became NaN or infinite at epoch {self._recorder.diverged_at}")
+                recorder = self._recorder
+                if recorder.diverged_at is not None:
+                    raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
+                summary = {
+                    **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, objective,
+                                       kind_metrics.score),
+                    **{name: float(count) for name, count in recorder.parameters.items()},
+                }
             except Exception as exc:  # any failure of one trial is that trial's, recorded, and the search goes on
                 reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 observer.trial_ended(
@@ -226,12 +262,7 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str):
                                 failure_reason=f"{type(exc).__name__}: {reason}")
                 )
                 raise kt.errors.FailedTrialError(reason) from exc
-            recorder = self._recorder
-            metrics = {
-                **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, objective),
-                **{name: float(count) for name, count in recorder.parameters.items()},
-            }
-            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", metrics, recorder.history))
+            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", summary, recorder.history))
             return outcome
 
         def _build_and_fit_model(self, trial, *args, **kwargs):
@@ -268,7 +299,9 @@ def make_tuner(architecture: str, config, task: TaskData, observer: TrialObserve
         # architecture whose trials all fail ends as a FAILED architecture run and the study goes on.
         max_consecutive_failed_trials=tuner_config.max_trials + 1,
     )
-    tuner_class = _trial_reporting_class(bases[tuner_config.algorithm], observer, tuner_config.objective)
+    tuner_class = _trial_reporting_class(
+        bases[tuner_config.algorithm], observer, tuner_config.objective, task.output_spec.metrics
+    )
     if tuner_config.algorithm == "hyperband":
         tuner = tuner_class(max_epochs=tuner_config.epochs, factor=3, **common)
         tuner.oracle.max_trials = tuner_config.max_trials
@@ -302,14 +335,13 @@ def tune_architecture(
     best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
     best = next(trial for trial in finished if trial.trial_id == best_trial_id)
     model = tuner.get_best_models(1)[0]
-    test_loss, test_accuracy = model.evaluate(task.x_test, task.y_test, batch_size=config.tuner.batch_size, verbose=0)
     return ArchitectureOutcome(
         architecture=architecture,
         trials=trials,
         best_trial_id=best_trial_id,
         best_hyperparameters=dict(best.hyperparameters),
         best_metrics=dict(best.metrics),
-        test_metrics={"test_loss": float(test_loss), "test_accuracy": float(test_accuracy)},
+        test_metrics=evaluate_test(model, task, config.tuner.batch_size),
     )
 
 
@@ -332,7 +364,7 @@ def train_seeds(
     for seed in evaluation_seeds(config):
         seed_id = str(seed)
         observer.trial_started(seed_id, dict(hyperparameters))
-        recorder = _epoch_recorder(seed_id, observer)
+        recorder = _epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
         try:
             keras.utils.set_random_seed(seed)
             model = build_model(
@@ -344,18 +376,16 @@ def train_seeds(
                       callbacks=[_early_stopping(config), recorder], verbose=0)
             if recorder.diverged_at is not None:
                 raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
-            test_loss, test_accuracy = model.evaluate(
-                task.x_test, task.y_test, batch_size=config.tuner.batch_size, verbose=0
-            )
+            test_metrics = evaluate_test(model, task, config.tuner.batch_size)
         except Exception as exc:  # one seed's failure is recorded; the other seeds still run
             result = TrialResult(seed_id, dict(hyperparameters), "FAILED", history=recorder.history,
                                  failure_reason=f"{type(exc).__name__}: {exc}")
         else:
             metrics = {
-                **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, config.tuner.objective),
+                **summarize_epochs(recorder.history, recorder.epochs, recorder.seconds, config.tuner.objective,
+                                   task.output_spec.metrics.score),
                 **{name: float(count) for name, count in recorder.parameters.items()},
-                "test_loss": float(test_loss),
-                "test_accuracy": float(test_accuracy),
+                **test_metrics,
             }
             result = TrialResult(seed_id, dict(hyperparameters), "FINISHED", metrics, recorder.history)
         observer.trial_ended(result)

@@ -1,0 +1,69 @@
+"""One tiny end-to-end study per task kind beyond the digits fixture: regression and text, with no network."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import rnncompare
+from test_models import CELL_PARAMETERS
+
+pytestmark = pytest.mark.slow
+
+
+def run_tiny(tmp_path, study: str, task_yaml: str):
+    (tmp_path / f"{study}.yaml").write_text(
+        f"study: {study}\n{task_yaml}\narchitectures: [lstm, gru]\n"
+        "search:\n  units: {min: 8, max: 16, step: 8}\n"
+        "tuner: {max_trials: 2, epochs: 2, batch_size: 64}\nevaluation: {seeds: 2}\n"
+    )
+    completed = rnncompare("run", f"{study}.yaml", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    summary = json.loads((tmp_path / "mlruns" / "reports" / study / "summary.json").read_text())
+    return runs, summary, (tmp_path / "mlruns" / "reports" / study / "report.md").read_text()
+
+
+def test_a_regression_study_speaks_mse_and_mae_end_to_end(tmp_path):
+    runs, summary, markdown = run_tiny(tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}")
+    by_role = {}
+    for run in runs:
+        by_role.setdefault(run.data.tags["rnncompare.role"], []).append(run)
+    assert {role: len(group) for role, group in by_role.items()} == {"study": 1, "architecture": 2, "trial": 4,
+                                                                       "seed": 4}
+    assert all(run.info.status == "FINISHED" for run in runs)
+    for trial in by_role["trial"]:
+        metrics = trial.data.metrics
+        assert {"loss", "val_loss", "mae", "val_mae", "best_val_mae", "gap_mae", "gap_mae_last"} <= set(metrics)
+        assert not any("accuracy" in name for name in metrics)
+        units = int(trial.data.params["units"])
+        assert metrics["params_total"] == CELL_PARAMETERS[trial.data.params["architecture"]](2, units) + units + 1
+    for seed in by_role["seed"]:
+        assert seed.data.metrics["test_mse"] == seed.data.metrics["test_loss"]
+        assert "test_mae" in seed.data.metrics
+    for architecture in by_role["architecture"]:
+        assert {"test_mse_mean", "test_mse_ci_low", "test_mae_seed_mean"} <= set(architecture.data.metrics)
+    assert summary["kind"] == "regression" and summary["metrics"]["headline"] == "test_mse"
+    assert summary["ranked_by"] == "mean test MSE over seeds"
+    means = [summary["architectures"][name]["seeds"]["stats"]["mean"] for name in summary["ranking"]]
+    assert means == sorted(means)  # lower MSE ranks first
+    baseline = summary["baseline"]["test_mse"]
+    assert 0.05 < baseline < 0.5  # the variance of a sum of two uniform values is 1/6
+    assert f"A constant predictor (the training mean) scores {baseline:.3f} test MSE." in markdown
+
+
+def test_a_text_study_tokenizes_and_embeds_end_to_end(tmp_path):
+    lines = ["text,label"] + [
+        f"{'good great fine' if i % 2 else 'bad poor awful'} day number {i % 7},{'pos' if i % 2 else 'neg'}"
+        for i in range(120)
+    ]
+    (tmp_path / "reviews.csv").write_text("\n".join(lines) + "\n")
+    runs, summary, _ = run_tiny(tmp_path, "reviews", "task: {name: text_csv, path: reviews.csv, embedding_dim: 4}")
+    assert len(runs) == 1 + 2 + 4 + 4 and all(run.info.status == "FINISHED" for run in runs)
+    assert summary["kind"] == "classification" and summary["dataset"]["source"].startswith("reviews.csv")
+    for name, row in summary["architectures"].items():
+        units = row["hyperparameters"]["units"]
+        vocabulary = 2 + 6 + 2 + 7  # padding, out-of-vocabulary, six sentiment words, day, number, seven digits
+        assert row["params_total"] == vocabulary * 4 + CELL_PARAMETERS[name](4, units) + units * 2 + 2
