@@ -11,11 +11,11 @@ Heavy modules (TensorFlow, MLflow) load only when a study runs.
 """
 
 __version__ = "0.1.0"
-__all__ = ["run_study", "rebuild_report", "load_config", "UserError"]
+__all__ = ["run_study", "run_sweep", "compare_studies", "rebuild_report", "load_config", "UserError"]
 
 
 def __getattr__(name):
-    if name in ("run_study", "rebuild_report"):
+    if name in ("run_study", "run_sweep", "compare_studies", "rebuild_report"):
         from rnncompare import study
 
         return getattr(study, name)

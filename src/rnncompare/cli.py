@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
     report.add_argument("--out", help="report folder (default: the study's report.dir); files go to OUT/STUDY/")
 
+    compare = commands.add_parser("compare", help="one report over several finished studies (e.g. a sweep)")
+    compare.add_argument("studies", nargs="+", metavar="STUDY", help="study names (MLflow experiments)")
+    compare.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
+    compare.add_argument("--out", default="mlruns/reports/comparison",
+                         help="folder for comparison.md/.html/.json (default mlruns/reports/comparison)")
+
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's tracking store")
     ui.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -66,20 +72,31 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{name:<16} {info.line()}")
         return 0
     if args.command == "validate":
+        from rnncompare.config import expand_sweep
         from rnncompare.study import prepare
         from rnncompare.tracking import resolve_tracking_uri
 
-        config, task = prepare(args.experiment, args.overrides)
-        print(f"ok: study {config.study}: {', '.join(config.architectures)} on {task.describe()}")
-        print(f"tracking: {resolve_tracking_uri(config.tracking.uri)}")
+        base, expanded = expand_sweep(args.experiment, args.overrides)
+        for _, config in expanded:
+            config, task = prepare(config)
+            print(f"ok: study {config.study}: {', '.join(config.architectures)} on {task.describe()}")
+        print(f"tracking: {resolve_tracking_uri(base.tracking.uri)}")
         return 0
     if args.command == "run":
         from rnncompare.progress import Progress
         from rnncompare.runtime import quiet_libraries
-        from rnncompare.study import run_study
+        from rnncompare.study import run_sweep
 
         quiet_libraries()
-        run_study(args.experiment, args.overrides, progress=Progress(enabled=True))
+        run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True))
+        return 0
+    if args.command == "compare":
+        from rnncompare.runtime import quiet_libraries
+        from rnncompare.study import compare_studies
+
+        quiet_libraries()
+        out_dir = compare_studies(args.studies, args.tracking_uri, args.out)
+        print(f"comparison: {Path(out_dir) / 'comparison.html'}")
         return 0
     if args.command == "report":
         from rnncompare.runtime import quiet_libraries

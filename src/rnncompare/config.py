@@ -137,9 +137,13 @@ class ReportConfig(_Section):
     dir: str
 
 
+SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
+
+
 class StudyConfig(_Section):
     study: str
     seed: Annotated[int, Field(ge=0, lt=2**31)]
+    sweep: dict[str, Annotated[list[SweepValue], Field(min_length=1)]]
     task: TaskConfig
     architectures: Annotated[list[Literal["lstm", "gru", "simple_rnn"]], Field(min_length=1)]
     search: SearchConfig
@@ -157,6 +161,14 @@ class StudyConfig(_Section):
             raise ValueError(
                 f"must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, got {value!r}"
             )
+        return value
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweepable(cls, value: dict[str, list]) -> dict[str, list]:
+        for key in value:
+            if key.split(".")[0] in ("study", "sweep", "tracking", "report") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
+                raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
         return value
 
     @field_validator("architectures")
@@ -220,6 +232,9 @@ def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict
             pairs.append((key.strip(), value))
     for dotted, value in pairs:
         parts = str(dotted).split(".")
+        if parts[0] == "sweep" and len(parts) > 1:
+            # A sweep's keys are themselves dotted keys: --set sweep.task.length=[10,20] varies task.length.
+            parts = ["sweep", ".".join(parts[1:])]
         if any(not part for part in parts):
             raise UserError(f"{SET_ORIGIN}: {dotted!r} is not a dotted key such as tuner.epochs")
         node = nested
@@ -257,6 +272,49 @@ def load_config(
         raise UserError(_describe(exc.errors()[0], origins)) from None
     _check_task_options(config.task, origins)
     return config
+
+
+def expand_sweep(
+    source: str | Path | Mapping[str, Any] | None, overrides: Sequence[str] | Mapping[str, Any] | None = None
+) -> tuple[StudyConfig, list[tuple[dict[str, Any], StudyConfig]]]:
+    """The study as configured, and one (swept values, config) per combination of its `sweep` values.
+
+    A study without a sweep expands to itself. Each swept study is named ``<study>-<key leaf><value>``; every one
+    is checked here, so a bad value stops the sweep before its first study trains.
+    """
+    import itertools
+
+    base = load_config(source, overrides)
+    if not base.sweep:
+        return base, [({}, base)]
+    keys = list(base.sweep)
+    expanded = []
+    for values in itertools.product(*(base.sweep[key] for key in keys)):
+        swept = dict(zip(keys, values))
+        suffix = "-".join(f"{key.rsplit('.', 1)[-1]}{value}" for key, value in swept.items())
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{base.study}-{suffix}")[:100]
+        extra = {**swept, "study": name}
+        try:
+            config = load_config(source, [*_as_list(overrides), *(f"{k}={_yaml_scalar(v)}" for k, v in extra.items())])
+        except UserError as exc:
+            detail = str(exc).removeprefix(f"{SET_ORIGIN}: ")
+            shown = ", ".join(f"{key}={value}" for key, value in swept.items())
+            raise UserError(f"sweep {shown}: {detail}") from None
+        # Each swept study stands alone: its logged config.yaml reruns exactly that study.
+        expanded.append((swept, config.model_copy(update={"sweep": {}})))
+    return base, expanded
+
+
+def _as_list(overrides: Sequence[str] | Mapping[str, Any] | None) -> list[str]:
+    if not overrides:
+        return []
+    if isinstance(overrides, Mapping):
+        return [f"{key}={_yaml_scalar(value)}" for key, value in overrides.items()]
+    return list(overrides)
+
+
+def _yaml_scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
 
 
 def _check_task_options(task: TaskConfig, origins: Mapping[str, str]) -> None:

@@ -97,6 +97,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
                     "gap": metrics.gap},
         "baseline": baseline,
         "dataset": record.get("dataset", {}),
+        "sweep": record.get("sweep", {}),
         "seed": config["seed"],
         "tuner": {key: config["tuner"][key] for key in ("algorithm", "max_trials", "epochs", "batch_size", "objective")},
         "search": config["search"],
@@ -310,7 +311,8 @@ def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Dat
             axis.axhline(baseline, color="grey", linestyle=":", label="constant predictor")
             axis.legend(fontsize=8)
         axis.set_xticks(range(len(seeded)), [entry["name"] for entry in seeded])
-        _label(axis, None, headline_label, f"{headline_label.capitalize()} of every seed (black: mean +/- std)",
+        _label(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed "
+               "(black: mean +/- std)",
                grid="y")
         figures["seed_scores"] = _save(fig, folder / "seed_scores.png")
 
@@ -381,3 +383,111 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ---- several studies side by side ------------------------------------------------------------------------------
+
+
+def build_comparison(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per study and architecture: the headline score over seeds, parameters, gap and the pairwise verdicts.
+
+    The studies must measure the same thing (one task kind). When they all come from one sweep over a single
+    numeric key (e.g. task.length), that key is the x axis; otherwise the studies are listed in the order given.
+    """
+    from rnncompare.errors import UserError
+
+    kinds = {summary["kind"] for summary in summaries}
+    if len(kinds) > 1:
+        listed = ", ".join(f"{summary['study']} ({summary['kind']})" for summary in summaries)
+        raise UserError(f"compare: the studies measure different things: {listed}")
+    metrics = summaries[0]["metrics"]
+    keys = [set(summary.get("sweep", {})) for summary in summaries]
+    axis = None
+    if all(len(k) == 1 for k in keys) and len(set.union(*keys)) == 1:
+        key = next(iter(keys[0]))
+        if all(isinstance(summary["sweep"][key], (int, float)) for summary in summaries):
+            axis = key
+    studies = []
+    for summary in summaries:
+        architectures = {}
+        for name, row in summary["architectures"].items():
+            stats = row["seeds"]["stats"] or {}
+            spread = row["seeds"]["spread"].get(metrics["gap"], {})
+            architectures[name] = {
+                "mean": stats.get("mean", row["selected"][metrics["headline"]]),
+                "std": stats.get("std"),
+                "n": stats.get("n", 0),
+                "scores": row["seeds"]["scores"],
+                "params_total": row["params_total"],
+                "gap_mean": spread.get("mean", row["selected"][metrics["gap"]]),
+                "hyperparameters": {k: row["hyperparameters"].get(k) for k in SEARCHED},
+            }
+        studies.append({
+            "study": summary["study"],
+            "task": summary["task"],
+            "x": summary["sweep"][axis] if axis else summary["study"],
+            "baseline": summary["baseline"].get(metrics["headline"]),
+            "architectures": architectures,
+            "ranking": summary["ranking"],
+            "verdicts": [f"{c['a']} vs {c['b']}: {c['verdict']} (Welch p = {c['welch_p']:.3g})"
+                         for c in summary["comparisons"]],
+        })
+    if axis:
+        studies.sort(key=lambda study: study["x"])
+    names = list(dict.fromkeys(name for study in studies for name in study["architectures"]))
+    return {"kind": summaries[0]["kind"], "metrics": metrics, "axis": axis, "architectures": names,
+            "studies": studies}
+
+
+def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write comparison.md, comparison.html (figure embedded), comparison.json and its figure to `out_dir`."""
+    comparison = build_comparison(summaries)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2, sort_keys=True) + "\n",
+                                             encoding="utf-8")
+    figure = _draw_comparison(comparison, out_dir / "figures")
+    environment = _templates()
+    context = {"comparison": comparison, "figure": figure.name,
+               "embedded": base64.b64encode(figure.read_bytes()).decode("ascii")}
+    files = [out_dir / "comparison.json", figure]
+    for name in ("comparison.md", "comparison.html"):
+        (out_dir / name).write_text(environment.get_template(f"{name}.j2").render(**context), encoding="utf-8")
+        files.append(out_dir / name)
+    return files
+
+
+def _draw_comparison(comparison: dict[str, Any], folder: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics, studies = comparison["metrics"], comparison["studies"]
+    positions = [study["x"] for study in studies] if comparison["axis"] else list(range(len(studies)))
+    fig, (ax_score, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for offset, name in enumerate(comparison["architectures"]):
+        color = COLORS.get(name)
+        present = [(x, study["architectures"][name]) for x, study in zip(positions, studies)
+                   if name in study["architectures"]]
+        if not present:
+            continue
+        xs = [x for x, _ in present]
+        ax_score.errorbar(xs, [row["mean"] for _, row in present], yerr=[row["std"] or 0 for _, row in present],
+                          color=color, marker="o", capsize=4, label=name)
+        for x, row in present:
+            ax_score.scatter([x] * len(row["scores"]), row["scores"], color=color, alpha=0.35, s=14)
+        ax_gap.plot(xs, [row["gap_mean"] for _, row in present], color=color, marker="o", label=name)
+    baselines = [(x, study["baseline"]) for x, study in zip(positions, studies) if study["baseline"] is not None]
+    if baselines:
+        ax_score.plot([x for x, _ in baselines], [b for _, b in baselines], ":", color="grey",
+                      label="constant predictor")
+    for axis in (ax_score, ax_gap):
+        if not comparison["axis"]:
+            axis.set_xticks(positions, [study["study"] for study in studies], rotation=20, ha="right")
+    xlabel = comparison["axis"]
+    _label(ax_score, xlabel, f"{metrics['headline_label']} (mean +/- std over seeds; dots: seeds)", legend=True)
+    _label(ax_gap, xlabel, f"{metrics['gap'].replace('_', ' ')} at best epoch (seed mean)")
+    ax_gap.axhline(0, color="black", linewidth=0.8)
+    fig.suptitle(f"{metrics['headline_label'][:1].upper()}{metrics['headline_label'][1:]} across studies")
+    return _save(fig, folder / "comparison.png")

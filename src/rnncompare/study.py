@@ -51,10 +51,14 @@ class StudyResult:
 
 
 def prepare(
-    experiment: str | Path | Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None = None
+    experiment: str | Path | Mapping[str, Any] | StudyConfig,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
 ) -> tuple[StudyConfig, TaskData]:
     """Load and check the config and the data; trains nothing, writes nothing. Raises `UserError`."""
-    config = load_config(experiment, overrides)
+    config = experiment if isinstance(experiment, StudyConfig) else load_config(experiment, overrides)
+    if config.sweep:
+        raise UserError(f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
+                        "expand it into one study per value")
     task = load_task(config.task, config.seed)
     allowed = task.output_spec.metrics.objectives
     if config.tuner.objective not in allowed:
@@ -64,17 +68,20 @@ def prepare(
 
 
 def run_study(
-    experiment: str | Path | Mapping[str, Any],
+    experiment: str | Path | Mapping[str, Any] | StudyConfig,
     overrides: Sequence[str] | Mapping[str, Any] | None = None,
     *,
     progress=None,
+    swept: Mapping[str, Any] | None = None,
 ) -> StudyResult:
     """Run a study from a YAML path or a dict (with optional dotted overrides) and return its results.
 
     Args:
-        experiment: path of an experiment file, or a dict of the keys that differ from configs/default.yaml.
+        experiment: path of an experiment file, a dict of the keys that differ from configs/default.yaml, or a
+            resolved `StudyConfig`.
         overrides: ``["tuner.epochs=3"]`` or ``{"tuner.epochs": 3}``.
         progress: a `rnncompare.progress.Progress` to print to; a quiet one when None.
+        swept: the values a sweep gave this study (recorded as ``rnncompare.sweep.<key>`` tags).
 
     Raises:
         UserError: bad config, data or tracking store, before anything is trained or written.
@@ -98,7 +105,7 @@ def run_study(
     import_deep_learning()
     dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
                **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
-    runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset)
+    runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset, swept or {})
     tracker.log_dataset(runs, task)
     status = "FAILED"
     try:
@@ -158,6 +165,43 @@ def seed_statistics(seed_results, confidence: float, kind_metrics) -> dict[str, 
         values[f"{name}_seed_mean"] = spread["mean"]
         values[f"{name}_seed_std"] = spread["std"]
     return values
+
+
+def run_sweep(
+    experiment: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    progress=None,
+) -> tuple[list[StudyResult], Path | None]:
+    """Run a study, or each study of its sweep and then the comparison report over them.
+
+    Every swept study's config and data are checked before the first one trains. Returns the study results and
+    the comparison report's folder (None without a sweep).
+    """
+    from rnncompare.config import expand_sweep
+
+    base, expanded = expand_sweep(experiment, overrides)
+    for _, config in expanded:
+        prepare(config)
+    results = [run_study(config, progress=progress, swept=swept) for swept, config in expanded]
+    if not base.sweep:
+        return results, None
+    out_dir = compare_studies([result.study for result in results], results[0].tracking_uri,
+                              Path(base.report.dir) / base.study)
+    if progress is not None:
+        progress.stage("compare", f"{out_dir / 'comparison.html'}")
+    return results, out_dir
+
+
+def compare_studies(studies: Sequence[str], tracking_uri: str | None, out_dir: str | Path) -> Path:
+    """Write one comparison report over several finished studies (read from the tracking store) to `out_dir`."""
+    from rnncompare import tracking
+    from rnncompare.report import write_comparison
+
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    summaries = [tracking.load_summary(uri, study) for study in studies]
+    write_comparison(summaries, Path(out_dir))
+    return Path(out_dir)
 
 
 def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str | Path | None = None) -> Path:

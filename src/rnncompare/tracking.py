@@ -38,7 +38,9 @@ TAG_FAILURE = "rnncompare.failure_reason"
 TAG_VERSION_PREFIX = "rnncompare.version."
 TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_SWEEP_PREFIX = "rnncompare.sweep."
 CONFIG_ARTIFACT = "config.yaml"
+SUMMARY_ARTIFACT = "report/summary.json"
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
@@ -145,7 +147,7 @@ class Tracker:
 
     def start_study(
         self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
-        dataset: Mapping[str, str],
+        dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None,
     ) -> StudyRuns:
         """Create (or reuse) the study's experiment and open its study run with config, versions and commit."""
         experiment = self.client.get_experiment_by_name(study)
@@ -161,6 +163,8 @@ class Tracker:
         tags = {TAG_ROLE: "study", TAG_STUDY: study}
         tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
         tags.update({f"rnncompare.dataset.{key}": value for key, value in dataset.items()})
+        tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
+                     for key, value in (swept or {}).items()})
         if git_commit:
             tags[TAG_GIT_COMMIT] = git_commit
         run_id = self._create_run(experiment_id, tags, study)
@@ -316,11 +320,7 @@ def _parse_param(text: str) -> Any:
         return text
 
 
-def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[str, Any]:
-    """Read a study back from the tracking store alone, as plain data for the report.
-
-    Takes the given study run, or else the newest FINISHED one. Raises `UserError` when there is none.
-    """
+def _study_run(uri: str, study: str, study_run_id: str | None = None):
     check_store(uri)
     client = _client(uri)
     experiment = client.get_experiment_by_name(study)
@@ -328,16 +328,37 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
         listing = f"; studies there: {', '.join(known)}" if known else "; the store holds no studies"
         raise UserError(f"study {study!r} not found in {uri}{listing}")
-    if study_run_id is None:
-        finished = _search_all(
-            client, experiment.experiment_id,
-            f"tags.`{TAG_ROLE}` = 'study' and attributes.status = 'FINISHED'", ["attributes.start_time DESC"],
-        )
-        if not finished:
-            raise UserError(f"study {study!r} in {uri} has no finished study run yet")
-        study_run = finished[0]
-    else:
-        study_run = client.get_run(study_run_id)
+    if study_run_id is not None:
+        return client, experiment, client.get_run(study_run_id)
+    finished = _search_all(
+        client, experiment.experiment_id,
+        f"tags.`{TAG_ROLE}` = 'study' and attributes.status = 'FINISHED'", ["attributes.start_time DESC"],
+    )
+    if not finished:
+        raise UserError(f"study {study!r} in {uri} has no finished study run yet")
+    return client, experiment, finished[0]
+
+
+def load_summary(uri: str, study: str) -> dict[str, Any]:
+    """The summary.json that a study's newest finished run logged with its report."""
+    import json
+
+    client, _, study_run = _study_run(uri, study)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(study_run.info.run_id, SUMMARY_ARTIFACT, folder)
+        except Exception:  # MLflow raises several types for a missing artifact; all mean the same here
+            raise UserError(f"study {study!r} in {uri}: its study run has no {SUMMARY_ARTIFACT}; "
+                            f"run `rnncompare report {study}` first") from None
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[str, Any]:
+    """Read a study back from the tracking store alone, as plain data for the report.
+
+    Takes the given study run, or else the newest FINISHED one. Raises `UserError` when there is none.
+    """
+    client, experiment, study_run = _study_run(uri, study, study_run_id)
     with tempfile.TemporaryDirectory() as folder:
         config_path = client.download_artifacts(study_run.info.run_id, CONFIG_ARTIFACT, folder)
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
@@ -393,6 +414,8 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         "versions": {k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)},
         "git_commit": tags.get(TAG_GIT_COMMIT),
         "dataset": {k.removeprefix("rnncompare.dataset."): v for k, v in tags.items() if k.startswith("rnncompare.dataset.")},
+        "sweep": {k.removeprefix(TAG_SWEEP_PREFIX): _parse_param(v) for k, v in tags.items()
+                  if k.startswith(TAG_SWEEP_PREFIX)},
         "architectures": architectures,
     }
 
