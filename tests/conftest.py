@@ -21,6 +21,8 @@ tuner:
   batch_size: 128
 evaluation:
   seeds: 2
+  match_params: true
+  reference: lstm
 """
 
 

@@ -91,6 +91,40 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
             assert sorted(point.step for point in history) == [1, 2]
 
 
+def test_budget_matched_runs_use_the_closest_width_and_the_same_seeds(tiny_study):
+    client = MlflowClient(tracking_uri=tiny_study["uri"])
+    experiment = client.get_experiment_by_name("tiny")
+    study = runs_by_role(client, experiment.experiment_id, "study")[0]
+    lstm = next(run for run in runs_by_role(client, experiment.experiment_id, "architecture")
+                if run.data.tags["rnncompare.architecture"] == "lstm")
+    target = lstm.data.metrics["params_total"]
+    matched = runs_by_role(client, experiment.experiment_id, "matched")
+    assert sorted(run.data.tags["rnncompare.architecture"] for run in matched) == ["gru", "simple_rnn"]
+    lstm_seeds = {s.data.tags["rnncompare.seed"] for s in runs_by_role(client, experiment.experiment_id, "seed")
+                  if s.data.tags["mlflow.parentRunId"] == lstm.info.run_id}
+    for run in matched:
+        name = run.data.tags["rnncompare.architecture"]
+        assert run.data.tags["rnncompare.matched_to"] == "lstm"
+        assert run.data.tags["mlflow.parentRunId"] == study.info.run_id and run.info.status == "FINISHED"
+        units = int(run.data.params["units"])
+        count = lambda u: CELL_PARAMETERS[name](8, u) + u * 10 + 10  # noqa: E731
+        assert run.data.metrics["params_total"] == count(units)
+        assert abs(count(units) - target) <= min(abs(count(units - 1) - target), abs(count(units + 1) - target))
+        seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
+                 if s.data.tags["mlflow.parentRunId"] == run.info.run_id]
+        assert {s.data.tags["rnncompare.seed"] for s in seeds} == lstm_seeds
+        assert all(s.data.params["units"] == str(units) for s in seeds)
+        assert run.data.metrics["test_accuracy_mean"] == pytest.approx(
+            sum(s.data.metrics["test_accuracy"] for s in seeds) / len(seeds))
+    summary = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
+    assert summary["matched"]["reference"] == "lstm" and summary["matched"]["reference_params"] == target
+    assert [(c["a"], c["b"]) for c in summary["matched"]["comparisons"]] == [("lstm", "gru@budget"),
+                                                                            ("lstm", "simple_rnn@budget")]
+    markdown = (tiny_study["report_dir"] / "report.md").read_text()
+    assert f"At lstm's budget of {int(target):,} parameters: gru resized to" in markdown
+    assert "## At an equal parameter budget" in markdown
+
+
 def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_path):
     client = MlflowClient(tracking_uri=tiny_study["uri"])
     experiment = client.get_experiment_by_name("tiny")
@@ -177,7 +211,7 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
         experiment = client.get_experiment_by_name("tiny")
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
-        assert len(runs) == 1 + 3 + 6 + 3 * 2
+        assert len(runs) == 1 + 3 + 6 + 3 * 2 + 2 + 2 * 2  # study, architectures, trials, seeds, budget-matched
     finally:
         import os
         import signal

@@ -58,3 +58,12 @@ def test_close_lists_say_how_many_seeds_would_be_needed():
     result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
     assert result["verdict"] == NO_DIFFERENCE
     assert result["seeds_needed"] == seeds_needed(a, b, 0.05) > 5
+
+
+def test_seeds_needed_matches_the_textbook_t_test_sample_size():
+    # Cohen's d = 1 at alpha 0.05 and power 0.8 needs 17 per group (d = 0.5 needs 64).
+    root2 = 2 ** 0.5
+    assert seeds_needed([0.0, 2.0], [root2, 2 + root2], 0.05) == 17
+    assert seeds_needed([0.0, 2.0], [root2 / 2, 2 + root2 / 2], 0.05) == 64
+    # never fewer than one more than already run: those seeds did not separate the pair
+    assert seeds_needed([0.30, 0.31], [0.10, 0.12], 0.05) == 3

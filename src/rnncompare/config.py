@@ -127,6 +127,8 @@ class EvaluationConfig(_Section):
     seeds: Annotated[int, Field(ge=0, le=100)]
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
     aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
+    match_params: bool
+    reference: Literal["lstm", "gru", "simple_rnn"] | None
 
 
 class TrackingConfig(_Section):
@@ -178,6 +180,14 @@ class StudyConfig(_Section):
         if repeated:
             raise ValueError(f"must not repeat an architecture, got {', '.join(repeated)} twice")
         return value
+
+    @model_validator(mode="after")
+    def _reference_is_compared(self) -> "StudyConfig":
+        reference = self.evaluation.reference
+        if reference is not None and reference not in self.architectures:
+            raise ValueError(f"evaluation.reference must be one of the architectures "
+                             f"({', '.join(self.architectures)}), got {reference!r}")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what is logged as config.yaml)."""
@@ -398,7 +408,11 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
         message = message.removeprefix("Value error, ")
         # A section-level check (min <= max) reads "search.units: min (200) ..."; a field-level one "study must ...".
         separator = ": " if isinstance(error.get("input"), dict) else " "
-        return f"{origin}: {key}{separator}{message}" if key else f"{origin}: {message}"
+        if not key:
+            # A whole-config check names its key first ("evaluation.reference must ..."): credit that key's origin.
+            origin = origins.get(message.split(" ", 1)[0], origin)
+            return f"{origin}: {message}"
+        return f"{origin}: {key}{separator}{message}"
     if kind == "too_short":
         return f"{origin}: {key} must list at least {error['ctx']['min_length']} item(s), got {_show(error.get('input'))}"
     message = re.sub(r"^(Input|String|List|Value) should( be| have)?", lambda m: "must" + (m.group(2) or ""), message)

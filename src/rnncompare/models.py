@@ -70,6 +70,31 @@ def count_parameters(model) -> dict[str, int]:
     return {"params_total": int(model.count_params()), "params_trainable": trainable}
 
 
+def units_for_budget(
+    hyperparameters: Mapping[str, Any], target_params: int, input_spec: InputSpec, output_spec: OutputSpec,
+    max_units: int = 4096,
+) -> tuple[int, int]:
+    """The width whose model (other hyperparameters unchanged) has the parameter count closest to `target_params`.
+
+    Parameter counts grow with the width, so a bisection over built models finds it; ties go to the narrower.
+    Returns (units, params_total).
+    """
+    def params(units: int) -> int:
+        return count_parameters(build_model({**hyperparameters, "units": units}, input_spec, output_spec))[
+            "params_total"]
+
+    low, high = 1, max_units
+    while low < high:  # the smallest width with at least the target count
+        middle = (low + high) // 2
+        if params(middle) < target_params:
+            low = middle + 1
+        else:
+            high = middle
+    candidates = {units: params(units) for units in {max(low - 1, 1), low}}
+    units = min(candidates, key=lambda u: (abs(candidates[u] - target_params), u))
+    return units, candidates[units]
+
+
 def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     # Keras-style: reject a bad argument at once, naming it and the value received.
     values = dict(hyperparameters)

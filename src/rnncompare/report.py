@@ -87,6 +87,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
                     key=lambda name: sign * headline_value(name))
     baseline = {key.removeprefix("baseline_"): float(value) for key, value in record.get("dataset", {}).items()
                 if key.startswith("baseline_")}
+    matched = _budget_matched(record, architectures, seed_scores, metrics, evaluation, config["seed"])
     return {
         "study": record["study"],
         "study_run_id": record["study_run_id"],
@@ -107,7 +108,48 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         "ranked_by": (f"mean {metrics.headline_label} over seeds" if seed_scores
                       else f"{metrics.headline_label} of the selected trial"),
         "comparisons": comparisons,
+        "matched": matched,
     }
+
+
+MATCHED_SUFFIX = "@budget"
+
+
+def _budget_matched(record, architectures, seed_scores, metrics, evaluation, seed) -> dict[str, Any] | None:
+    """The equal-budget comparison: the reference's seeds against each other architecture resized to its
+    parameter count (named ``<architecture>@budget``), with the same tests and rule as the main comparison."""
+    from rnncompare.stats import compare, describe
+
+    entries = record.get("matched") or []
+    if not entries:
+        return None
+    reference = entries[0]["reference"]
+    rows = {}
+    for entry in entries:
+        finished = [seed for seed in entry["seeds"] if seed["status"] == "FINISHED"]
+        scores = [seed["metrics"][metrics.headline] for seed in finished]
+        rows[entry["name"]] = {
+            "run_id": entry["run_id"],
+            "status": entry["status"],
+            "units": entry["params"].get("units"),
+            "selected_units": architectures.get(entry["name"], {}).get("hyperparameters", {}).get("units"),
+            "params_total": int(entry["metrics"]["params_total"]),
+            "hyperparameters": {k: entry["params"][k] for k in sorted(entry["params"])},
+            "seeds": {"seeds": [seed["seed"] for seed in finished],
+                      "failed": len(entry["seeds"]) - len(finished), "scores": scores,
+                      "stats": describe(scores, evaluation["confidence"]) if scores else None},
+        }
+    reference_scores = seed_scores.get(reference, [])
+    testable = [name for name, row in rows.items()
+                if len(row["seeds"]["scores"]) >= 2 and len(reference_scores) >= 2]
+    comparisons = [
+        compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
+                confidence=evaluation["confidence"], pairs=len(testable), aso_threshold=evaluation["aso_threshold"],
+                seed=seed, higher_is_better=metrics.headline_higher_is_better)
+        for name in testable
+    ]
+    return {"reference": reference, "reference_params": architectures.get(reference, {}).get("params_total"),
+            "architectures": rows, "comparisons": comparisons}
 
 
 def trials_table(record: dict[str, Any]) -> pd.DataFrame:
@@ -165,6 +207,15 @@ def verdict(summary: dict[str, Any]) -> str:
                 lines.append(f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
                              f"(Welch p = {pair['welch_p']:.3g}{needed}).")
         lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
+        matched = summary.get("matched")
+        if matched and matched["comparisons"]:
+            lines.append(f"At {matched['reference']}'s budget of {matched['reference_params']:,} parameters:")
+            for pair in matched["comparisons"]:
+                name = pair["b"].removesuffix(MATCHED_SUFFIX)
+                row = matched["architectures"][name]
+                lines.append(f"{name} resized to {row['units']} units ({row['params_total']:,} parameters) scores "
+                             f"{pair['mean_b']:.3f} against {pair['mean_a']:.3f}: {pair['verdict']} "
+                             f"(Welch p = {pair['welch_p']:.3g}).")
     else:
         lines.append("With fewer than two seeds per architecture there is no test: this is a ranking of one run, "
                      "not a verdict. Set evaluation.seeds to 5 or more.")
@@ -299,9 +350,11 @@ def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Dat
             "Every trial's hyperparameters against its score", folder / "hyperparameters_vs_score.png")
 
     seeded = [entry for entry in record["architectures"] if any(s["status"] == "FINISHED" for s in entry["seeds"])]
+    matched = [{**entry, "label": f"{entry['name']}{MATCHED_SUFFIX}"} for entry in record.get("matched") or []
+               if any(s["status"] == "FINISHED" for s in entry["seeds"])]
     if seeded:
-        fig, axis = plt.subplots(figsize=(6, 4))
-        for position, entry in enumerate(seeded):
+        fig, axis = plt.subplots(figsize=(6 + 0.8 * len(matched), 4))
+        for position, entry in enumerate(seeded + matched):
             scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == "FINISHED"]
             axis.scatter([position] * len(scores), scores, color=COLORS.get(entry["name"]), alpha=0.7)
             axis.errorbar(position + 0.15, sum(scores) / len(scores),
@@ -310,9 +363,10 @@ def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Dat
         if baseline is not None:
             axis.axhline(baseline, color="grey", linestyle=":", label="constant predictor")
             axis.legend(fontsize=8)
-        axis.set_xticks(range(len(seeded)), [entry["name"] for entry in seeded])
+        axis.set_xticks(range(len(seeded) + len(matched)),
+                        [entry["name"] for entry in seeded] + [entry["label"] for entry in matched])
         _label(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed "
-               "(black: mean +/- std)",
+               "(black: mean +/- std; @budget: resized to the reference's parameters)",
                grid="y")
         figures["seed_scores"] = _save(fig, folder / "seed_scores.png")
 

@@ -57,21 +57,31 @@ def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs
                          show_progress=False, num_jobs=1))
 
 
-def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8) -> int | None:
-    """Seeds per architecture for a two-sided test at `alpha` to detect the observed effect with `power`.
+def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8,
+                 limit: int = 10_000) -> int | None:
+    """Seeds per architecture for a two-sided two-sample t-test at `alpha` to detect the observed effect with
+    `power` (noncentral t, Cohen's d from the observed scores).
 
-    Normal approximation with Cohen's d from the observed scores; None when the observed difference is zero.
+    Never fewer than one more than the seeds already run: the call is made when those did not separate the pair.
+    None when the observed difference is zero, or when more than `limit` would be needed.
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     difference = abs(a.mean() - b.mean())
     pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else 0.0
+    floor = max(len(a), len(b)) + 1
     if difference == 0:
         return None
     if pooled == 0:
-        return max(len(a), len(b))
+        return floor
     effect = difference / pooled
-    z = scipy_stats.norm.ppf(1 - alpha / 2) + scipy_stats.norm.ppf(power)
-    return int(math.ceil(2 * (z / effect) ** 2))
+    for count in range(2, limit + 1):
+        df = 2 * count - 2
+        critical = scipy_stats.t.ppf(1 - alpha / 2, df)
+        shift = effect * math.sqrt(count / 2)
+        achieved = scipy_stats.nct.sf(critical, df, shift) + scipy_stats.nct.cdf(-critical, df, shift)
+        if achieved >= power:
+            return max(count, floor)
+    return None
 
 
 def compare(

@@ -111,6 +111,7 @@ def run_study(
     try:
         fixed = {"architecture": None, "learning_rate": config.training.learning_rate}
         progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
+        outcomes = {}
         for architecture in config.architectures:
             tracker.start_architecture(runs, config.study, architecture)
             fixed["architecture"] = architecture
@@ -128,6 +129,9 @@ def run_study(
                                                task.output_spec.metrics)
             tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed, seed_metrics)
             progress.architecture_done(architecture, outcome, seed_metrics)
+            outcomes[architecture] = outcome
+        if config.evaluation.match_params and config.evaluation.seeds:
+            _run_budget_matched(config, task, tracker, runs, outcomes, progress)
         record = tracking.load_study(uri, config.study, runs.study_run_id)
         report_dir = Path(config.report.dir) / config.study
         files = write_report(record, report_dir)
@@ -141,6 +145,36 @@ def run_study(
     summary = build_summary(record)
     progress.summary(summary, report_dir)
     return StudyResult(config.study, summary, trials_table(record), report_dir, uri, runs.study_run_id)
+
+
+def _run_budget_matched(config, task: TaskData, tracker, runs, outcomes, progress) -> None:
+    """Retrain every other architecture, with the same seeds, at the width closest to the reference's budget."""
+    from rnncompare.models import units_for_budget
+    from rnncompare.tuning import FanOut, train_seeds
+
+    reference = config.evaluation.reference or config.architectures[0]
+    if outcomes[reference].best_trial_id is None:
+        progress.stage("budget", f"skipped: {reference} has no selected model to match")
+        return
+    target = int(outcomes[reference].best_metrics["params_total"])
+    for architecture, outcome in outcomes.items():
+        if architecture == reference or outcome.best_trial_id is None:
+            continue
+        fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
+        units, params_total = units_for_budget({**fixed, **outcome.best_hyperparameters}, target,
+                                               task.input_spec, task.output_spec)
+        hyperparameters = {**outcome.best_hyperparameters, "units": units}
+        progress.stage("budget", f"{architecture} at {units} units: {params_total:,} parameters against "
+                                 f"{reference}'s {target:,}")
+        run_id = tracker.start_matched(runs, config.study, architecture, reference, {**fixed, **hyperparameters},
+                                       params_total)
+        observer = FanOut(
+            tracker.trial_logger(runs, config.study, architecture, fixed, role="seed", parent_run_id=run_id),
+            progress.seed_observer(f"{architecture}*", config.evaluation.seeds),
+        )
+        results = train_seeds(architecture, hyperparameters, config, task, observer)
+        tracker.finish_matched(run_id, seed_statistics(results, config.evaluation.confidence,
+                                                       task.output_spec.metrics))
 
 
 def seed_spread_metrics(kind_metrics) -> tuple[str, ...]:

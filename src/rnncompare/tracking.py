@@ -39,6 +39,7 @@ TAG_VERSION_PREFIX = "rnncompare.version."
 TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_SWEEP_PREFIX = "rnncompare.sweep."
+TAG_MATCHED_TO = "rnncompare.matched_to"
 CONFIG_ARTIFACT = "config.yaml"
 SUMMARY_ARTIFACT = "report/summary.json"
 
@@ -205,10 +206,33 @@ class Tracker:
         return run_id
 
     def trial_logger(
-        self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial"
+        self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial",
+        parent_run_id: str | None = None,
     ):
-        """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture."""
-        return _TrialLogger(self, runs, study, architecture, fixed_params, role)
+        """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture
+        run (or under `parent_run_id`, e.g. a budget-matched run)."""
+        parent = parent_run_id or runs.architecture_run_ids[architecture]
+        return _TrialLogger(self, runs, study, architecture, fixed_params, role, parent)
+
+    def start_matched(
+        self, runs: StudyRuns, study: str, architecture: str, reference: str, hyperparameters: Mapping[str, Any],
+        params_total: int,
+    ) -> str:
+        """Open the run of `architecture` resized to `reference`'s parameter budget, under the study run."""
+        run_id = self._create_run(
+            runs.experiment_id,
+            {TAG_ROLE: "matched", TAG_STUDY: study, TAG_ARCHITECTURE: architecture, TAG_MATCHED_TO: reference,
+             TAG_PARENT: runs.study_run_id},
+            f"{architecture}-at-{reference}-budget",
+        )
+        self.client.log_batch(run_id, params=_params_batch(hyperparameters),
+                              metrics=_metrics_batch({"params_total": params_total}))
+        return run_id
+
+    def finish_matched(self, run_id: str, seed_metrics: Mapping[str, float]) -> None:
+        """Put the seed statistics on a budget-matched run and close it (FAILED when no seed finished)."""
+        self.client.log_batch(run_id, metrics=_metrics_batch(seed_metrics))
+        self._terminate(run_id, "FINISHED" if seed_metrics.get("seeds_finished") else "FAILED")
 
     def finish_architecture(
         self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any],
@@ -249,9 +273,11 @@ class _TrialLogger:
     """Writes trials as they happen: one run per trial, one batched call per epoch."""
 
     def __init__(
-        self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any], role: str
+        self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any], role: str,
+        parent_run_id: str,
     ):
         self.role = role
+        self.parent_run_id = parent_run_id
         self.tracker = tracker
         self.client = tracker.client
         self.runs = runs
@@ -265,7 +291,7 @@ class _TrialLogger:
         run_id = self.tracker._create_run(
             self.runs.experiment_id,
             {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
-             TAG_PARENT: self.runs.architecture_run_ids[self.architecture]},
+             TAG_PARENT: self.parent_run_id},
             f"{self.architecture}-{self.role}-{trial_id}",
         )
         self.run_ids[trial_id] = run_id
@@ -377,17 +403,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'trial'",
         )
         trials = sorted((_trial_record(trial) for trial in trial_runs), key=lambda t: t["trial_id"])
-        seed_runs = _search_all(
-            client, experiment.experiment_id,
-            f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'seed'",
-        )
-        seeds = []
-        for seed_run in seed_runs:
-            seed = _trial_record(seed_run)
-            seed["seed"] = int(seed_run.data.tags[TAG_SEED])
-            seed["history"] = _history(client, seed_run)
-            seeds.append(seed)
-        seeds.sort(key=lambda seed: seed["seed"])
+        seeds = _seed_records(client, experiment.experiment_id, run.info.run_id)
         best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
         best_history = {}
         for trial_run in trial_runs:
@@ -404,6 +420,20 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             "trials": trials,
             "seeds": seeds,
         })
+    matched_runs = _search_all(
+        client, experiment.experiment_id,
+        f"tags.`{TAG_PARENT}` = '{study_run.info.run_id}' and tags.`{TAG_ROLE}` = 'matched'",
+    )
+    matched = [{
+        "name": run.data.tags[TAG_ARCHITECTURE],
+        "reference": run.data.tags[TAG_MATCHED_TO],
+        "run_id": run.info.run_id,
+        "status": run.info.status,
+        "params": {key: _parse_param(value) for key, value in run.data.params.items()},
+        "metrics": dict(run.data.metrics),
+        "seeds": _seed_records(client, experiment.experiment_id, run.info.run_id),
+    } for run in matched_runs]
+    matched.sort(key=lambda entry: config["architectures"].index(entry["name"]))
     tags = study_run.data.tags
     return {
         "study": study,
@@ -417,7 +447,20 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         "sweep": {k.removeprefix(TAG_SWEEP_PREFIX): _parse_param(v) for k, v in tags.items()
                   if k.startswith(TAG_SWEEP_PREFIX)},
         "architectures": architectures,
+        "matched": matched,
     }
+
+
+def _seed_records(client, experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
+    seeds = []
+    for seed_run in _search_all(
+        client, experiment_id, f"tags.`{TAG_PARENT}` = '{parent_run_id}' and tags.`{TAG_ROLE}` = 'seed'"
+    ):
+        seed = _trial_record(seed_run)
+        seed["seed"] = int(seed_run.data.tags[TAG_SEED])
+        seed["history"] = _history(client, seed_run)
+        seeds.append(seed)
+    return sorted(seeds, key=lambda seed: seed["seed"])
 
 
 def _trial_record(run) -> dict[str, Any]:
