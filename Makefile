@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: run test install ui clean
+.PHONY: run test install ui clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/rnncompare run $(EXPERIMENT)
 
-test: $(VENV)/.installed-test
+# The HTML report is checked in headless Chromium: Debian's package, installed once if missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+chromium:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null)
+
+test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
 
 ui: $(VENV)/.installed

@@ -187,6 +187,34 @@ def test_report_rebuilds_the_same_summary_from_the_store(tiny_study, tmp_path):
     assert (tmp_path / "tiny" / "runs.csv").read_text() == (tiny_study["report_dir"] / "runs.csv").read_text()
 
 
+def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_study):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    errors = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto((tiny_study["report_dir"] / "report.html").as_uri(), wait_until="load")
+            images = page.eval_on_selector_all(
+                "figure img", "images => images.map(i => [i.closest('figure').id, i.complete && i.naturalWidth > 0])")
+            rows = page.eval_on_selector_all("#comparison tbody tr", "rows => rows.length")
+            budget_rows = page.eval_on_selector_all("#budget tbody tr", "rows => rows.length")
+            verdict = page.inner_text(".verdict")
+        finally:
+            browser.close()
+    assert errors == []
+    assert images == [[f"figure-{name}", True] for name in FIGURES]
+    assert rows == 3 and budget_rows == 3
+    assert verdict.startswith("Ranked by mean test accuracy over seeds:")
+
+
 def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -212,6 +240,12 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
         assert len(runs) == 1 + 3 + 6 + 3 * 2 + 2 + 2 * 2  # study, architectures, trials, seeds, budget-matched
+        # the report rebuilt through the server alone reproduces the local one
+        out = tiny_study["folder"] / "via-server"
+        completed = rnncompare("report", "tiny", "--tracking-uri", f"http://127.0.0.1:{port}", "--out", str(out),
+                               cwd=tiny_study["folder"])
+        assert completed.returncode == 0, completed.stderr
+        assert (out / "tiny" / "summary.json").read_text() == (tiny_study["report_dir"] / "summary.json").read_text()
     finally:
         import os
         import signal
