@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a study: tune every architecture, log to MLflow, write the report")
     with_overrides(run)
+    run.add_argument("--fresh", action="store_true",
+                     help="start the study over instead of resuming an interrupted run of the same config")
     validate = commands.add_parser("validate", help="check the config and the data; trains and writes nothing")
     with_overrides(validate)
 
@@ -88,7 +90,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from rnncompare.study import run_sweep
 
         quiet_libraries()
-        run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True))
+        run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh)
         return 0
     if args.command == "compare":
         from rnncompare.runtime import quiet_libraries

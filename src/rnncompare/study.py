@@ -73,6 +73,7 @@ def run_study(
     *,
     progress=None,
     swept: Mapping[str, Any] | None = None,
+    fresh: bool = False,
 ) -> StudyResult:
     """Run a study from a YAML path or a dict (with optional dotted overrides) and return its results.
 
@@ -82,6 +83,8 @@ def run_study(
         overrides: ``["tuner.epochs=3"]`` or ``{"tuner.epochs": 3}``.
         progress: a `rnncompare.progress.Progress` to print to; a quiet one when None.
         swept: the values a sweep gave this study (recorded as ``rnncompare.sweep.<key>`` tags).
+        fresh: start over even if an interrupted run of the same config exists (by default it is resumed:
+            finished trials and seeds are kept, the interrupted ones run again).
 
     Raises:
         UserError: bad config, data or tracking store, before anything is trained or written.
@@ -105,26 +108,44 @@ def run_study(
     import_deep_learning()
     dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
                **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
-    runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset, swept or {})
-    tracker.log_dataset(runs, task)
+    runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset, swept or {},
+                               config_digest=config_digest(config), fresh=fresh)
+    if runs.resumed:
+        done = [name for name, (_, status) in runs.previous_architectures.items() if status == "FINISHED"]
+        progress.stage("resume", f"continuing study run {runs.study_run_id}"
+                                 f"{' (' + ', '.join(done) + ' done)' if done else ''}")
+    else:
+        tracker.log_dataset(runs, task)
     status = "FAILED"
     try:
         fixed = {"architecture": None, "learning_rate": config.training.learning_rate}
         progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
         outcomes = {}
+        tuner_dir = Path(config.tuner.dir) / config.study
         for architecture in config.architectures:
-            tracker.start_architecture(runs, config.study, architecture)
             fixed["architecture"] = architecture
+            previous = runs.previous_architectures.get(architecture)
+            if previous and previous[1] == "FINISHED":
+                outcomes[architecture] = tracker.finished_outcome(architecture, previous[0], fixed)
+                progress.architecture_done(architecture, outcomes[architecture], outcomes[architecture].best_metrics)
+                continue
+            run_id = tracker.start_architecture(runs, config.study, architecture)
+            previous_trials = None
+            if previous:
+                if not (tuner_dir / architecture / "oracle.json").is_file():
+                    raise UserError(f"tuner.dir: cannot resume {config.study}: {tuner_dir / architecture} is gone; "
+                                    "run again with --fresh to start the study over")
+                previous_trials = tracker.previous_results(run_id, "trial", fixed)
             observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed),
                              progress.trial_observer(architecture))
-            outcome = tune_architecture(
-                architecture, config, task, observer, str(Path(config.tuner.dir) / config.study)
-            )
+            outcome = tune_architecture(architecture, config, task, observer, str(tuner_dir), previous_trials)
             seed_metrics = {}
             if outcome.best_trial_id is not None and config.evaluation.seeds:
                 seed_observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
                                       progress.seed_observer(architecture, config.evaluation.seeds))
-                seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer)
+                done = {r.trial_id: r for r in tracker.previous_results(run_id, "seed", fixed)} if previous else None
+                seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer,
+                                           done)
                 seed_metrics = seed_statistics(seed_results, config.evaluation.confidence,
                                                task.output_spec.metrics)
             tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed, seed_metrics)
@@ -166,13 +187,22 @@ def _run_budget_matched(config, task: TaskData, tracker, runs, outcomes, progres
         hyperparameters = {**outcome.best_hyperparameters, "units": units}
         progress.stage("budget", f"{architecture} at {units} units: {params_total:,} parameters against "
                                  f"{reference}'s {target:,}")
-        run_id = tracker.start_matched(runs, config.study, architecture, reference, {**fixed, **hyperparameters},
-                                       params_total)
+        previous = runs.previous_matched.get(architecture)
+        if previous and previous[1] == "FINISHED":
+            continue
+        done = None
+        if previous:
+            run_id = previous[0]
+            tracker.reopen(run_id)
+            done = {r.trial_id: r for r in tracker.previous_results(run_id, "seed", fixed)}
+        else:
+            run_id = tracker.start_matched(runs, config.study, architecture, reference,
+                                           {**fixed, **hyperparameters}, params_total)
         observer = FanOut(
             tracker.trial_logger(runs, config.study, architecture, fixed, role="seed", parent_run_id=run_id),
             progress.seed_observer(f"{architecture}*", config.evaluation.seeds),
         )
-        results = train_seeds(architecture, hyperparameters, config, task, observer)
+        results = train_seeds(architecture, hyperparameters, config, task, observer, done)
         tracker.finish_matched(run_id, seed_statistics(results, config.evaluation.confidence,
                                                        task.output_spec.metrics))
 
@@ -206,6 +236,7 @@ def run_sweep(
     overrides: Sequence[str] | Mapping[str, Any] | None = None,
     *,
     progress=None,
+    fresh: bool = False,
 ) -> tuple[list[StudyResult], Path | None]:
     """Run a study, or each study of its sweep and then the comparison report over them.
 
@@ -217,7 +248,7 @@ def run_sweep(
     base, expanded = expand_sweep(experiment, overrides)
     for _, config in expanded:
         prepare(config)
-    results = [run_study(config, progress=progress, swept=swept) for swept, config in expanded]
+    results = [run_study(config, progress=progress, swept=swept, fresh=fresh) for swept, config in expanded]
     if not base.sweep:
         return results, None
     out_dir = compare_studies([result.study for result in results], results[0].tracking_uri,
@@ -248,6 +279,14 @@ def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str 
     out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
     write_report(record, out_dir)
     return out_dir
+
+
+def config_digest(config: StudyConfig) -> str:
+    """A hash of the resolved config: an interrupted study run is resumed only by a run of the same config."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _versions() -> dict[str, str]:

@@ -40,6 +40,8 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_SWEEP_PREFIX = "rnncompare.sweep."
 TAG_MATCHED_TO = "rnncompare.matched_to"
+TAG_CONFIG_DIGEST = "rnncompare.config_digest"
+INTERRUPTED = "interrupted: the process stopped during this run (it is run again on resume)"
 CONFIG_ARTIFACT = "config.yaml"
 SUMMARY_ARTIFACT = "report/summary.json"
 
@@ -112,11 +114,15 @@ def _params_batch(values: Mapping[str, Any]):
 
 @dataclass
 class StudyRuns:
-    """Run ids written by one `run` of a study."""
+    """Run ids of one study run; on a resume, also what the interrupted run had already written."""
 
     experiment_id: str
     study_run_id: str
     architecture_run_ids: dict[str, str] = field(default_factory=dict)
+    resumed: bool = False
+    # architecture -> (run id, status) of the architecture and budget-matched runs found on resume
+    previous_architectures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    previous_matched: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Tracker:
@@ -148,9 +154,14 @@ class Tracker:
 
     def start_study(
         self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
-        dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None,
+        dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
+        fresh: bool = False,
     ) -> StudyRuns:
-        """Create (or reuse) the study's experiment and open its study run with config, versions and commit."""
+        """Open the study run: resume the newest one with the same config digest if it never finished (unless
+        `fresh`), else create the experiment if needed and a new study run with config, versions and commit.
+
+        Runs a killed process left RUNNING are marked KILLED first, so none stays RUNNING forever.
+        """
         experiment = self.client.get_experiment_by_name(study)
         if experiment is not None and experiment.lifecycle_stage == "deleted":
             raise UserError(
@@ -161,7 +172,12 @@ class Tracker:
             if experiment is not None
             else self.client.create_experiment(study, artifact_location=_artifact_location(self.uri, study))
         )
-        tags = {TAG_ROLE: "study", TAG_STUDY: study}
+        self._mark_interrupted(experiment_id)
+        if not fresh and config_digest:
+            resumed = self._resume(experiment_id, config_digest)
+            if resumed is not None:
+                return resumed
+        tags = {TAG_ROLE: "study", TAG_STUDY: study, TAG_CONFIG_DIGEST: config_digest}
         tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
         tags.update({f"rnncompare.dataset.{key}": value for key, value in dataset.items()})
         tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
@@ -173,6 +189,71 @@ class Tracker:
         self.client.log_batch(run_id, params=_params_batch(flat))
         self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
         return StudyRuns(experiment_id, run_id)
+
+    def _mark_interrupted(self, experiment_id: str) -> None:
+        # A process killed with SIGKILL cannot close its runs: whatever it left RUNNING was interrupted.
+        for run in _search_all(self.client, experiment_id, "attributes.status = 'RUNNING'"):
+            self.client.set_tag(run.info.run_id, TAG_FAILURE, INTERRUPTED)
+            self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def _resume(self, experiment_id: str, config_digest: str) -> StudyRuns | None:
+        newest = self.client.search_runs(
+            [experiment_id], f"tags.`{TAG_ROLE}` = 'study' and tags.`{TAG_CONFIG_DIGEST}` = '{config_digest}'",
+            max_results=1, order_by=["attributes.start_time DESC"],
+        )
+        if not newest or newest[0].info.status == "FINISHED":
+            return None
+        run_id = newest[0].info.run_id
+        if TAG_FAILURE in newest[0].data.tags:
+            self.client.delete_tag(run_id, TAG_FAILURE)
+        self.client.update_run(run_id, status="RUNNING")
+        self._open_run_ids.append(run_id)
+        runs = StudyRuns(experiment_id, run_id, resumed=True)
+        for role, found in (("architecture", runs.previous_architectures), ("matched", runs.previous_matched)):
+            for child in _search_all(self.client, experiment_id,
+                                     f"tags.`{TAG_PARENT}` = '{run_id}' and tags.`{TAG_ROLE}` = '{role}'"):
+                found[child.data.tags[TAG_ARCHITECTURE]] = (child.info.run_id, child.info.status)
+        return runs
+
+    def previous_results(self, parent_run_id: str, role: str, fixed_params: Iterable[str]) -> list[TrialResult]:
+        """The trial (or seed) runs under `parent_run_id` that ended on their own, FINISHED or FAILED, as
+        `TrialResult`s: what an interrupted study need not run again."""
+        experiment_id = self.client.get_run(parent_run_id).info.experiment_id
+        results = []
+        for run in _search_all(self.client, experiment_id,
+                               f"tags.`{TAG_PARENT}` = '{parent_run_id}' and tags.`{TAG_ROLE}` = '{role}'"):
+            if run.info.status not in ("FINISHED", "FAILED"):
+                continue
+            metrics = {name.removeprefix("best_") if name.removeprefix("best_") in ALL_EPOCH_METRICS else name: value
+                       for name, value in run.data.metrics.items() if name not in ALL_EPOCH_METRICS}
+            results.append(TrialResult(
+                trial_id=run.data.tags[TAG_TRIAL_ID if role == "trial" else TAG_SEED],
+                hyperparameters={key: _parse_param(value) for key, value in run.data.params.items()
+                                 if key not in set(fixed_params)},
+                status=run.info.status,
+                metrics=metrics,
+                failure_reason=run.data.tags.get(TAG_FAILURE),
+            ))
+        return results
+
+    def finished_outcome(self, architecture: str, run_id: str, fixed_params: Iterable[str]) -> ArchitectureOutcome:
+        """An architecture run that finished before an interruption, as the `ArchitectureOutcome` it recorded."""
+        run = self.client.get_run(run_id)
+        metrics = dict(run.data.metrics)
+        return ArchitectureOutcome(
+            architecture=architecture,
+            trials=self.previous_results(run_id, "trial", fixed_params),
+            best_trial_id=run.data.tags.get(TAG_BEST_TRIAL_ID),
+            best_hyperparameters={key: _parse_param(value) for key, value in run.data.params.items()
+                                  if key not in set(fixed_params)},
+            best_metrics=metrics,
+            test_metrics={name: value for name, value in metrics.items() if name.startswith("test_")},
+        )
+
+    def reopen(self, run_id: str) -> None:
+        """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
+        self.client.update_run(run_id, status="RUNNING")
+        self._open_run_ids.append(run_id)
 
     def log_dataset(self, runs: StudyRuns, task) -> None:
         """Record the task's three splits as the study run's dataset inputs (MLflow's Datasets view), each with
@@ -196,7 +277,12 @@ class Tracker:
         self.client.log_inputs(runs.study_run_id, datasets=inputs)
 
     def start_architecture(self, runs: StudyRuns, study: str, architecture: str) -> str:
-        """Open the architecture run under the study run."""
+        """Open the architecture run under the study run (or reopen the one an interrupted run left)."""
+        if architecture in runs.previous_architectures:
+            run_id = runs.previous_architectures[architecture][0]
+            self.reopen(run_id)
+            runs.architecture_run_ids[architecture] = run_id
+            return run_id
         run_id = self._create_run(
             runs.experiment_id,
             {TAG_ROLE: "architecture", TAG_STUDY: study, TAG_ARCHITECTURE: architecture, TAG_PARENT: runs.study_run_id},
@@ -402,6 +488,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             client, experiment.experiment_id,
             f"tags.`{TAG_PARENT}` = '{run.info.run_id}' and tags.`{TAG_ROLE}` = 'trial'",
         )
+        trial_runs = [trial for trial in trial_runs if trial.info.status != "KILLED"]  # interrupted, then rerun
         trials = sorted((_trial_record(trial) for trial in trial_runs), key=lambda t: t["trial_id"])
         seeds = _seed_records(client, experiment.experiment_id, run.info.run_id)
         best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
@@ -456,6 +543,8 @@ def _seed_records(client, experiment_id: str, parent_run_id: str) -> list[dict[s
     for seed_run in _search_all(
         client, experiment_id, f"tags.`{TAG_PARENT}` = '{parent_run_id}' and tags.`{TAG_ROLE}` = 'seed'"
     ):
+        if seed_run.info.status == "KILLED":  # interrupted, then rerun
+            continue
         seed = _trial_record(seed_run)
         seed["seed"] = int(seed_run.data.tags[TAG_SEED])
         seed["history"] = _history(client, seed_run)

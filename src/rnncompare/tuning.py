@@ -7,7 +7,11 @@ space and hands `hp.values` to the model builder), the oracle picks what to try 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -198,6 +202,20 @@ def make_hypermodel(architecture: str, config, task: TaskData):
     return RecurrentHyperModel(name=architecture)
 
 
+FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
+_epochs_seen = 0
+
+
+def _fault_point() -> None:
+    # Fault injection for the resume tests: with RNNCOMPARE_KILL_AT_EPOCH=k the process sends itself SIGKILL at
+    # the end of its k-th epoch (trials and seed runs counted together), exactly like `kill -9` from outside.
+    global _epochs_seen
+    _epochs_seen += 1
+    target = os.environ.get(FAULT_VARIABLE)
+    if target and _epochs_seen == int(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[str, ...]):
     import keras
 
@@ -228,6 +246,7 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple
             for name in epoch_metrics:
                 self.history[name].append(metrics.get(name, math.nan))
             observer.epoch_ended(trial_id, epoch + 1, metrics)
+            _fault_point()
             if not all(math.isfinite(value) for value in metrics.values()):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
@@ -235,16 +254,21 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple
     return EpochRecorder()
 
 
-def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_metrics):
+def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_metrics, weights_seed: int):
     kt = _keras_tuner()
 
     class TrialReporting(base):
         """Wraps `run_trial` so that each trial is reported as it starts and ends, failed or not."""
 
         def run_trial(self, trial, *args, **kwargs):
+            import keras
+
             searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
             self._recorder = _epoch_recorder(trial.trial_id, observer, kind_metrics.epoch)
             observer.trial_started(trial.trial_id, searched)
+            # Each trial's weights come from its own derived seed, so a trial rerun after a crash (or run on
+            # another worker) starts exactly as it would have in one uninterrupted process.
+            keras.utils.set_random_seed(derive_seed(weights_seed, f"trial-{trial.trial_id}"))
             try:
                 outcome = super().run_trial(trial, *args, **kwargs)
                 recorder = self._recorder
@@ -273,8 +297,13 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_m
     return TrialReporting
 
 
-def make_tuner(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str):
+def make_tuner(
+    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, resume: bool = False
+):
     """A keras-tuner tuner of the configured algorithm, reporting to `observer`.
+
+    With `resume`, an existing project folder is reloaded: finished trials are kept and the trial that was
+    running when the process stopped is run again (keras-tuner sends it to its retry queue).
 
     Every architecture gets the same tuner seed, so random and grid searches try the same points for each.
     Hyperband's trial count is capped at `tuner.max_trials` like the others, with `tuner.epochs` as max_epochs.
@@ -294,31 +323,80 @@ def make_tuner(architecture: str, config, task: TaskData, observer: TrialObserve
         seed=derive_seed(config.seed, "tuner"),
         directory=directory,
         project_name=architecture,
-        overwrite=True,
+        overwrite=not resume,
         # Above the budget: keras-tuner would otherwise raise (with tracebacks) once every trial failed; an
         # architecture whose trials all fail ends as a FAILED architecture run and the study goes on.
         max_consecutive_failed_trials=tuner_config.max_trials + 1,
+        max_retries_per_trial=0,
     )
+    if tuner_config.algorithm == "grid":
+        # keras-tuner 1.4.8's GridSearch forgets its trial order when reloaded (KeyError on resume): build the
+        # plain Tuner around an oracle that keeps it.
+        bases["grid"] = kt.Tuner
+        oracle_arguments = {name: common.pop(name) for name in ("objective", "seed", "max_consecutive_failed_trials",
+                                                                  "max_retries_per_trial")}
+        common["oracle"] = _persistent_grid_oracle_class()(max_trials=tuner_config.max_trials, **oracle_arguments)
     tuner_class = _trial_reporting_class(
-        bases[tuner_config.algorithm], observer, tuner_config.objective, task.output_spec.metrics
+        bases[tuner_config.algorithm], observer, tuner_config.objective, task.output_spec.metrics,
+        derive_seed(config.seed, "weights"),
     )
-    if tuner_config.algorithm == "hyperband":
-        tuner = tuner_class(max_epochs=tuner_config.epochs, factor=3, **common)
-        tuner.oracle.max_trials = tuner_config.max_trials
-    else:
-        tuner = tuner_class(max_trials=tuner_config.max_trials, **common)
+    # keras-tuner prints "Reloading Tuner from ..." on resume; the progress display already says it resumes.
+    with contextlib.redirect_stdout(io.StringIO()):
+        if tuner_config.algorithm == "hyperband":
+            tuner = tuner_class(max_epochs=tuner_config.epochs, factor=3, **common)
+            tuner.oracle.max_trials = tuner_config.max_trials
+        elif tuner_config.algorithm == "grid":
+            tuner = tuner_class(**common)
+        else:
+            tuner = tuner_class(max_trials=tuner_config.max_trials, **common)
     return tuner
 
 
-def tune_architecture(
-    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str
-) -> ArchitectureOutcome:
-    """Search one architecture's hyperparameters and evaluate its best model once on the test split."""
-    import keras
+def _persistent_grid_oracle_class():
+    from keras_tuner.src.tuners.gridsearch import GridSearchOracle, LinkedList
 
-    keras.utils.set_random_seed(derive_seed(config.seed, "weights"))
+    class PersistentGridSearchOracle(GridSearchOracle):
+        """GridSearchOracle whose saved state includes the order of tried combinations and the queue of trials
+        whose successors are still to be generated, so a reloaded grid search continues where it stopped."""
+
+        def get_state(self):
+            state = super().get_state()
+            ordered = self._ordered_ids
+            state["rnncompare_ordered_ids"] = {
+                "memory": list(ordered._memory),
+                "next": [[key, value] for key, value in ordered._next_index.items()],
+                "last": ordered._last_index,
+            }
+            state["rnncompare_populate_next"] = list(self._populate_next)
+            return state
+
+        def set_state(self, state):
+            super().set_state(state)
+            saved = state.get("rnncompare_ordered_ids")
+            if saved is not None:
+                ordered = LinkedList()
+                ordered._memory = list(saved["memory"])
+                ordered._data_to_index = {data: index for index, data in enumerate(ordered._memory)}
+                for key, value in saved["next"]:
+                    ordered._next_index[key] = value
+                ordered._last_index = saved["last"]
+                self._ordered_ids = ordered
+                self._populate_next = list(state.get("rnncompare_populate_next", []))
+
+    return PersistentGridSearchOracle
+
+
+def tune_architecture(
+    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str,
+    previous: list[TrialResult] | None = None,
+) -> ArchitectureOutcome:
+    """Search one architecture's hyperparameters and evaluate its best model once on the test split.
+
+    `previous`: the trials an interrupted run of this search already finished (read back from the tracking
+    store); the search resumes from its tuner folder and runs only what is left.
+    """
     collected = _Results()
-    tuner = make_tuner(architecture, config, task, FanOut(observer, collected), directory)
+    tuner = make_tuner(architecture, config, task, FanOut(observer, collected), directory, resume=previous is not None)
     tuner.search(
         task.x_train,
         task.y_train,
@@ -328,7 +406,9 @@ def tune_architecture(
         callbacks=[_early_stopping(config)],
         verbose=0,
     )
-    trials = collected.results
+    fresh = {trial.trial_id for trial in collected.results}
+    trials = sorted([*(t for t in previous or [] if t.trial_id not in fresh), *collected.results],
+                    key=lambda trial: trial.trial_id)
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
@@ -351,18 +431,22 @@ def evaluation_seeds(config) -> list[int]:
 
 
 def train_seeds(
-    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver
+    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
+    done: dict[str, TrialResult] | None = None,
 ) -> list[TrialResult]:
     """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
 
     Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
-    result with its reason; the others go on.
+    result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
     """
     import keras
 
     results = []
     for seed in evaluation_seeds(config):
         seed_id = str(seed)
+        if done and seed_id in done:
+            results.append(done[seed_id])
+            continue
         observer.trial_started(seed_id, dict(hyperparameters))
         recorder = _epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
         try:

@@ -1,0 +1,130 @@
+"""kill -9 at any point, run the same command again: the same runs as an uninterrupted study, none doubled.
+
+The kill is the real thing: RNNCOMPARE_KILL_AT_EPOCH=k makes the process send itself SIGKILL at the end of its
+k-th epoch (trials and seed runs counted together), so nothing gets a chance to clean up.
+"""
+
+import json
+import signal
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import clean_env, rnncompare
+
+pytestmark = pytest.mark.slow
+
+STUDY = """\
+study: resume
+architectures: {architectures}
+search:
+  units: {{min: 8, max: 16, step: 8}}
+  dropout: {{min: 0.0, max: 0.1, step: 0.1}}
+tuner: {{algorithm: {algorithm}, max_trials: {trials}, epochs: {epochs}, batch_size: 128}}
+evaluation: {{seeds: {seeds}}}
+"""
+
+
+def write_study(folder, algorithm="random", architectures="[lstm, gru]", trials=2, epochs=2, seeds=2):
+    folder.mkdir()
+    (folder / "study.yaml").write_text(STUDY.format(algorithm=algorithm, architectures=architectures,
+                                                    trials=trials, epochs=epochs, seeds=seeds))
+    return folder
+
+
+def run(folder, kill_at_epoch=None, *extra):
+    env = clean_env(**({"RNNCOMPARE_KILL_AT_EPOCH": str(kill_at_epoch)} if kill_at_epoch else {}))
+    return rnncompare("run", "study.yaml", *extra, cwd=folder, env=env)
+
+
+def all_runs(folder):
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("resume")
+    return client.search_runs([experiment.experiment_id], max_results=500)
+
+
+def key(run):
+    tags = run.data.tags
+    return (tags["rnncompare.role"], tags.get("rnncompare.architecture"),
+            tags.get("rnncompare.trial_id") or tags.get("rnncompare.seed"))
+
+
+def finished(folder):
+    """Every FINISHED run by (role, architecture, trial or seed), with what it chose and scored."""
+    table = {}
+    for run in all_runs(folder):
+        if run.info.status == "FINISHED":
+            assert key(run) not in table, f"{key(run)} finished twice"
+            metrics = run.data.metrics
+            table[key(run)] = (run.data.params.get("units"), run.data.params.get("dropout"),
+                               metrics.get("best_val_loss"), metrics.get("test_accuracy"))
+    return table
+
+
+def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted_study(tmp_path):
+    killed, whole = write_study(tmp_path / "killed"), write_study(tmp_path / "whole")
+    # epochs 1-2: lstm trial 0; 3: lstm trial 1, epoch 1 -> killed in the middle of a trial
+    assert run(killed, kill_at_epoch=3).returncode == -signal.SIGKILL
+    # resumed: epochs 1-2 rerun lstm trial 1; 3-4 lstm seed 1; 5: lstm seed 2, epoch 1 -> killed in a seed run
+    second = run(killed, kill_at_epoch=5)
+    assert second.returncode == -signal.SIGKILL
+    assert "resume    continuing study run" in second.stderr
+    third = run(killed)
+    assert third.returncode == 0, third.stderr
+    assert "(lstm done)" not in third.stderr  # lstm's seeds were not all done: it was resumed, not skipped
+    assert run(whole).returncode == 0
+
+    # the same runs, with the same hyperparameters and the same scores, as the study that was never killed
+    assert finished(killed) == finished(whole)
+    runs = all_runs(killed)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    interrupted = sorted(key(run) for run in runs if run.info.status == "KILLED")
+    assert [entry[:2] for entry in interrupted] == [("seed", "lstm"), ("trial", "lstm")]
+    assert interrupted[1][2] == "1"
+    assert all(run.data.tags["rnncompare.failure_reason"].startswith("interrupted")
+               for run in runs if run.info.status == "KILLED")
+    assert len([run for run in runs if key(run)[0] == "study"]) == 1
+
+    # and the same report numbers
+    def seed_scores(folder):
+        summary = json.loads((folder / "mlruns" / "reports" / "resume" / "summary.json").read_text())
+        return {name: row["seeds"]["scores"] for name, row in summary["architectures"].items()}
+
+    assert seed_scores(killed) == seed_scores(whole)
+
+
+@pytest.mark.parametrize("algorithm, expected", [
+    # keras-tuner 1.4.8's GridSearch loses its trial order on reload: rnncompare persists it (see tuning.py)
+    ("grid", {"0": ("8", "0.0"), "1": ("8", "0.1"), "2": ("16", "0.0")}),
+    ("bayesian", {"0", "1", "2"}),
+    ("hyperband", None),
+])
+def test_resume_works_with_every_tuner_algorithm(tmp_path, algorithm, expected):
+    options = dict(algorithm=algorithm, architectures="[gru]", trials=3, epochs=4 if algorithm == "hyperband" else 2,
+                   seeds=0)
+    killed = write_study(tmp_path / "killed", **options)
+    assert run(killed, kill_at_epoch=3).returncode == -signal.SIGKILL
+    resumed = run(killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stderr and "Reloading" not in resumed.stdout
+    assert [run.info.status for run in all_runs(killed) if run.info.status not in ("FINISHED", "KILLED")] == []
+    trials = {entry[2]: values[:2] for entry, values in finished(killed).items() if entry[0] == "trial"}
+    if isinstance(expected, set):
+        assert set(trials) == expected and len(set(trials.values())) == 3
+    elif expected is not None:
+        assert trials == expected
+    else:  # the reference: the same study never killed
+        whole = write_study(tmp_path / "whole", **options)
+        assert run(whole).returncode == 0
+        assert finished(killed) == finished(whole)
+
+
+def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path):
+    folder = write_study(tmp_path / "fresh", architectures="[gru]", trials=1, seeds=0)
+    assert run(folder, kill_at_epoch=1).returncode == -signal.SIGKILL
+    completed = run(folder, None, "--fresh")
+    assert completed.returncode == 0, completed.stderr
+    assert "continuing study run" not in completed.stderr
+    studies = sorted((run.info.start_time, run.info.status) for run in all_runs(folder) if key(run)[0] == "study")
+    assert [status for _, status in studies] == ["KILLED", "FINISHED"]
+    assert len(finished(folder)) == 3  # the new study run, its architecture run and its one trial
