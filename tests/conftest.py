@@ -21,6 +21,7 @@ tuner:
   batch_size: 128
 evaluation:
   seeds: 2
+  aso_bootstrap: 200
   match_params: true
   reference: lstm
 """

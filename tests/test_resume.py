@@ -21,7 +21,7 @@ search:
   units: {{min: 8, max: 16, step: 8}}
   dropout: {{min: 0.0, max: 0.1, step: 0.1}}
 tuner: {{algorithm: {algorithm}, max_trials: {trials}, epochs: {epochs}, batch_size: 128}}
-evaluation: {{seeds: {seeds}}}
+evaluation: {{seeds: {seeds}, aso_bootstrap: 200}}
 """
 
 

@@ -15,7 +15,7 @@ def run_tiny(tmp_path, study: str, task_yaml: str):
     (tmp_path / f"{study}.yaml").write_text(
         f"study: {study}\n{task_yaml}\narchitectures: [lstm, gru]\n"
         "search:\n  units: {min: 8, max: 16, step: 8}\n"
-        "tuner: {max_trials: 2, epochs: 2, batch_size: 64}\nevaluation: {seeds: 2}\n"
+        "tuner: {max_trials: 2, epochs: 2, batch_size: 64}\nevaluation: {seeds: 2, aso_bootstrap: 200}\n"
     )
     completed = rnncompare("run", f"{study}.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

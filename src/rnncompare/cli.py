@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import subprocess
 import sys
 from pathlib import Path
 
-from rnncompare.errors import UserError
+from rnncompare.errors import StudyStopped, UserError
 
 EXIT_USER_ERROR = 2
+EXIT_STUDY_STOPPED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 
+    server = commands.add_parser("server", help="start an MLflow tracking server that a team's studies share")
+    server.add_argument("--backend-store-uri", default="sqlite:///mlruns/mlflow.db",
+                        help="database for runs: sqlite:///path or postgresql://user:pass@host/db "
+                             "(default sqlite:///mlruns/mlflow.db)")
+    server.add_argument("--artifacts-destination", default="mlruns/artifacts",
+                        help="where the server keeps artifacts: a folder, s3://..., gs://... (default mlruns/artifacts)")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
+                                                          "0.0.0.0 serves the network, with no authentication)")
+    server.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    server.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+
     commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
     return parser
 
@@ -61,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except StudyStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STUDY_STOPPED
+    except OSError as exc:
+        # The file system refused a write mid-study (disk full, read-only): one line; the runs are already closed.
+        if exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+            raise
+        print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
+        return EXIT_STUDY_STOPPED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -108,6 +130,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         out_dir = rebuild_report(args.study, args.tracking_uri, args.out)
         print(f"report: {Path(out_dir) / 'report.html'}")
         return 0
+    if args.command == "server":
+        from rnncompare.tracking import check_store, server_command
+
+        if args.backend_store_uri.startswith(("http://", "https://")):
+            raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
+        check_store(args.backend_store_uri)
+        if "://" not in args.artifacts_destination:
+            Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
+        where = f"http://{args.host}:{args.port}"
+        print(f"MLflow tracking server at {where} (runs: {args.backend_store_uri}; artifacts: "
+              f"{args.artifacts_destination}); studies use --set tracking.uri={where} (Ctrl-C stops it)",
+              file=sys.stderr)
+        return subprocess.call(server_command(args.backend_store_uri, args.artifacts_destination, args.host,
+                                              args.port, args.workers))
     if args.command == "ui":
         from rnncompare.tracking import check_store, resolve_tracking_uri, ui_command
 

@@ -120,6 +120,7 @@ class TunerConfig(_Section):
     epochs: Annotated[int, Field(ge=1)]
     batch_size: Annotated[int, Field(ge=1)]
     objective: Literal["val_loss", "val_accuracy", "val_mae"]
+    max_consecutive_failures: Annotated[int, Field(ge=1)]
     dir: str
 
 
@@ -127,6 +128,7 @@ class EvaluationConfig(_Section):
     seeds: Annotated[int, Field(ge=0, le=100)]
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
     aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
+    aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
     match_params: bool
     reference: Literal["lstm", "gru", "simple_rnn"] | None
 

@@ -1,4 +1,4 @@
-"""The two kinds of failure, named by what they do to a study (as keras-tuner names its errors)."""
+"""Failures named by what they do to a study (as keras-tuner names its errors)."""
 
 
 class UserError(Exception):
@@ -10,3 +10,8 @@ class UserError(Exception):
 
 class FailedTrial(Exception):
     """One trial went wrong (NaN loss, an exception in fit): recorded as a failed trial; the study goes on."""
+
+
+class StudyStopped(Exception):
+    """Too many trials failed in a row: the study stops, its runs are closed as FAILED, and running the same
+    command again (after fixing the cause) resumes it. The CLI prints one line and exits with status 1."""

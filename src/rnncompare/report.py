@@ -72,7 +72,8 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1:]]
     comparisons = [
         compare(a, seed_scores[a], b, seed_scores[b], confidence=evaluation["confidence"], pairs=len(pairs),
-                aso_threshold=evaluation["aso_threshold"], seed=config["seed"],
+                aso_threshold=evaluation["aso_threshold"],
+                aso_bootstrap=evaluation.get("aso_bootstrap", 1000), seed=config["seed"],
                 higher_is_better=metrics.headline_higher_is_better)
         for a, b in pairs
         if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
@@ -145,6 +146,7 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
     comparisons = [
         compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
                 confidence=evaluation["confidence"], pairs=len(testable), aso_threshold=evaluation["aso_threshold"],
+                aso_bootstrap=evaluation.get("aso_bootstrap", 1000),
                 seed=seed, higher_is_better=metrics.headline_higher_is_better)
         for name in testable
     ]
@@ -227,8 +229,8 @@ def write_report(record: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = build_summary(record)
     table = trials_table(record)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    table.to_csv(out_dir / "runs.csv", index=False)
+    _write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    _write_text(out_dir / "runs.csv", table.to_csv(index=False))
     figures = _draw_figures(record, summary, table, out_dir / "figures")
     context = {
         "summary": summary,
@@ -241,8 +243,16 @@ def write_report(record: dict[str, Any], out_dir: Path) -> list[Path]:
     environment = _templates()
     for name in ("report.md", "report.html"):
         text = environment.get_template(f"{name}.j2").render(**context)
-        (out_dir / name).write_text(text, encoding="utf-8")
+        _write_text(out_dir / name, text)
     return [out_dir / name for name in REPORT_FILES] + list(figures.values())
+
+
+def _write_text(path: Path, text: str) -> None:
+    # A failed write (disk full) often carries no file name: attach it, so the one-line error can say which.
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _templates():
@@ -497,15 +507,14 @@ def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Pat
     """Write comparison.md, comparison.html (figure embedded), comparison.json and its figure to `out_dir`."""
     comparison = build_comparison(summaries)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2, sort_keys=True) + "\n",
-                                             encoding="utf-8")
+    _write_text(out_dir / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
     figure = _draw_comparison(comparison, out_dir / "figures")
     environment = _templates()
     context = {"comparison": comparison, "figure": figure.name,
                "embedded": base64.b64encode(figure.read_bytes()).decode("ascii")}
     files = [out_dir / "comparison.json", figure]
     for name in ("comparison.md", "comparison.html"):
-        (out_dir / name).write_text(environment.get_template(f"{name}.j2").render(**context), encoding="utf-8")
+        _write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))
         files.append(out_dir / name)
     return files
 

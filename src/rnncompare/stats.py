@@ -44,7 +44,8 @@ def rank_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int) -> float:
+def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int,
+                bootstrap: int = 1000) -> float:
     """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
     from rnncompare.runtime import import_deep_learning
 
@@ -54,7 +55,7 @@ def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(aso(list(a), list(b), confidence_level=confidence, num_comparisons=pairs, seed=seed,
-                         show_progress=False, num_jobs=1))
+                         show_progress=False, num_jobs=1, num_bootstrap_iterations=bootstrap))
 
 
 def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8,
@@ -87,6 +88,7 @@ def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: fl
 def compare(
     name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], *,
     confidence: float, pairs: int, aso_threshold: float, seed: int, higher_is_better: bool = True,
+    aso_bootstrap: int = 1000,
 ) -> dict:
     """Compare two architectures' seed scores and give a verdict: "A better", "B better" or no difference."""
     alpha = 1 - confidence
@@ -97,8 +99,8 @@ def compare(
     better, worse = (a, b) if sign * (np.mean(a) - np.mean(b)) >= 0 else (b, a)
     # ASO asks whether the first sample is almost stochastically larger: feed it in the direction of "better".
     oriented = (lambda x: list(x)) if higher_is_better else (lambda x: [-v for v in x])
-    eps_a_over_b = aso_epsilon(oriented(a), oriented(b), confidence, pairs, seed)
-    eps_b_over_a = aso_epsilon(oriented(b), oriented(a), confidence, pairs, seed)
+    eps_a_over_b = aso_epsilon(oriented(a), oriented(b), confidence, pairs, seed, aso_bootstrap)
+    eps_b_over_a = aso_epsilon(oriented(b), oriented(a), confidence, pairs, seed, aso_bootstrap)
     if t_p < corrected_alpha and eps_a_over_b < aso_threshold and sign * (np.mean(a) - np.mean(b)) > 0:
         verdict = f"{name_a} better"
     elif t_p < corrected_alpha and eps_b_over_a < aso_threshold and sign * (np.mean(b) - np.mean(a)) > 0:

@@ -98,6 +98,8 @@ def run_study(
     progress = progress or Progress(enabled=False)
     # Every check (config, data, tracking store) happens before anything is printed, trained or written.
     config, task = prepare(experiment, overrides)
+    for key, folder in (("tuner.dir", config.tuner.dir), ("report.dir", config.report.dir)):
+        check_output_folder(key, Path(folder))
     uri = tracking.resolve_tracking_uri(config.tracking.uri)
     tracker = tracking.Tracker.connect(uri)
     progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; "
@@ -279,6 +281,19 @@ def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str 
     out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
     write_report(record, out_dir)
     return out_dir
+
+
+def check_output_folder(key: str, folder: Path) -> None:
+    """Fail with one line, before anything is written, if `folder` cannot be created or written."""
+    from rnncompare.tracking import writable_folder
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{key}: cannot create {folder}: {existing} is a file, not a folder")
+    if not writable_folder(existing):
+        raise UserError(f"{key}: cannot write to {folder}: {existing} is not writable")
 
 
 def config_digest(config: StudyConfig) -> str:

@@ -81,7 +81,7 @@ def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"tracking.uri: cannot create {folder} for {uri} ({exc.strerror})") from None
-        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if not writable_folder(folder) or (path.exists() and not os.access(path, os.W_OK)):
             raise UserError(f"tracking.uri: {path} is not writable")
         return
     if uri.startswith(("file:", "/", ".")) or "://" not in uri:
@@ -89,6 +89,15 @@ def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
             f"tracking.uri: {uri!r} is a plain folder store, which current MLflow refuses; "
             f"use a database URI such as {DEFAULT_TRACKING_URI} or a server http://host:port"
         )
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether a file can really be created in `folder` (os.access says yes to root on a read-only file system)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rnncompare-write-check-"):
+            return True
+    except OSError:
+        return False
 
 
 def _artifact_location(uri: str, study: str) -> str | None:
@@ -571,6 +580,17 @@ def _history(client, run) -> dict[str, list[list[float]]]:
         points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda metric: metric.step)
         history[key] = [[metric.step, metric.value] for metric in points]
     return history
+
+
+def server_command(backend_store_uri: str, artifacts_destination: str, host: str, port: int,
+                   workers: int = 1) -> list[str]:
+    """The `mlflow server` command line for a team's tracking server: a database backend store, and artifacts
+    proxied by the server itself (clients need no access to the artifact folder or bucket)."""
+    import sys
+
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+            "--artifacts-destination", artifacts_destination, "--serve-artifacts",
+            "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
 def ui_command(uri: str, host: str, port: int) -> list[str]:

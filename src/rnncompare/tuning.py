@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rnncompare.errors import FailedTrial
+from rnncompare.errors import FailedTrial, StudyStopped
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.models import build_model, count_parameters
 from rnncompare.tasks import TaskData, derive_seed
@@ -324,9 +324,9 @@ def make_tuner(
         directory=directory,
         project_name=architecture,
         overwrite=not resume,
-        # Above the budget: keras-tuner would otherwise raise (with tracebacks) once every trial failed; an
-        # architecture whose trials all fail ends as a FAILED architecture run and the study goes on.
-        max_consecutive_failed_trials=tuner_config.max_trials + 1,
+        # keras-tuner raises RuntimeError at this many failures in a row; tune_architecture turns it into
+        # StudyStopped. Below the limit, an architecture whose trials all fail ends as a FAILED run.
+        max_consecutive_failed_trials=tuner_config.max_consecutive_failures,
         max_retries_per_trial=0,
     )
     if tuner_config.algorithm == "grid":
@@ -397,15 +397,26 @@ def tune_architecture(
     """
     collected = _Results()
     tuner = make_tuner(architecture, config, task, FanOut(observer, collected), directory, resume=previous is not None)
-    tuner.search(
-        task.x_train,
-        task.y_train,
-        validation_data=(task.x_val, task.y_val),
-        epochs=config.tuner.epochs,
-        batch_size=config.tuner.batch_size,
-        callbacks=[_early_stopping(config)],
-        verbose=0,
-    )
+    try:
+        tuner.search(
+            task.x_train,
+            task.y_train,
+            validation_data=(task.x_val, task.y_val),
+            epochs=config.tuner.epochs,
+            batch_size=config.tuner.batch_size,
+            callbacks=[_early_stopping(config)],
+            verbose=0,
+        )
+    except RuntimeError as exc:
+        if "consecutive failures" not in str(exc):
+            raise
+        _save_failed_state(tuner.oracle)
+        last = next((t.failure_reason for t in reversed(collected.results) if t.status == "FAILED"), "unknown")
+        limit = config.tuner.max_consecutive_failures
+        raise StudyStopped(
+            f"{architecture}: {limit} trials in a row failed (last: {last}); the study stops. Each is a FAILED run "
+            "with its reason; fix the cause and run the same command to resume"
+        ) from None
     fresh = {trial.trial_id for trial in collected.results}
     trials = sorted([*(t for t in previous or [] if t.trial_id not in fresh), *collected.results],
                     key=lambda trial: trial.trial_id)
@@ -423,6 +434,14 @@ def tune_architecture(
         best_metrics=dict(best.metrics),
         test_metrics=evaluate_test(model, task, config.tuner.batch_size),
     )
+
+
+def _save_failed_state(oracle) -> None:
+    # keras-tuner raises before saving the trial that hit the limit; saved here, a resume does not rerun it.
+    for tuner_id, trial in list(oracle.ongoing_trials.items()):
+        oracle._save_trial(trial)
+        oracle.ongoing_trials.pop(tuner_id)
+    oracle.save()
 
 
 def evaluation_seeds(config) -> list[int]:

@@ -366,6 +366,7 @@ def constant_baseline(kind: str, y_train: np.ndarray, y_test: np.ndarray) -> dic
     if kind == "classification":
         majority = np.bincount(y_train).argmax()
         return {"test_accuracy": float(np.mean(y_test == majority))}
+    y_train, y_test = y_train.astype(np.float64), y_test.astype(np.float64)
     mean = float(np.mean(y_train))
     return {"test_mse": float(np.mean((y_test - mean) ** 2)), "test_mae": float(np.mean(np.abs(y_test - mean)))}
 
