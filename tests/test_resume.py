@@ -5,6 +5,7 @@ k-th epoch (trials and seed runs counted together), so nothing gets a chance to 
 """
 
 import json
+import shutil
 import signal
 
 import pytest
@@ -122,9 +123,14 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, algorithm, expected):
 def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path):
     folder = write_study(tmp_path / "fresh", architectures="[gru]", trials=1, seeds=0)
     assert run(folder, kill_at_epoch=1).returncode == -signal.SIGKILL
+    shutil.rmtree(folder / "mlruns" / "tuner")
+    refused = run(folder)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == ("error: tuner.dir: cannot resume resume: mlruns/tuner/resume/gru is "
+                                               "gone; run again with --fresh to start the study over")
     completed = run(folder, None, "--fresh")
     assert completed.returncode == 0, completed.stderr
     assert "continuing study run" not in completed.stderr
     studies = sorted((run.info.start_time, run.info.status) for run in all_runs(folder) if key(run)[0] == "study")
-    assert [status for _, status in studies] == ["KILLED", "FINISHED"]
+    assert [status for _, status in studies] == ["FAILED", "FINISHED"]
     assert len(finished(folder)) == 3  # the new study run, its architecture run and its one trial
