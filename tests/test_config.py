@@ -42,7 +42,7 @@ def test_a_dict_study_with_dict_overrides():
     [
         (["search.dropout.max=1.5"], "--set: search.dropout.max must be less than 1, got 1.5"),
         (["tuner.max_trail=3"], "--set: unknown key tuner.max_trail (did you mean tuner.max_trials?); allowed here: "
-                                 "algorithm, batch_size, dir, epochs, max_trials, objective"),
+                                 "algorithm, batch_size, dir, epochs, max_consecutive_failures, max_trials, objective"),
         (["tuner.algorithm=sobol"], "--set: tuner.algorithm must be 'random', 'bayesian', 'hyperband' or 'grid', "
                                     "got 'sobol'"),
         (["tuner.max_trials='3'"], "--set: tuner.max_trials must be a valid integer, got '3'"),

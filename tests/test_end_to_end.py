@@ -131,7 +131,7 @@ def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_
     study = runs_by_role(client, experiment.experiment_id, "study")[0]
     config = yaml.safe_load(open(client.download_artifacts(study.info.run_id, "config.yaml", str(tmp_path))))
     assert config["tuner"] == {"algorithm": "random", "max_trials": 2, "epochs": 2, "batch_size": 128,
-                               "objective": "val_loss", "dir": "mlruns/tuner"}
+                               "objective": "val_loss", "max_consecutive_failures": 3, "dir": "mlruns/tuner"}
     logged = {item.path for item in client.list_artifacts(study.info.run_id, "report")}
     for name in ("report.md", "report.html", "summary.json", "runs.csv", *(f"{figure}.png" for figure in FIGURES)):
         assert f"report/{name}" in logged

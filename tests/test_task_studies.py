@@ -1,7 +1,8 @@
-"""One tiny end-to-end study per task kind beyond the digits fixture: regression and text, with no network."""
+"""Tiny end-to-end studies beyond the digits fixture: every task and data format, regression and text, offline."""
 
 import json
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -67,3 +68,48 @@ def test_a_text_study_tokenizes_and_embeds_end_to_end(tmp_path):
         units = row["hyperparameters"]["units"]
         vocabulary = 2 + 6 + 2 + 7  # padding, out-of-vocabulary, six sentiment words, day, number, seven digits
         assert row["params_total"] == vocabulary * 4 + CELL_PARAMETERS[name](4, units) + units * 2 + 2
+
+
+def write_user_data(folder, name):
+    rng = np.random.default_rng(0)
+    if name == "npz":
+        np.savez(folder / "data.npz", x=rng.normal(size=(60, 6, 3)), y=np.arange(60) % 3,
+                 lengths=np.arange(60) % 6 + 1)
+        return {"path": "data.npz"}
+    if name == "csv":
+        rows = ["id,step,a,b,label"] + [f"{i},{t},{rng.normal():.3f},{t},{'ab'[i % 2]}"
+                                        for i in range(40) for t in range(2 + i % 3)]
+        (folder / "long.csv").write_text("\n".join(rows) + "\n")
+        return {"path": "long.csv"}
+    if name == "python":
+        (folder / "make_data.py").write_text(
+            "import numpy as np\n\ndef load():\n    rng = np.random.default_rng(1)\n"
+            "    x = rng.normal(size=(50, 4, 2))\n    return x, x.sum(axis=(1, 2)) / 3\n")
+        return {"function": "make_data:load"}
+    return {}
+
+
+@pytest.mark.parametrize("name, options, kind", [
+    ("digits_pixels", {}, "classification"),
+    ("japanese_vowels", {}, "classification"),
+    ("italy_power", {}, "classification"),
+    ("sunspots", {"window": 8}, "regression"),
+    ("delayed_recall", {"length": 5, "samples": 120}, "classification"),
+    ("reber", {"length": 20, "samples": 120}, "classification"),
+    ("npz", None, "classification"),
+    ("csv", None, "classification"),
+    ("python", None, "regression"),
+])
+def test_every_other_task_runs_end_to_end(tmp_path, monkeypatch, name, options, kind):
+    import rnncompare
+
+    monkeypatch.chdir(tmp_path)
+    options = write_user_data(tmp_path, name) if options is None else options
+    result = rnncompare.run_study({
+        "study": f"every-{name}", "task": {"name": name, **options}, "architectures": ["gru"],
+        "search": {"units": {"min": 8, "max": 8, "step": 8}}, "tuner": {"max_trials": 1, "epochs": 1},
+        "evaluation": {"seeds": 0}, "tracking": {"uri": f"sqlite:///{tmp_path}/store.db"},
+    })
+    assert result.summary["task"] == name and result.summary["kind"] == kind
+    assert list(result.trials["status"]) == ["FINISHED"]
+    assert result.summary["architectures"]["gru"]["selected"][result.summary["metrics"]["headline"]] is not None
