@@ -308,7 +308,8 @@ def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Dat
                     axis.plot(steps, values, style, color=color, label=label)
     for axis, metric in ((ax_loss, "loss"), (ax_score, score)):
         _label(axis, "epoch", metric)
-    ax_score.legend(fontsize=7)
+    if ax_score.get_legend_handles_labels()[0]:
+        ax_score.legend(fontsize=7)
     fig.suptitle("Learning curves of each architecture's best trial")
     figures["learning_curves"] = _save(fig, folder / "learning_curves.png")
 
@@ -436,7 +437,7 @@ def _label(axis, xlabel: str | None, ylabel: str, title: str | None = None, *, g
     if title:
         axis.set_title(title)
     axis.grid(alpha=0.3, axis=grid)
-    if legend:
+    if legend and axis.get_legend_handles_labels()[0]:
         axis.legend()
 
 
