@@ -30,7 +30,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     """Per architecture: best hyperparameters, scores, parameter counts, gaps, timing and the seed spread;
     per pair of architectures: the significance tests on the seed scores and their verdict."""
     from rnncompare.metrics import for_kind
-    from rnncompare.stats import compare, describe
+    from rnncompare.stats import describe
     from rnncompare.study import seed_spread_metrics
 
     config = record["config"]
@@ -53,28 +53,21 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         }
         row.update({name: int(logged[name]) if name in logged else None for name in COUNT_METRICS})
         finished = [seed for seed in entry.get("seeds", []) if seed["status"] == "FINISHED"]
-        scores = [seed["metrics"][headline] for seed in finished]
         row["seeds"] = {
-            "seeds": [seed["seed"] for seed in finished],
-            "failed": sum(seed["status"] != "FINISHED" for seed in entry.get("seeds", [])),
-            "scores": scores,
-            "stats": describe(scores, evaluation["confidence"]) if scores else None,
+            **_seed_summary(entry.get("seeds", []), headline, evaluation["confidence"]),
             "spread": {
                 name: {key: value for key, value in describe([seed["metrics"][name] for seed in finished]).items()
                        if key in ("mean", "std")}
                 for name in seed_spread_metrics(metrics)
             } if finished else {},
         }
-        if scores:
-            seed_scores[entry["name"]] = scores
+        if row["seeds"]["scores"]:
+            seed_scores[entry["name"]] = row["seeds"]["scores"]
         architectures[entry["name"]] = row
     names = list(seed_scores)
     pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1:]]
     comparisons = [
-        compare(a, seed_scores[a], b, seed_scores[b], confidence=evaluation["confidence"], pairs=len(pairs),
-                aso_threshold=evaluation["aso_threshold"],
-                aso_bootstrap=evaluation.get("aso_bootstrap", 1000), seed=config["seed"],
-                higher_is_better=metrics.headline_higher_is_better)
+        _compare(a, seed_scores[a], b, seed_scores[b], len(pairs), evaluation, config["seed"], metrics)
         for a, b in pairs
         if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
     ]
@@ -119,16 +112,12 @@ MATCHED_SUFFIX = "@budget"
 def _budget_matched(record, architectures, seed_scores, metrics, evaluation, seed) -> dict[str, Any] | None:
     """The equal-budget comparison: the reference's seeds against each other architecture resized to its
     parameter count (named ``<architecture>@budget``), with the same tests and rule as the main comparison."""
-    from rnncompare.stats import compare, describe
-
     entries = record.get("matched") or []
     if not entries:
         return None
     reference = entries[0]["reference"]
     rows = {}
     for entry in entries:
-        finished = [seed for seed in entry["seeds"] if seed["status"] == "FINISHED"]
-        scores = [seed["metrics"][metrics.headline] for seed in finished]
         rows[entry["name"]] = {
             "run_id": entry["run_id"],
             "status": entry["status"],
@@ -136,22 +125,38 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
             "selected_units": architectures.get(entry["name"], {}).get("hyperparameters", {}).get("units"),
             "params_total": int(entry["metrics"]["params_total"]),
             "hyperparameters": {k: entry["params"][k] for k in sorted(entry["params"])},
-            "seeds": {"seeds": [seed["seed"] for seed in finished],
-                      "failed": len(entry["seeds"]) - len(finished), "scores": scores,
-                      "stats": describe(scores, evaluation["confidence"]) if scores else None},
+            "seeds": _seed_summary(entry["seeds"], metrics.headline, evaluation["confidence"]),
         }
     reference_scores = seed_scores.get(reference, [])
     testable = [name for name, row in rows.items()
                 if len(row["seeds"]["scores"]) >= 2 and len(reference_scores) >= 2]
     comparisons = [
-        compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
-                confidence=evaluation["confidence"], pairs=len(testable), aso_threshold=evaluation["aso_threshold"],
-                aso_bootstrap=evaluation.get("aso_bootstrap", 1000),
-                seed=seed, higher_is_better=metrics.headline_higher_is_better)
+        _compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
+                 len(testable), evaluation, seed, metrics)
         for name in testable
     ]
     return {"reference": reference, "reference_params": architectures.get(reference, {}).get("params_total"),
             "architectures": rows, "comparisons": comparisons}
+
+
+def _seed_summary(seeds: list[dict[str, Any]], headline: str, confidence: float) -> dict[str, Any]:
+    """The seeds that finished, how many failed, their headline scores and the statistics of those."""
+    from rnncompare.stats import describe
+
+    finished = [seed for seed in seeds if seed["status"] == "FINISHED"]
+    scores = [seed["metrics"][headline] for seed in finished]
+    return {"seeds": [seed["seed"] for seed in finished], "failed": len(seeds) - len(finished), "scores": scores,
+            "stats": describe(scores, confidence) if scores else None}
+
+
+def _compare(name_a: str, a: list[float], name_b: str, b: list[float], pairs: int, evaluation: dict[str, Any],
+             seed: int, metrics) -> dict[str, Any]:
+    """`stats.compare` with the study's evaluation settings and the direction of its headline metric."""
+    from rnncompare.stats import compare
+
+    return compare(name_a, a, name_b, b, confidence=evaluation["confidence"], pairs=pairs,
+                   aso_threshold=evaluation["aso_threshold"], aso_bootstrap=evaluation.get("aso_bootstrap", 1000),
+                   seed=seed, higher_is_better=metrics.headline_higher_is_better)
 
 
 def trials_table(record: dict[str, Any]) -> pd.DataFrame:
@@ -292,7 +297,9 @@ def _draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Dat
     score = summary["metrics"]["score"]
     gap = summary["metrics"]["gap"]
     headline, headline_label = summary["metrics"]["headline"], summary["metrics"]["headline_label"]
-    higher_is_better = score == "accuracy"
+    from rnncompare.metrics import for_kind
+
+    higher_is_better = for_kind(summary["kind"]).score_higher_is_better
     val_score = f"best_val_{score}"
     figures = {}
 

@@ -93,7 +93,7 @@ def run_study(
     from rnncompare.progress import Progress
     from rnncompare.report import build_summary, trials_table, write_report
     from rnncompare.runtime import import_deep_learning
-    from rnncompare.tuning import FanOut, train_seeds, tune_architecture
+    from rnncompare.tuning import FanOut, tune_architecture
 
     progress = progress or Progress(enabled=False)
     # Every check (config, data, tracking store) happens before anything is printed, trained or written.
@@ -143,13 +143,9 @@ def run_study(
             outcome = tune_architecture(architecture, config, task, observer, str(tuner_dir), previous_trials)
             seed_metrics = {}
             if outcome.best_trial_id is not None and config.evaluation.seeds:
-                seed_observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, role="seed"),
-                                      progress.seed_observer(architecture, config.evaluation.seeds))
-                done = {r.trial_id: r for r in tracker.previous_results(run_id, "seed", fixed)} if previous else None
-                seed_results = train_seeds(architecture, outcome.best_hyperparameters, config, task, seed_observer,
-                                           done)
-                seed_metrics = seed_statistics(seed_results, config.evaluation.confidence,
-                                               task.output_spec.metrics)
+                seed_metrics = _seed_runs(config, task, tracker, runs, fixed, outcome.best_hyperparameters,
+                                          run_id, resumed=previous is not None, label=architecture,
+                                          progress=progress)
             tracker.finish_architecture(runs.architecture_run_ids[architecture], outcome, fixed, seed_metrics)
             progress.architecture_done(architecture, outcome, seed_metrics)
             outcomes[architecture] = outcome
@@ -173,7 +169,6 @@ def run_study(
 def _run_budget_matched(config, task: TaskData, tracker, runs, outcomes, progress) -> None:
     """Retrain every other architecture, with the same seeds, at the width closest to the reference's budget."""
     from rnncompare.models import units_for_budget
-    from rnncompare.tuning import FanOut, train_seeds
 
     reference = config.evaluation.reference or config.architectures[0]
     if outcomes[reference].best_trial_id is None:
@@ -184,29 +179,39 @@ def _run_budget_matched(config, task: TaskData, tracker, runs, outcomes, progres
         if architecture == reference or outcome.best_trial_id is None:
             continue
         fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
+        previous = runs.previous_matched.get(architecture)
+        if previous and previous[1] == "FINISHED":
+            continue
         units, params_total = units_for_budget({**fixed, **outcome.best_hyperparameters}, target,
                                                task.input_spec, task.output_spec)
         hyperparameters = {**outcome.best_hyperparameters, "units": units}
         progress.stage("budget", f"{architecture} at {units} units: {params_total:,} parameters against "
                                  f"{reference}'s {target:,}")
-        previous = runs.previous_matched.get(architecture)
-        if previous and previous[1] == "FINISHED":
-            continue
-        done = None
         if previous:
             run_id = previous[0]
             tracker.reopen(run_id)
-            done = {r.trial_id: r for r in tracker.previous_results(run_id, "seed", fixed)}
         else:
             run_id = tracker.start_matched(runs, config.study, architecture, reference,
                                            {**fixed, **hyperparameters}, params_total)
-        observer = FanOut(
-            tracker.trial_logger(runs, config.study, architecture, fixed, role="seed", parent_run_id=run_id),
-            progress.seed_observer(f"{architecture}*", config.evaluation.seeds),
-        )
-        results = train_seeds(architecture, hyperparameters, config, task, observer, done)
-        tracker.finish_matched(run_id, seed_statistics(results, config.evaluation.confidence,
-                                                       task.output_spec.metrics))
+        tracker.finish_matched(run_id, _seed_runs(config, task, tracker, runs, fixed, hyperparameters, run_id,
+                                                  resumed=previous is not None, label=f"{architecture}*",
+                                                  progress=progress))
+
+
+def _seed_runs(config, task: TaskData, tracker, runs, fixed, hyperparameters, parent_run_id: str, *,
+               resumed: bool, label: str, progress) -> dict[str, float]:
+    """Train the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
+    run finished) and return their statistics."""
+    from rnncompare.tuning import FanOut, train_seeds
+
+    architecture = fixed["architecture"]
+    observer = FanOut(
+        tracker.trial_logger(runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
+        progress.seed_observer(label, config.evaluation.seeds),
+    )
+    done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
+    results = train_seeds(architecture, hyperparameters, config, task, observer, done)
+    return seed_statistics(results, config.evaluation.confidence, task.output_spec.metrics)
 
 
 def seed_spread_metrics(kind_metrics) -> tuple[str, ...]:

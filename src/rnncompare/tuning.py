@@ -19,9 +19,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnncompare.errors import FailedTrial, StudyStopped
-from rnncompare.metrics import OBJECTIVE_DIRECTIONS
+from rnncompare.metrics import CLASSIFICATION, OBJECTIVE_DIRECTIONS, REGRESSION
 from rnncompare.models import build_model, count_parameters
 from rnncompare.tasks import TaskData, derive_seed
+
+SCORE_HIGHER_IS_BETTER = {kind.score: kind.score_higher_is_better for kind in (CLASSIFICATION, REGRESSION)}
 
 
 @dataclass
@@ -117,7 +119,8 @@ def summarize_epochs(
     scores = np.asarray(history[objective], dtype=float)
     best_index = int(np.nanargmin(scores) if OBJECTIVE_DIRECTIONS[objective] == "min" else np.nanargmax(scores))
     last_index = len(epochs) - 1
-    sign = 1.0 if score == "accuracy" else -1.0  # train minus validation for a score where higher is better
+    # train minus validation for a score where higher is better (accuracy), the reverse otherwise (MAE)
+    sign = 1.0 if SCORE_HIGHER_IS_BETTER[score] else -1.0
 
     def gaps(index: int) -> tuple[float, float]:
         return (float(history["val_loss"][index] - history["loss"][index]),
