@@ -85,6 +85,8 @@ def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted
     assert all(run.data.tags["rnncompare.failure_reason"].startswith("interrupted")
                for run in runs if run.info.status == "KILLED")
     assert len([run for run in runs if key(run)[0] == "study"]) == 1
+    # runs reopened and finished by the resume (study, lstm) no longer carry the "interrupted" mark
+    assert not [key(run) for run in runs if run.info.status == "FINISHED" and "rnncompare.failure_reason" in run.data.tags]
 
     # and the same report numbers
     def seed_scores(folder):

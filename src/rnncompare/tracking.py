@@ -213,10 +213,7 @@ class Tracker:
         if not newest or newest[0].info.status == "FINISHED":
             return None
         run_id = newest[0].info.run_id
-        if TAG_FAILURE in newest[0].data.tags:
-            self.client.delete_tag(run_id, TAG_FAILURE)
-        self.client.update_run(run_id, status="RUNNING")
-        self._open_run_ids.append(run_id)
+        self.reopen(run_id)
         runs = StudyRuns(experiment_id, run_id, resumed=True)
         for role, found in (("architecture", runs.previous_architectures), ("matched", runs.previous_matched)):
             for child in _search_all(self.client, experiment_id,
@@ -261,6 +258,8 @@ class Tracker:
 
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
+        if TAG_FAILURE in self.client.get_run(run_id).data.tags:  # the "interrupted" mark no longer holds
+            self.client.delete_tag(run_id, TAG_FAILURE)
         self.client.update_run(run_id, status="RUNNING")
         self._open_run_ids.append(run_id)
 
