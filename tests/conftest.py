@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +46,38 @@ def rnncompare(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout
         [sys.executable, "-m", "rnncompare", *args], cwd=cwd, env=env or clean_env(), capture_output=True,
         text=True, timeout=timeout,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tracking_server(folder: Path, log=None):
+    """`rnncompare server` on a free loopback port, with its store in `folder`; yields its URI, then stops it."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "server", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts")],
+        cwd=folder.parent, env=clean_env(), stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     with_overrides(run)
     run.add_argument("--fresh", action="store_true",
                      help="start the study over instead of resuming an interrupted run of the same config")
+    distributed = run.add_argument_group(
+        "distributed search (keras-tuner's chief/worker mode; also set by KERASTUNER_TUNER_ID, "
+        "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)")
+    distributed.add_argument("--chief", action="store_true",
+                             help="serve the search to workers; then train the seed runs and write the report")
+    distributed.add_argument("--worker", metavar="NAME",
+                             help="train the trials the chief hands out, under this name (restart with the same name)")
+    distributed.add_argument("--oracle", metavar="HOST:PORT",
+                             help="the chief's address; architecture i is served on PORT+i")
+    distributed.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                             help="how long a worker waits for the chief (default 600)")
     validate = commands.add_parser("validate", help="check the config and the data; trains and writes nothing")
     with_overrides(validate)
 
@@ -111,8 +122,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         from rnncompare.runtime import quiet_libraries
         from rnncompare.study import run_sweep
 
+        from rnncompare.distributed import role_from
+
+        role = role_from(args.chief, args.worker, args.oracle)
         quiet_libraries()
-        run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh)
+        if role is not None and not role.is_chief:
+            from rnncompare.study import run_worker
+
+            if args.fresh:
+                raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
+            run_worker(args.experiment, args.overrides, role=role, progress=Progress(enabled=True),
+                       wait_seconds=args.wait)
+            return 0
+        run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh, role=role)
         return 0
     if args.command == "compare":
         from rnncompare.runtime import quiet_libraries

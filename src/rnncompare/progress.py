@@ -39,13 +39,29 @@ class Progress:
         self.trials_total = len(architectures) * trials_per_architecture
         self.search_started = time.monotonic()
 
-    def trial_observer(self, architecture: str):
-        """A `TrialObserver` printing one line per finished trial."""
-        return _TrialLines(self, architecture)
+    def trial_observer(self, architecture: str, shared: bool = False):
+        """A `TrialObserver` printing one line per finished trial; `shared`: other workers run the same search,
+        so lines name the trial id and make no time estimate."""
+        return _TrialLines(self, architecture, shared=shared)
 
     def seed_observer(self, architecture: str, seeds: int):
         """A `TrialObserver` printing one line per seed run."""
         return _TrialLines(self, architecture, label="seed", count=seeds, counts_toward_search=False)
+
+    def served_trial_reporter(self, architecture: str, objective: str):
+        """For the chief: a callback printing one line per trial that a worker ends."""
+
+        def report(trial_id: str, worker: str, status: str, score: float | None) -> None:
+            self.trials_done += 1
+            outcome = f"{objective} {score:.3f}" if status == "COMPLETED" and score is not None else f"[red]{status}[/red]"
+            self._print(f"  {architecture:<10} trial {trial_id} on {worker or 'a worker'}: {outcome}  {self._timing()}")
+
+        return report
+
+    def _timing(self) -> str:
+        elapsed = time.monotonic() - self.search_started
+        remaining = elapsed / max(self.trials_done, 1) * max(self.trials_total - self.trials_done, 0)
+        return f"[dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left in the search[/dim]"
 
     def architecture_done(self, architecture: str, outcome, seed_metrics=None) -> None:
         """One line with the selected trial, its test score, and the spread over seeds."""
@@ -99,8 +115,9 @@ class Progress:
 
 class _TrialLines:
     def __init__(self, progress: Progress, architecture: str, label: str = "trial", count: int | None = None,
-                 counts_toward_search: bool = True):
+                 counts_toward_search: bool = True, shared: bool = False):
         self.progress = progress
+        self.shared = shared
         self.architecture = architecture
         self.index = 0
         self.label = label
@@ -115,10 +132,8 @@ class _TrialLines:
 
     def trial_ended(self, result):
         progress = self.progress
-        elapsed = time.monotonic() - progress.search_started
         if self.counts_toward_search:
             progress.trials_done += 1
-        remaining = elapsed / max(progress.trials_done, 1) * max(progress.trials_total - progress.trials_done, 0)
         hp = " ".join(f"{k}={v}" for k, v in result.hyperparameters.items())
         if result.status == "FINISHED":
             m, kind_metrics = result.metrics, progress.metrics
@@ -128,7 +143,10 @@ class _TrialLines:
                 outcome += f" {kind_metrics.headline} {m[kind_metrics.headline]:.3f}"
         else:
             outcome = f"[red]FAILED[/red] {result.failure_reason}"
+        if self.shared:
+            progress._print(f"  {self.architecture:<10} {self.label} {result.trial_id:<5} {hp:<34} {outcome}")
+            return
         progress._print(
             f"  {self.architecture:<10} {self.label} {self.index}/{self.count or progress.trials_per_architecture} "
-            f"{hp:<34} {outcome}  [dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left in the search[/dim]"
+            f"{hp:<34} {outcome}  {progress._timing()}"
         )

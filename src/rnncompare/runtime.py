@@ -17,6 +17,9 @@ def quiet_libraries() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Against a tracking server MLflow prints two "View run" links for every run it closes (and fetches the run
+    # to do it); the progress lines already say where the study is.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     for name in ("absl", "tensorflow", "alembic", "mlflow", "keras_tuner", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*Skipping variable loading for optimizer.*")

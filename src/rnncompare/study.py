@@ -74,6 +74,7 @@ def run_study(
     progress=None,
     swept: Mapping[str, Any] | None = None,
     fresh: bool = False,
+    role=None,
 ) -> StudyResult:
     """Run a study from a YAML path or a dict (with optional dotted overrides) and return its results.
 
@@ -85,6 +86,8 @@ def run_study(
         swept: the values a sweep gave this study (recorded as ``rnncompare.sweep.<key>`` tags).
         fresh: start over even if an interrupted run of the same config exists (by default it is resumed:
             finished trials and seeds are kept, the interrupted ones run again).
+        role: a chief `rnncompare.distributed.Role`: serve the oracles to workers (`run_worker`) instead of
+            training the trials here; the seed runs and the report still happen here, after each search.
 
     Raises:
         UserError: bad config, data or tracking store, before anything is trained or written.
@@ -101,6 +104,8 @@ def run_study(
     for key, folder in (("tuner.dir", config.tuner.dir), ("report.dir", config.report.dir)):
         check_output_folder(key, Path(folder))
     uri = tracking.resolve_tracking_uri(config.tracking.uri)
+    if role is not None:
+        _check_distributed(uri, role, len(config.architectures))
     tracker = tracking.Tracker.connect(uri)
     progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; "
                    f"{config.tuner.algorithm} search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
@@ -111,7 +116,8 @@ def run_study(
     dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
                **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
     runs = tracker.start_study(config.study, config.to_dict(), _versions(), _git_commit(), dataset, swept or {},
-                               config_digest=config_digest(config), fresh=fresh)
+                               config_digest=config_digest(config), fresh=fresh,
+                               oracle=f"{role.host}:{role.port}" if role else None)
     if runs.resumed:
         done = [name for name, (_, status) in runs.previous_architectures.items() if status == "FINISHED"]
         progress.stage("resume", f"continuing study run {runs.study_run_id}"
@@ -119,11 +125,14 @@ def run_study(
     else:
         tracker.log_dataset(runs, task)
     status = "FAILED"
+    served = {}
     try:
         fixed = {"architecture": None, "learning_rate": config.training.learning_rate}
         progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
         outcomes = {}
         tuner_dir = Path(config.tuner.dir) / config.study
+        if role is not None:
+            served = _serve_oracles(config, task, tracker, runs, role, tuner_dir, progress)
         for architecture in config.architectures:
             fixed["architecture"] = architecture
             previous = runs.previous_architectures.get(architecture)
@@ -131,16 +140,18 @@ def run_study(
                 outcomes[architecture] = tracker.finished_outcome(architecture, previous[0], fixed)
                 progress.architecture_done(architecture, outcomes[architecture], outcomes[architecture].best_metrics)
                 continue
-            run_id = tracker.start_architecture(runs, config.study, architecture)
-            previous_trials = None
-            if previous:
-                if not (tuner_dir / architecture / "oracle.json").is_file():
-                    raise UserError(f"tuner.dir: cannot resume {config.study}: {tuner_dir / architecture} is gone; "
-                                    "run again with --fresh to start the study over")
-                previous_trials = tracker.previous_results(run_id, "trial", fixed)
-            observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed),
-                             progress.trial_observer(architecture))
-            outcome = tune_architecture(architecture, config, task, observer, str(tuner_dir), previous_trials)
+            if architecture in served:
+                run_id = runs.architecture_run_ids[architecture]
+                outcome = _served_outcome(architecture, *served[architecture], config, task, tracker, run_id, fixed)
+            else:
+                run_id = tracker.start_architecture(runs, config.study, architecture)
+                previous_trials = None
+                if previous:
+                    _check_tuner_folder(config, tuner_dir, architecture)
+                    previous_trials = tracker.previous_results(run_id, "trial", fixed)
+                observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed),
+                                  progress.trial_observer(architecture))
+                outcome = tune_architecture(architecture, config, task, observer, str(tuner_dir), previous_trials)
             seed_metrics = {}
             if outcome.best_trial_id is not None and config.evaluation.seeds:
                 seed_metrics = _seed_runs(config, task, tracker, runs, fixed, outcome.best_hyperparameters,
@@ -160,10 +171,180 @@ def run_study(
         status = "KILLED"
         raise
     finally:
+        for server, _ in served.values():
+            server.stop(grace_seconds=1)
         tracker.end_study(runs, status)
     summary = build_summary(record)
     progress.summary(summary, report_dir)
     return StudyResult(config.study, summary, trials_table(record), report_dir, uri, runs.study_run_id)
+
+
+def _check_tuner_folder(config: StudyConfig, tuner_dir: Path, architecture: str) -> None:
+    if not (tuner_dir / architecture / "oracle.json").is_file():
+        raise UserError(f"tuner.dir: cannot resume {config.study}: {tuner_dir / architecture} is gone; "
+                        "run again with --fresh to start the study over")
+
+
+def _check_distributed(uri: str, role, architectures: int) -> None:
+    if not uri.startswith(("http://", "https://")):
+        raise UserError(f"tracking.uri: {uri} is a local store; a distributed search needs a tracking server that the "
+                        "chief and every worker reach: start one with `rnncompare server` and set "
+                        "tracking.uri=http://HOST:PORT")
+    if role.is_chief:
+        from rnncompare.distributed import check_ports_free
+
+        check_ports_free(role, architectures)
+
+
+def _serve_oracles(config, task: TaskData, tracker, runs, role, tuner_dir: Path, progress) -> dict[str, tuple]:
+    """Chief: open the architecture runs and serve each unfinished architecture's oracle on its own port."""
+    from rnncompare.distributed import ServedOracle
+    from rnncompare.tuning import chief_tuner
+
+    served = {}
+    for index, architecture in enumerate(config.architectures):
+        previous = runs.previous_architectures.get(architecture)
+        if previous and previous[1] == "FINISHED":
+            continue
+        if previous:
+            _check_tuner_folder(config, tuner_dir, architecture)
+        run_id = tracker.start_architecture(runs, config.study, architecture)
+        tuner = chief_tuner(architecture, config, task, str(tuner_dir), role, index, resume=previous is not None)
+        server = ServedOracle(architecture, tuner.oracle, f"{role.host}:{role.port_for(index)}",
+                              progress.served_trial_reporter(architecture, config.tuner.objective))
+        server.start()
+        served[architecture] = (server, tuner)
+        tracker.mark_search(run_id, "searching")
+    progress.stage("chief", f"{role.describe(config.architectures)}; waiting for workers (rnncompare run "
+                            f"EXPERIMENT --worker NAME --oracle {role.host}:{role.port})")
+    return served
+
+
+def _served_outcome(architecture: str, server, tuner, config, task: TaskData, tracker, run_id: str, fixed):
+    """Chief: wait for the workers to finish one architecture's search, then score its best trial on the test
+    split with the weights its worker logged."""
+    import tempfile
+
+    from rnncompare.errors import StudyStopped
+    from rnncompare.tuning import load_trial_model, select_best, stopped_message
+
+    server.wait()
+    tracker.mark_search(run_id, "done")
+    trials = tracker.previous_results(run_id, "trial", fixed)
+    if server.failure is not None:
+        failed = sorted((t for t in trials if t.status == "FAILED"), key=lambda t: t.trial_id)
+        raise StudyStopped(stopped_message(architecture, config, failed[-1].failure_reason if failed else "unknown"))
+
+    def load_model(trial_id: str):
+        hyperparameters = next(t.hyperparameters for t in trials if t.trial_id == trial_id)
+        with tempfile.TemporaryDirectory() as folder:
+            tracker.trial_weights(run_id, trial_id, folder)
+            return load_trial_model(architecture, hyperparameters, folder, config, task)
+
+    return select_best(architecture, trials, tuner, load_model, config, task)
+
+
+def run_worker(
+    experiment: str | Path | Mapping[str, Any] | StudyConfig,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    role,
+    progress=None,
+    wait_seconds: float = 600.0,
+) -> int:
+    """Train the trials a chief's oracles hand out, architecture by architecture, until none is left.
+
+    Each trial is logged under the chief's architecture run, with this worker's name and the trial's weights.
+    Waits up to `wait_seconds` for the chief to start the study and to serve each architecture. Returns the
+    number of trials this worker ran.
+
+    Raises:
+        UserError: bad config or data, no tracking server, no chief, or a chief running another config.
+        StudyStopped: the chief stopped the study, or stopped answering.
+    """
+    import grpc
+
+    from rnncompare import tracking
+    from rnncompare.errors import StudyStopped
+    from rnncompare.progress import Progress
+    from rnncompare.runtime import import_deep_learning
+    from rnncompare.distributed import oracle_reachable
+    from rnncompare.tuning import FanOut, ResultCollector, search_on_worker
+
+    progress = progress or Progress(enabled=False)
+    config, task = prepare(experiment, overrides)
+    check_output_folder("tuner.dir", Path(config.tuner.dir))
+    uri = tracking.resolve_tracking_uri(config.tracking.uri)
+    _check_distributed(uri, role, len(config.architectures))
+    tracker = tracking.Tracker.connect(uri)
+    digest = config_digest(config)
+    runs = tracker.running_study(config.study, digest)
+    if runs is None:
+        progress.stage("worker", f"{role.name}: waiting for the chief of study {config.study} in {uri}")
+        runs = _wait_until(lambda: tracker.running_study(config.study, digest), wait_seconds,
+                           f"study {config.study}: no chief runs it in {uri} (waited {wait_seconds:g} s); start "
+                           f"`rnncompare run EXPERIMENT --chief --oracle {role.host}:{role.port}` first")
+    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")
+    import_deep_learning()
+    progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
+    collected = ResultCollector()
+    folder = Path(config.tuner.dir) / config.study / f"worker-{role.name}"
+    try:
+        for index, architecture in enumerate(config.architectures):
+            fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
+
+            def served() -> str | None:
+                state = tracker.refresh_architectures(runs).get(architecture)
+                if state == "done" or tracker.run_status(runs.study_run_id) != "RUNNING":
+                    return "done"
+                if state == "searching" and oracle_reachable(role, index):
+                    return state
+                return None
+
+            if _wait_until(served, wait_seconds,
+                           f"worker {role.name}: the chief serves no {architecture} oracle at "
+                           f"{role.host}:{role.port_for(index)} (waited {wait_seconds:g} s); check --oracle and "
+                           "that the port is open") == "done":
+                continue
+            run_id = runs.architecture_run_ids[architecture]
+            observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, worker=role.name),
+                              progress.trial_observer(architecture, shared=True), collected)
+            try:
+                search_on_worker(architecture, config, task, observer, str(folder), role, index,
+                                 lambda trial_id, into: tracker.trial_weights(run_id, trial_id, into))
+            except grpc.RpcError as exc:
+                if tracker.refresh_architectures(runs).get(architecture) == "done":
+                    continue  # the search ended while this worker was joining it
+                raise StudyStopped(f"worker {role.name}: lost the chief at {role.host}:{role.port_for(index)} "
+                                   f"({exc.code().name}); once it is back, restart this worker with the same "
+                                   "name and it takes up its trial again") from None
+    except KeyboardInterrupt:
+        tracker.close_open_runs("KILLED")
+        raise
+    except BaseException:
+        tracker.close_open_runs("FAILED")
+        raise
+    status = tracker.run_status(runs.study_run_id)
+    if status in ("FAILED", "KILLED"):
+        raise StudyStopped(f"worker {role.name}: the chief's study run {runs.study_run_id} ended {status}; see the "
+                           "chief's output")
+    progress.stage("done", f"worker {role.name} ran {len(collected.results)} trials; the chief trains the seed runs "
+                           "and writes the report")
+    return len(collected.results)
+
+
+def _wait_until(ready, wait_seconds: float, message: str):
+    """Poll `ready()` once a second until it returns something other than None; UserError after `wait_seconds`."""
+    import time
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        value = ready()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise UserError(message)
+        time.sleep(1.0)
 
 
 def _run_budget_matched(config, task: TaskData, tracker, runs, outcomes, progress) -> None:
@@ -244,6 +425,7 @@ def run_sweep(
     *,
     progress=None,
     fresh: bool = False,
+    role=None,
 ) -> tuple[list[StudyResult], Path | None]:
     """Run a study, or each study of its sweep and then the comparison report over them.
 
@@ -253,9 +435,14 @@ def run_sweep(
     from rnncompare.config import expand_sweep
 
     base, expanded = expand_sweep(experiment, overrides)
+    if role is not None and base.sweep:
+        raise UserError(f"sweep: --chief and --worker run one study, and {base.study} sweeps "
+                        f"{', '.join(base.sweep)}; run each value as its own study (--set sweep={{}} --set KEY=VALUE "
+                        "--set study=NAME), then `rnncompare compare` them")
     for _, config in expanded:
         prepare(config)
-    results = [run_study(config, progress=progress, swept=swept, fresh=fresh) for swept, config in expanded]
+    results = [run_study(config, progress=progress, swept=swept, fresh=fresh, role=role)
+               for swept, config in expanded]
     if not base.sweep:
         return results, None
     out_dir = compare_studies([result.study for result in results], results[0].tracking_uri,
@@ -302,11 +489,17 @@ def check_output_folder(key: str, folder: Path) -> None:
 
 
 def config_digest(config: StudyConfig) -> str:
-    """A hash of the resolved config: an interrupted study run is resumed only by a run of the same config."""
+    """A hash of the resolved config, without where this machine keeps things (tracking.uri, tuner.dir,
+    report.dir): an interrupted study run is resumed, and a chief's study joined by a worker, only with the same
+    config."""
     import hashlib
     import json
 
-    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    resolved = config.to_dict()
+    resolved.pop("tracking", None)
+    resolved["tuner"] = {key: value for key, value in resolved["tuner"].items() if key != "dir"}
+    resolved["report"] = {key: value for key, value in resolved["report"].items() if key != "dir"}
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _versions() -> dict[str, str]:

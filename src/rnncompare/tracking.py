@@ -5,6 +5,11 @@ Run tree of a study (one MLflow experiment per study)::
     study run                 rnncompare.role=study          config.yaml, versions, git commit, report files
       architecture run        rnncompare.role=architecture   best trial's hyperparameters and metrics, test_accuracy
         trial run             rnncompare.role=trial          hyperparameters, per-epoch curves, summary metrics
+        seed run              rnncompare.role=seed           the selected hyperparameters retrained with one seed
+      matched run             rnncompare.role=matched        an architecture resized to the reference's budget
+
+In a distributed search the chief writes the study and architecture runs, and each worker writes the trial runs
+it trains (tagged rnncompare.worker, with the trial's weights as artifacts) under the chief's architecture run.
 
 Everything is done through `MlflowClient` with explicit run ids (no fluent active-run stack), so nesting never
 depends on which run happens to be active.
@@ -41,6 +46,10 @@ TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_SWEEP_PREFIX = "rnncompare.sweep."
 TAG_MATCHED_TO = "rnncompare.matched_to"
 TAG_CONFIG_DIGEST = "rnncompare.config_digest"
+TAG_WORKER = "rnncompare.worker"
+TAG_ORACLE = "rnncompare.oracle"
+TAG_SEARCH = "rnncompare.search"
+WEIGHTS_ARTIFACTS = "weights"
 INTERRUPTED = "interrupted: the process stopped during this run (it is run again on resume)"
 CONFIG_ARTIFACT = "config.yaml"
 SUMMARY_ARTIFACT = "report/summary.json"
@@ -164,7 +173,7 @@ class Tracker:
     def start_study(
         self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
         dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
-        fresh: bool = False,
+        fresh: bool = False, oracle: str | None = None,
     ) -> StudyRuns:
         """Open the study run: resume the newest one with the same config digest if it never finished (unless
         `fresh`), else create the experiment if needed and a new study run with config, versions and commit.
@@ -185,8 +194,12 @@ class Tracker:
         if not fresh and config_digest:
             resumed = self._resume(experiment_id, config_digest)
             if resumed is not None:
+                if oracle:
+                    self.client.set_tag(resumed.study_run_id, TAG_ORACLE, oracle)
                 return resumed
         tags = {TAG_ROLE: "study", TAG_STUDY: study, TAG_CONFIG_DIGEST: config_digest}
+        if oracle:
+            tags[TAG_ORACLE] = oracle
         tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
         tags.update({f"rnncompare.dataset.{key}": value for key, value in dataset.items()})
         tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
@@ -263,6 +276,66 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
         self._open_run_ids.append(run_id)
 
+    def running_study(self, study: str, config_digest: str) -> StudyRuns | None:
+        """The chief's RUNNING study run of this config, with its architecture runs so far; None while there is
+        none. A worker only reads: it never marks or reopens the chief's runs. Raises `UserError` when the chief
+        runs the study with another config."""
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is None:
+            return None
+        running = self.client.search_runs(
+            [experiment.experiment_id], f"tags.`{TAG_ROLE}` = 'study' and attributes.status = 'RUNNING'",
+            max_results=10, order_by=["attributes.start_time DESC"],
+        )
+        match = next((run for run in running if run.data.tags.get(TAG_CONFIG_DIGEST) == config_digest), None)
+        if match is None:
+            if running:
+                other = running[0].data.tags.get(TAG_CONFIG_DIGEST)
+                raise UserError(f"study {study}: the chief runs it with another config (digest {other}, this "
+                                f"worker's {config_digest}); give the worker the chief's experiment file and --set "
+                                "options (tracking.uri, tuner.dir and report.dir may differ)")
+            return None
+        runs = StudyRuns(experiment.experiment_id, match.info.run_id)
+        self.refresh_architectures(runs)
+        return runs
+
+    def refresh_architectures(self, runs: StudyRuns) -> dict[str, str]:
+        """Read the study run's architecture runs into `runs`; return each one's search state: ``searching``
+        while its oracle hands out trials, ``done`` after."""
+        states = {}
+        for child in _search_all(self.client, runs.experiment_id,
+                                 f"tags.`{TAG_PARENT}` = '{runs.study_run_id}' and tags.`{TAG_ROLE}` = 'architecture'"):
+            name = child.data.tags[TAG_ARCHITECTURE]
+            runs.architecture_run_ids[name] = child.info.run_id
+            searching = child.info.status == "RUNNING" and child.data.tags.get(TAG_SEARCH) == "searching"
+            states[name] = "searching" if searching else "done"
+        return states
+
+    def run_status(self, run_id: str) -> str:
+        """A run's status: RUNNING, FINISHED, FAILED or KILLED."""
+        return self.client.get_run(run_id).info.status
+
+    def mark_search(self, run_id: str, state: str) -> None:
+        """Tell workers whether the chief serves this architecture's oracle (``searching``) or not (``done``)."""
+        self.client.set_tag(run_id, TAG_SEARCH, state)
+
+    def trial_weights(self, parent_run_id: str, trial_id: str, folder: str) -> str:
+        """Put the weight files a worker logged with trial `trial_id` under `parent_run_id` into `folder`."""
+        experiment_id = self.client.get_run(parent_run_id).info.experiment_id
+        found = _search_all(self.client, experiment_id,
+                            f"tags.`{TAG_PARENT}` = '{parent_run_id}' and tags.`{TAG_TRIAL_ID}` = '{trial_id}' "
+                            f"and attributes.status = 'FINISHED'")
+        if not found:
+            raise RuntimeError(f"trial {trial_id} under run {parent_run_id} has no finished run with weights")
+        import shutil
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as download:
+            fetched = Path(self.client.download_artifacts(found[0].info.run_id, WEIGHTS_ARTIFACTS, download))
+            for path in fetched.iterdir():
+                shutil.move(str(path), str(Path(folder) / path.name))
+        return folder
+
     def log_dataset(self, runs: StudyRuns, task) -> None:
         """Record the task's three splits as the study run's dataset inputs (MLflow's Datasets view), each with
         the task name, a content digest, its source and the context train, validation or test."""
@@ -301,12 +374,13 @@ class Tracker:
 
     def trial_logger(
         self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial",
-        parent_run_id: str | None = None,
+        parent_run_id: str | None = None, worker: str | None = None,
     ):
         """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture
-        run (or under `parent_run_id`, e.g. a budget-matched run)."""
+        run (or under `parent_run_id`, e.g. a budget-matched run). A `worker`'s trial runs carry its name and the
+        trial's weights, which the chief scores on the test split."""
         parent = parent_run_id or runs.architecture_run_ids[architecture]
-        return _TrialLogger(self, runs, study, architecture, fixed_params, role, parent)
+        return _TrialLogger(self, runs, study, architecture, fixed_params, role, parent, worker)
 
     def start_matched(
         self, runs: StudyRuns, study: str, architecture: str, reference: str, hyperparameters: Mapping[str, Any],
@@ -359,6 +433,10 @@ class Tracker:
 
     def end_study(self, runs: StudyRuns, status: str = "FINISHED") -> None:
         """Close the study run and every run still open under it (FAILED or KILLED when the study broke off)."""
+        self.close_open_runs(status)
+
+    def close_open_runs(self, status: str) -> None:
+        """Close every run this process opened and has not closed (a worker's, when it stops)."""
         for run_id in reversed(list(self._open_run_ids)):
             self._terminate(run_id, status)
 
@@ -368,9 +446,10 @@ class _TrialLogger:
 
     def __init__(
         self, tracker: Tracker, runs: StudyRuns, study: str, architecture: str, fixed: Mapping[str, Any], role: str,
-        parent_run_id: str,
+        parent_run_id: str, worker: str | None = None,
     ):
         self.role = role
+        self.worker = worker
         self.parent_run_id = parent_run_id
         self.tracker = tracker
         self.client = tracker.client
@@ -382,12 +461,12 @@ class _TrialLogger:
 
     def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
         id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
-        run_id = self.tracker._create_run(
-            self.runs.experiment_id,
-            {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
-             TAG_PARENT: self.parent_run_id},
-            f"{self.architecture}-{self.role}-{trial_id}",
-        )
+        tags = {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
+                TAG_PARENT: self.parent_run_id}
+        if self.worker is not None:
+            tags[TAG_WORKER] = self.worker
+            self._close_interrupted(trial_id)
+        run_id = self.tracker._create_run(self.runs.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}")
         self.run_ids[trial_id] = run_id
         self.client.log_batch(run_id, params=_params_batch({**self.fixed, **hyperparameters}))
 
@@ -405,7 +484,19 @@ class _TrialLogger:
             (f"best_{name}" if name in ALL_EPOCH_METRICS else name): value for name, value in result.metrics.items()
         }
         self.client.log_batch(run_id, metrics=_metrics_batch(summary))
+        if self.worker is not None:
+            for path in result.weights_files:
+                self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
         self.tracker._terminate(run_id, "FINISHED")
+
+    def _close_interrupted(self, trial_id: str) -> None:
+        # The chief gives a restarted worker back the trial it was running; that trial's run from before the
+        # restart is still RUNNING. Only this worker ever gets this trial, so no live run is touched.
+        for run in _search_all(self.client, self.runs.experiment_id,
+                               f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and tags.`{TAG_TRIAL_ID}` = '{trial_id}' "
+                               "and attributes.status = 'RUNNING'"):
+            self.client.set_tag(run.info.run_id, TAG_FAILURE, INTERRUPTED)
+            self.client.set_terminated(run.info.run_id, "KILLED")
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

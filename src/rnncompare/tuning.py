@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     failure_reason: str | None = None
+    # the trial's best-epoch weights and build config as keras-tuner saved them (set by a search, not by seeds)
+    weights_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,7 +81,7 @@ class FanOut:
             observer.trial_ended(result)
 
 
-class _Results:
+class ResultCollector:
     """A `TrialObserver` that keeps the results it is told of."""
 
     def __init__(self):
@@ -257,7 +259,11 @@ def _epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple
     return EpochRecorder()
 
 
-def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_metrics, weights_seed: int):
+WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
+
+
+def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_metrics, weights_seed: int,
+                           fetch_weights: Callable[[str, str], None] | None):
     kt = _keras_tuner()
 
     class TrialReporting(base):
@@ -273,6 +279,10 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_m
             # another worker) starts exactly as it would have in one uninterrupted process.
             keras.utils.set_random_seed(derive_seed(weights_seed, f"trial-{trial.trial_id}"))
             try:
+                parent = trial.hyperparameters.values.get("tuner/trial_id")
+                if parent and fetch_weights and not os.path.exists(self._get_checkpoint_fname(parent)):
+                    # Hyperband continues a trial that another worker may have run: get its weights first.
+                    fetch_weights(parent, self.get_trial_dir(parent))
                 outcome = super().run_trial(trial, *args, **kwargs)
                 recorder = self._recorder
                 if recorder.diverged_at is not None:
@@ -289,7 +299,11 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_m
                                 failure_reason=f"{type(exc).__name__}: {reason}")
                 )
                 raise kt.errors.FailedTrialError(reason) from exc
-            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", summary, recorder.history))
+            trial_dir = self.get_trial_dir(trial.trial_id)
+            weights = [os.path.join(trial_dir, name) for name in WEIGHTS_FILES
+                       if os.path.exists(os.path.join(trial_dir, name))]
+            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", summary, recorder.history,
+                                             weights_files=weights))
             return outcome
 
         def _build_and_fit_model(self, trial, *args, **kwargs):
@@ -301,12 +315,15 @@ def _trial_reporting_class(base, observer: TrialObserver, objective: str, kind_m
 
 
 def make_tuner(
-    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, resume: bool = False
+    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, resume: bool = False,
+    fetch_weights: Callable[[str, str], None] | None = None,
 ):
     """A keras-tuner tuner of the configured algorithm, reporting to `observer`.
 
     With `resume`, an existing project folder is reloaded: finished trials are kept and the trial that was
     running when the process stopped is run again (keras-tuner sends it to its retry queue).
+    `fetch_weights(trial_id, folder)`, on a worker, puts a trial's saved weights into `folder` when Hyperband
+    continues a trial that ran elsewhere.
 
     Every architecture gets the same tuner seed, so random and grid searches try the same points for each.
     Hyperband's trial count is capped at `tuner.max_trials` like the others, with `tuner.epochs` as max_epochs.
@@ -341,7 +358,7 @@ def make_tuner(
         common["oracle"] = _persistent_grid_oracle_class()(max_trials=tuner_config.max_trials, **oracle_arguments)
     tuner_class = _trial_reporting_class(
         bases[tuner_config.algorithm], observer, tuner_config.objective, task.output_spec.metrics,
-        derive_seed(config.seed, "weights"),
+        derive_seed(config.seed, "weights"), fetch_weights,
     )
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress display already says it resumes.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -398,53 +415,113 @@ def tune_architecture(
     `previous`: the trials an interrupted run of this search already finished (read back from the tracking
     store); the search resumes from its tuner folder and runs only what is left.
     """
-    collected = _Results()
+    collected = ResultCollector()
     tuner = make_tuner(architecture, config, task, FanOut(observer, collected), directory, resume=previous is not None)
     try:
-        tuner.search(
-            task.x_train,
-            task.y_train,
-            validation_data=(task.x_val, task.y_val),
-            epochs=config.tuner.epochs,
-            batch_size=config.tuner.batch_size,
-            callbacks=[_early_stopping(config)],
-            verbose=0,
-        )
+        _search(tuner, config, task)
     except RuntimeError as exc:
         if "consecutive failures" not in str(exc):
             raise
-        _save_failed_state(tuner.oracle)
+        save_failed_state(tuner.oracle)
         last = next((t.failure_reason for t in reversed(collected.results) if t.status == "FAILED"), "unknown")
-        limit = config.tuner.max_consecutive_failures
-        raise StudyStopped(
-            f"{architecture}: {limit} trials in a row failed (last: {last}); the study stops. Each is a FAILED run "
-            "with its reason; fix the cause and run the same command to resume"
-        ) from None
+        raise StudyStopped(stopped_message(architecture, config, last)) from None
     fresh = {trial.trial_id for trial in collected.results}
-    trials = sorted([*(t for t in previous or [] if t.trial_id not in fresh), *collected.results],
-                    key=lambda trial: trial.trial_id)
+    trials = [*(t for t in previous or [] if t.trial_id not in fresh), *collected.results]
+    return select_best(architecture, trials, tuner, lambda trial_id: tuner.get_best_models(1)[0], config, task)
+
+
+def _search(tuner, config, task: TaskData) -> None:
+    tuner.search(
+        task.x_train,
+        task.y_train,
+        validation_data=(task.x_val, task.y_val),
+        epochs=config.tuner.epochs,
+        batch_size=config.tuner.batch_size,
+        callbacks=[_early_stopping(config)],
+        verbose=0,
+    )
+
+
+def stopped_message(architecture: str, config, last_reason: str) -> str:
+    """The one line a study stopped by consecutive failed trials ends with."""
+    return (f"{architecture}: {config.tuner.max_consecutive_failures} trials in a row failed (last: {last_reason}); "
+            "the study stops. Each is a FAILED run with its reason; fix the cause and run the same command to resume")
+
+
+def select_best(architecture: str, trials: list[TrialResult], tuner, load_model: Callable[[str], Any], config,
+                task: TaskData) -> ArchitectureOutcome:
+    """The architecture's outcome: the oracle's best trial, its model (from `load_model(trial_id)`) scored once
+    on the test split, and every trial."""
+    trials = sorted(trials, key=lambda trial: trial.trial_id)
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
     best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
     best = next(trial for trial in finished if trial.trial_id == best_trial_id)
-    model = tuner.get_best_models(1)[0]
     return ArchitectureOutcome(
         architecture=architecture,
         trials=trials,
         best_trial_id=best_trial_id,
         best_hyperparameters=dict(best.hyperparameters),
         best_metrics=dict(best.metrics),
-        test_metrics=evaluate_test(model, task, config.tuner.batch_size),
+        test_metrics=evaluate_test(load_model(best_trial_id), task, config.tuner.batch_size),
     )
 
 
-def _save_failed_state(oracle) -> None:
-    # keras-tuner raises before saving the trial that hit the limit; saved here, a resume does not rerun it.
+def save_failed_state(oracle, trial_id: str | None = None) -> None:
+    """Save the oracle after keras-tuner's consecutive-failure limit, so a resume does not rerun that trial.
+
+    keras-tuner raises before saving the trial that hit the limit and before taking it off the running trials.
+    `trial_id` names it when other trials are still running (a distributed search); by default all are taken off.
+    """
     for tuner_id, trial in list(oracle.ongoing_trials.items()):
-        oracle._save_trial(trial)
-        oracle.ongoing_trials.pop(tuner_id)
+        if trial_id is None or trial.trial_id == trial_id:
+            oracle._save_trial(trial)
+            oracle.ongoing_trials.pop(tuner_id)
     oracle.save()
+
+
+class _NoObserver:
+    def trial_started(self, trial_id, hyperparameters):
+        pass
+
+    def epoch_ended(self, trial_id, epoch, metrics):
+        pass
+
+    def trial_ended(self, result):
+        pass
+
+
+def chief_tuner(architecture: str, config, task: TaskData, directory: str, role, index: int, resume: bool):
+    """The tuner whose oracle the chief serves for one architecture (it trains nothing itself)."""
+    from rnncompare.distributed import keras_tuner_environment
+
+    with keras_tuner_environment(role, index):
+        tuner = make_tuner(architecture, config, task, _NoObserver(), directory, resume=resume)
+    tuner.oracle.verbose = 0
+    tuner.save()
+    return tuner
+
+
+def search_on_worker(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, role,
+                     index: int, fetch_weights: Callable[[str, str], None]) -> None:
+    """Run trials of one architecture that the chief's oracle hands out, until it has none left."""
+    from rnncompare.distributed import keras_tuner_environment
+
+    with keras_tuner_environment(role, index):
+        # A worker keeps no state of its own: a restarted worker gets its unfinished trial back from the chief.
+        tuner = make_tuner(architecture, config, task, observer, directory, resume=False,
+                           fetch_weights=fetch_weights)
+        _search(tuner, config, task)
+
+
+def load_trial_model(architecture: str, hyperparameters: dict[str, Any], weights_folder: str, config,
+                     task: TaskData):
+    """A trial's model rebuilt from its hyperparameters, with the best-epoch weights a worker saved."""
+    model = build_model({"architecture": architecture, "learning_rate": config.training.learning_rate,
+                         **hyperparameters}, task.input_spec, task.output_spec)
+    model.load_weights(os.path.join(weights_folder, WEIGHTS_FILES[0]))
+    return model
 
 
 def evaluation_seeds(config) -> list[int]:

@@ -1,0 +1,220 @@
+"""Distributed search on keras-tuner's chief/worker mode: a chief and two workers on loopback share one oracle per
+architecture and one tracking server; every trial lands exactly once, even when a worker is killed and restarted.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import clean_env, free_port, rnncompare, tracking_server
+from rnncompare.distributed import Role, role_from
+from rnncompare.errors import UserError
+
+STUDY = """\
+study: spread
+architectures: [lstm, gru]
+search:
+  units: {min: 8, max: 24, step: 8}
+tuner: {max_trials: 4, epochs: 2, batch_size: 128}
+evaluation: {seeds: 2, aso_bootstrap: 200}
+"""
+
+
+def test_role_comes_from_the_flags_or_from_keras_tuners_variables():
+    assert role_from(False, None, None, environ={}) is None
+    assert role_from(True, None, "10.0.0.5:8000", environ={}) == Role("chief", "10.0.0.5", 8000)
+    assert role_from(False, "gpu-1", "node:9000", environ={}) == Role("gpu-1", "node", 9000)
+    environment = {"KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "10.0.0.5",
+                   "KERASTUNER_ORACLE_PORT": "8000"}
+    assert role_from(False, None, None, environ=environment) == Role("tuner0", "10.0.0.5", 8000)
+    assert role_from(False, None, None, environ={**environment, "KERASTUNER_TUNER_ID": "chief"}).is_chief
+    assert Role("chief", "h", 8000).port_for(2) == 8002
+
+
+@pytest.mark.parametrize(("chief", "worker", "oracle", "environment", "message"), [
+    (True, "w1", "h:8000", {}, "--chief and --worker: a process is one or the other"),
+    (True, None, None, {}, "--oracle HOST:PORT is needed with --chief or --worker"),
+    (False, "w1", "8000", {}, "--oracle: '8000' is not HOST:PORT"),
+    (False, "w1", "h:80", {}, "--oracle: port '80' is not a number from 1024 to 65000"),
+    (False, "my/worker", "h:8000", {}, "--worker: 'my/worker' is not a worker name"),
+    (False, "chief2", "h:8000", {}, "--worker: 'chief2' is not a worker name"),
+    (False, None, None, {"KERASTUNER_ORACLE_IP": "h"}, "KERASTUNER_ORACLE_IP is set but KERASTUNER_TUNER_ID is not"),
+])
+def test_a_bad_role_is_one_clear_error(chief, worker, oracle, environment, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        role_from(chief, worker, oracle, environ=environment)
+
+
+def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_path):
+    import keras_tuner as kt
+    from keras_tuner.src.distribute import oracle_client
+
+    from rnncompare.distributed import ServedOracle, keras_tuner_environment
+
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=10, seed=1,
+                                           max_consecutive_failed_trials=2)
+    space = kt.HyperParameters()
+    space.Int("units", 8, 32, step=8)
+    oracle.update_space(space)
+    oracle._set_project_dir(str(tmp_path), "gru")
+    ended = []
+    port = free_port()
+    served = ServedOracle("gru", oracle, f"127.0.0.1:{port}", lambda *trial: ended.append(trial[:3]))
+    served.start()
+    try:
+        with keras_tuner_environment(Role("w1", "127.0.0.1", port), 0):
+            client = oracle_client.OracleClient(oracle)
+        for _ in range(2):
+            trial = client.create_trial("w1")
+            assert trial.status == "RUNNING" and not served.finished
+            trial.status, trial.message = "FAILED", "FailedTrial: loss became NaN"
+            client.end_trial(trial)
+        assert served.failure == "Number of consecutive failures exceeded the limit of 2."
+        assert client.create_trial("w2").status == "STOPPED"
+        assert served.finished
+        assert ended == [("00", "w1", "FAILED"), ("01", "w1", "FAILED")]
+        # keras-tuner leaves the oracle's lock taken when end_trial raises; the chief must still be able to use it
+        assert [trial.status for trial in oracle.trials.values()] == ["FAILED", "FAILED"]
+        oracle.update_space(space)
+        assert (tmp_path / "gru" / "trial_01" / "trial.json").is_file()
+    finally:
+        served.stop(0)
+
+
+def test_distributed_needs_a_tracking_server_and_writes_nothing_without_one(tmp_path):
+    (tmp_path / "s.yaml").write_text(STUDY)
+    completed = rnncompare("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: tracking.uri: sqlite:///mlruns/mlflow.db is a local store; a "
+                                       "distributed search needs a tracking server")
+    assert not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--worker", "w1", "--fresh"], "error: --fresh: only the chief starts a study over"),
+    (["--chief", "--set", "sweep={task.length: [10, 20]}", "--set", "task.name=adding"],
+     "error: sweep: --chief and --worker run one study, and spread sweeps task.length"),
+])
+def test_distributed_options_that_do_not_apply_are_refused(tmp_path, arguments, message):
+    (tmp_path / "s.yaml").write_text(STUDY)
+    completed = rnncompare("run", "s.yaml", "--oracle", "127.0.0.1:8000", "--set", "tracking.uri=http://127.0.0.1:9",
+                           *arguments, cwd=tmp_path)
+    assert (completed.returncode, completed.stderr.splitlines()[0][:len(message)]) == (2, message)
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_the_chief_refuses_a_busy_port_before_writing_anything(tmp_path):
+    (tmp_path / "s.yaml").write_text(STUDY)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # gru, the second architecture, would be served on the busy port
+        completed = rnncompare("run", "s.yaml", "--chief", "--oracle", f"127.0.0.1:{port - 1}",
+                               "--set", "tracking.uri=http://127.0.0.1:9", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith(f"error: --oracle: the chief cannot serve on 127.0.0.1:{port} (Address already "
+                                       f"in use); it needs ports {port - 1} to {port}, one per architecture")
+
+
+@pytest.mark.slow
+def test_a_worker_without_its_chief_says_so_and_writes_nothing(tmp_path):
+    (tmp_path / "server").mkdir()
+    (tmp_path / "s.yaml").write_text(STUDY)
+    with tracking_server(tmp_path / "server") as uri:
+        def worker():
+            return rnncompare("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", "--wait", "1",
+                              "--set", f"tracking.uri={uri}", cwd=tmp_path)
+
+        completed = worker()
+        assert completed.returncode == 2
+        assert completed.stderr.splitlines()[-1] == (f"error: study spread: no chief runs it in {uri} (waited 1 s); "
+                                                     "start `rnncompare run EXPERIMENT --chief --oracle 127.0.0.1:8000` "
+                                                     "first")
+        client = MlflowClient(tracking_uri=uri)
+        assert client.get_experiment_by_name("spread") is None
+        # a chief running the study with another config (here: its study run, made by hand)
+        experiment_id = client.create_experiment("spread")
+        client.create_run(experiment_id, tags={"rnncompare.role": "study", "rnncompare.config_digest": "0123abcd"})
+        completed = worker()
+        assert completed.returncode == 2
+        assert completed.stderr.startswith("error: study spread: the chief runs it with another config (digest "
+                                           "0123abcd, this worker's ")
+        assert len(completed.stderr.splitlines()) == 1
+        assert len(client.search_runs([experiment_id])) == 1
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_log_every_trial_exactly_once_even_when_a_worker_is_killed(tmp_path):
+    (tmp_path / "server").mkdir()
+    (tmp_path / "s.yaml").write_text(STUDY)
+    with tracking_server(tmp_path / "server") as uri:
+        oracle = f"127.0.0.1:{free_port()}"
+        client = MlflowClient(tracking_uri=uri)
+
+        def start(*role, kill_at_epoch=None):
+            extra = {"RNNCOMPARE_KILL_AT_EPOCH": str(kill_at_epoch)} if kill_at_epoch else {}
+            return subprocess.Popen(
+                [sys.executable, "-m", "rnncompare", "run", "s.yaml", "--set", f"tracking.uri={uri}", *role,
+                 "--oracle", oracle, "--wait", "120"],
+                cwd=tmp_path, env=clean_env(**extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+
+        processes = []
+        try:
+            # w1 kills itself (SIGKILL) at the end of its first epoch, mid-trial; it is then started again.
+            processes.append(start("--worker", "w1", kill_at_epoch=1))
+            processes.append(start("--worker", "w2"))
+            chief = start("--chief")
+            processes.append(chief)
+            assert processes[0].wait(timeout=120) == -9
+            restarted = start("--worker", "w1")
+            processes.append(restarted)
+            outputs = {name: process.communicate(timeout=240)
+                       for name, process in (("chief", chief), ("w2", processes[1]), ("w1", restarted))}
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        for name, process in (("chief", chief), ("w2", processes[1]), ("w1", restarted)):
+            assert process.returncode == 0, f"{name}: {outputs[name][1]}"
+
+        experiment = client.get_experiment_by_name("spread")
+        runs = client.search_runs([experiment.experiment_id], max_results=500)
+        assert not [run for run in runs if run.info.status == "RUNNING"]
+        study_run = next(run for run in runs if run.data.tags["rnncompare.role"] == "study")
+        assert study_run.info.status == "FINISHED"
+        assert study_run.data.tags["rnncompare.oracle"] == oracle
+        workers = set()
+        for architecture in ("lstm", "gru"):
+            parent = next(run for run in runs if run.data.tags["rnncompare.role"] == "architecture"
+                          and run.data.tags["rnncompare.architecture"] == architecture)
+            assert parent.info.status == "FINISHED"
+            children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+            trials = [run for run in children if run.data.tags["rnncompare.role"] == "trial"]
+            finished = sorted(run.data.tags["rnncompare.trial_id"] for run in trials if run.info.status == "FINISHED")
+            assert finished == ["0", "1", "2", "3"], f"{architecture}: every trial exactly once"
+            for run in trials:
+                workers.add(run.data.tags["rnncompare.worker"])
+                if run.info.status == "FINISHED":
+                    assert {item.path for item in client.list_artifacts(run.info.run_id, "weights")} == {
+                        "weights/build_config.json", "weights/checkpoint.weights.h5"}
+            # the seed runs happen once, on the chief, after the search
+            seeds = [run for run in children if run.data.tags["rnncompare.role"] == "seed"]
+            assert len(seeds) == 2 and all(run.info.status == "FINISHED" for run in seeds)
+            assert not any("rnncompare.worker" in run.data.tags for run in seeds)
+            assert "test_accuracy" in parent.data.metrics and parent.data.metrics["trials_finished"] == 4
+        assert workers == {"w1", "w2"}
+        # the trial w1 was running when it was killed is closed KILLED, and ran again once after its restart
+        killed = [run for run in runs if run.info.status == "KILLED"]
+        assert len(killed) == 1 and killed[0].data.tags["rnncompare.worker"] == "w1"
+        assert killed[0].data.tags["rnncompare.failure_reason"].startswith("interrupted")
+        summary = json.loads((tmp_path / "mlruns" / "reports" / "spread" / "summary.json").read_text())
+        assert {name: len(row["seeds"]["scores"]) for name, row in summary["architectures"].items()} == {
+            "lstm": 2, "gru": 2}
+        assert "report" in outputs["chief"][1] and "the chief trains the seed runs" in outputs["w2"][1]
