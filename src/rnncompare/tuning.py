@@ -512,7 +512,22 @@ def search_on_worker(architecture: str, config, task: TaskData, observer: TrialO
         # A worker keeps no state of its own: a restarted worker gets its unfinished trial back from the chief.
         tuner = make_tuner(architecture, config, task, observer, directory, resume=False,
                            fetch_weights=fetch_weights)
+        _pause_when_idle(tuner.oracle)
         _search(tuner, config, task)
+
+
+def _pause_when_idle(client, seconds: float = 0.5) -> None:
+    # keras-tuner's search loop asks again at once when the oracle answers IDLE (Hyperband waiting for a round's
+    # results); without a pause, every idle worker keeps the chief busy answering.
+    ask = client.create_trial
+
+    def create_trial(tuner_id):
+        trial = ask(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(seconds)
+        return trial
+
+    client.create_trial = create_trial
 
 
 def load_trial_model(architecture: str, hyperparameters: dict[str, Any], weights_folder: str, config,
