@@ -25,6 +25,34 @@ evaluation: {seeds: 2, aso_bootstrap: 200}
 """
 
 
+@pytest.fixture(scope="module")
+def server_uri(tmp_path_factory):
+    """One tracking server for this module's studies (each test uses its own study name)."""
+    with tracking_server(tmp_path_factory.mktemp("server")) as uri:
+        yield uri
+
+
+def start(folder, uri, oracle, *role, kill_at_epoch=None):
+    """A `rnncompare run s.yaml` chief or worker process, its output captured."""
+    extra = {"RNNCOMPARE_KILL_AT_EPOCH": str(kill_at_epoch)} if kill_at_epoch else {}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "run", "s.yaml", "--set", f"tracking.uri={uri}", *role,
+         "--oracle", oracle, "--wait", "120"],
+        cwd=folder, env=clean_env(**extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish(processes, timeout=240):
+    """Wait for every process; kill what is left if the wait fails. Returns their (stdout, stderr)."""
+    try:
+        return [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_role_comes_from_the_flags_or_from_keras_tuners_variables():
     assert role_from(False, None, None, environ={}) is None
     assert role_from(True, None, "10.0.0.5:8000", environ={}) == Role("chief", "10.0.0.5", 8000)
@@ -123,99 +151,103 @@ def test_the_chief_refuses_a_busy_port_before_writing_anything(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_without_its_chief_says_so_and_writes_nothing(tmp_path):
-    (tmp_path / "server").mkdir()
-    (tmp_path / "s.yaml").write_text(STUDY)
-    with tracking_server(tmp_path / "server") as uri:
-        def worker():
-            return rnncompare("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", "--wait", "1",
-                              "--set", f"tracking.uri={uri}", cwd=tmp_path)
+def test_a_worker_without_its_chief_says_so_and_writes_nothing(tmp_path, server_uri):
+    (tmp_path / "s.yaml").write_text(STUDY.replace("study: spread", "study: lonely"))
 
-        completed = worker()
-        assert completed.returncode == 2
-        assert completed.stderr.splitlines()[-1] == (f"error: study spread: no chief runs it in {uri} (waited 1 s); "
-                                                     "start `rnncompare run EXPERIMENT --chief --oracle 127.0.0.1:8000` "
-                                                     "first")
-        client = MlflowClient(tracking_uri=uri)
-        assert client.get_experiment_by_name("spread") is None
-        # a chief running the study with another config (here: its study run, made by hand)
-        experiment_id = client.create_experiment("spread")
-        client.create_run(experiment_id, tags={"rnncompare.role": "study", "rnncompare.config_digest": "0123abcd"})
-        completed = worker()
-        assert completed.returncode == 2
-        assert completed.stderr.startswith("error: study spread: the chief runs it with another config (digest "
-                                           "0123abcd, this worker's ")
-        assert len(completed.stderr.splitlines()) == 1
-        assert len(client.search_runs([experiment_id])) == 1
+    def worker():
+        return rnncompare("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", "--wait", "1",
+                          "--set", f"tracking.uri={server_uri}", cwd=tmp_path)
+
+    completed = worker()
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines()[-1] == (f"error: study lonely: no chief runs it in {server_uri} (waited 1 s); "
+                                                 "start `rnncompare run EXPERIMENT --chief --oracle 127.0.0.1:8000` "
+                                                 "first")
+    client = MlflowClient(tracking_uri=server_uri)
+    assert client.get_experiment_by_name("lonely") is None
+    # a chief running the study with another config (here: its study run, made by hand)
+    experiment_id = client.create_experiment("lonely")
+    client.create_run(experiment_id, tags={"rnncompare.role": "study", "rnncompare.config_digest": "0123abcd"})
+    completed = worker()
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: study lonely: the chief runs it with another config (digest "
+                                       "0123abcd, this worker's ")
+    assert len(completed.stderr.splitlines()) == 1
+    assert len(client.search_runs([experiment_id])) == 1
 
 
 @pytest.mark.slow
-def test_a_chief_and_two_workers_log_every_trial_exactly_once_even_when_a_worker_is_killed(tmp_path):
-    (tmp_path / "server").mkdir()
+def test_a_chief_killed_after_the_search_resumes_without_workers(tmp_path, server_uri):
+    (tmp_path / "s.yaml").write_text(
+        "study: chiefless\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 16, step: 8}\n"
+        "tuner: {max_trials: 2, epochs: 2, batch_size: 128}\nevaluation: {seeds: 2, aso_bootstrap: 200}\n")
+    oracle = f"127.0.0.1:{free_port()}"
+    # The chief trains nothing during the search: its first epoch is its first seed run's, where it kills itself.
+    worker = start(tmp_path, server_uri, oracle, "--worker", "w1")
+    chief = start(tmp_path, server_uri, oracle, "--chief", kill_at_epoch=1)
+    finish([worker, chief])
+    assert (worker.returncode, chief.returncode) == (0, -9)
+    again = start(tmp_path, server_uri, oracle, "--chief")
+    (_, stderr), = finish([again])
+    assert again.returncode == 0, stderr
+    client = MlflowClient(tracking_uri=server_uri)
+    runs = client.search_runs([client.get_experiment_by_name("chiefless").experiment_id])
+    table = sorted((run.data.tags["rnncompare.role"], run.data.tags.get("rnncompare.trial_id"), run.info.status)
+                   for run in runs)
+    assert table == [("architecture", None, "FINISHED"), ("seed", None, "FINISHED"), ("seed", None, "FINISHED"),
+                     ("seed", None, "KILLED"), ("study", None, "FINISHED"),
+                     ("trial", "0", "FINISHED"), ("trial", "1", "FINISHED")]
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_log_every_trial_exactly_once_even_when_a_worker_is_killed(tmp_path, server_uri):
     (tmp_path / "s.yaml").write_text(STUDY)
-    with tracking_server(tmp_path / "server") as uri:
-        oracle = f"127.0.0.1:{free_port()}"
-        client = MlflowClient(tracking_uri=uri)
+    uri = server_uri
+    oracle = f"127.0.0.1:{free_port()}"
+    client = MlflowClient(tracking_uri=uri)
+    # w1 kills itself (SIGKILL) at the end of its first epoch, mid-trial; it is then started again.
+    killed_worker = start(tmp_path, uri, oracle, "--worker", "w1", kill_at_epoch=1)
+    w2 = start(tmp_path, uri, oracle, "--worker", "w2")
+    chief = start(tmp_path, uri, oracle, "--chief")
+    try:
+        assert killed_worker.wait(timeout=120) == -9
+    finally:
+        w1 = start(tmp_path, uri, oracle, "--worker", "w1")
+        outputs = dict(zip(("chief", "w2", "w1"), finish([chief, w2, w1])))
+    for name, process in (("chief", chief), ("w2", w2), ("w1", w1)):
+        assert process.returncode == 0, f"{name}: {outputs[name][1]}"
 
-        def start(*role, kill_at_epoch=None):
-            extra = {"RNNCOMPARE_KILL_AT_EPOCH": str(kill_at_epoch)} if kill_at_epoch else {}
-            return subprocess.Popen(
-                [sys.executable, "-m", "rnncompare", "run", "s.yaml", "--set", f"tracking.uri={uri}", *role,
-                 "--oracle", oracle, "--wait", "120"],
-                cwd=tmp_path, env=clean_env(**extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )
-
-        processes = []
-        try:
-            # w1 kills itself (SIGKILL) at the end of its first epoch, mid-trial; it is then started again.
-            processes.append(start("--worker", "w1", kill_at_epoch=1))
-            processes.append(start("--worker", "w2"))
-            chief = start("--chief")
-            processes.append(chief)
-            assert processes[0].wait(timeout=120) == -9
-            restarted = start("--worker", "w1")
-            processes.append(restarted)
-            outputs = {name: process.communicate(timeout=240)
-                       for name, process in (("chief", chief), ("w2", processes[1]), ("w1", restarted))}
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-        for name, process in (("chief", chief), ("w2", processes[1]), ("w1", restarted)):
-            assert process.returncode == 0, f"{name}: {outputs[name][1]}"
-
-        experiment = client.get_experiment_by_name("spread")
-        runs = client.search_runs([experiment.experiment_id], max_results=500)
-        assert not [run for run in runs if run.info.status == "RUNNING"]
-        study_run = next(run for run in runs if run.data.tags["rnncompare.role"] == "study")
-        assert study_run.info.status == "FINISHED"
-        assert study_run.data.tags["rnncompare.oracle"] == oracle
-        workers = set()
-        for architecture in ("lstm", "gru"):
-            parent = next(run for run in runs if run.data.tags["rnncompare.role"] == "architecture"
-                          and run.data.tags["rnncompare.architecture"] == architecture)
-            assert parent.info.status == "FINISHED"
-            children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-            trials = [run for run in children if run.data.tags["rnncompare.role"] == "trial"]
-            finished = sorted(run.data.tags["rnncompare.trial_id"] for run in trials if run.info.status == "FINISHED")
-            assert finished == ["0", "1", "2", "3", "4"], f"{architecture}: every trial exactly once"
-            for run in trials:
-                workers.add(run.data.tags["rnncompare.worker"])
-                if run.info.status == "FINISHED":
-                    assert {item.path for item in client.list_artifacts(run.info.run_id, "weights")} == {
-                        "weights/build_config.json", "weights/checkpoint.weights.h5"}
-            # the seed runs happen once, on the chief, after the search
-            seeds = [run for run in children if run.data.tags["rnncompare.role"] == "seed"]
-            assert len(seeds) == 2 and all(run.info.status == "FINISHED" for run in seeds)
-            assert not any("rnncompare.worker" in run.data.tags for run in seeds)
-            assert "test_accuracy" in parent.data.metrics and parent.data.metrics["trials_finished"] == 5
-        assert workers == {"w1", "w2"}
-        # the trial w1 was running when it was killed is closed KILLED, and ran again once after its restart
-        killed = [run for run in runs if run.info.status == "KILLED"]
-        assert len(killed) == 1 and killed[0].data.tags["rnncompare.worker"] == "w1"
-        assert killed[0].data.tags["rnncompare.failure_reason"].startswith("interrupted")
-        summary = json.loads((tmp_path / "mlruns" / "reports" / "spread" / "summary.json").read_text())
-        assert {name: len(row["seeds"]["scores"]) for name, row in summary["architectures"].items()} == {
-            "lstm": 2, "gru": 2}
-        assert "report" in outputs["chief"][1] and "the chief trains the seed runs" in outputs["w2"][1]
+    experiment = client.get_experiment_by_name("spread")
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    study_run = next(run for run in runs if run.data.tags["rnncompare.role"] == "study")
+    assert study_run.info.status == "FINISHED"
+    assert study_run.data.tags["rnncompare.oracle"] == oracle
+    workers = set()
+    for architecture in ("lstm", "gru"):
+        parent = next(run for run in runs if run.data.tags["rnncompare.role"] == "architecture"
+                      and run.data.tags["rnncompare.architecture"] == architecture)
+        assert parent.info.status == "FINISHED"
+        children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        trials = [run for run in children if run.data.tags["rnncompare.role"] == "trial"]
+        finished = sorted(run.data.tags["rnncompare.trial_id"] for run in trials if run.info.status == "FINISHED")
+        assert finished == ["0", "1", "2", "3", "4"], f"{architecture}: every trial exactly once"
+        for run in trials:
+            workers.add(run.data.tags["rnncompare.worker"])
+            if run.info.status == "FINISHED":
+                assert {item.path for item in client.list_artifacts(run.info.run_id, "weights")} == {
+                    "weights/build_config.json", "weights/checkpoint.weights.h5"}
+        # the seed runs happen once, on the chief, after the search
+        seeds = [run for run in children if run.data.tags["rnncompare.role"] == "seed"]
+        assert len(seeds) == 2 and all(run.info.status == "FINISHED" for run in seeds)
+        assert not any("rnncompare.worker" in run.data.tags for run in seeds)
+        assert "test_accuracy" in parent.data.metrics and parent.data.metrics["trials_finished"] == 5
+    assert workers == {"w1", "w2"}
+    # the trial w1 was running when it was killed is closed KILLED, and ran again once after its restart
+    killed = [run for run in runs if run.info.status == "KILLED"]
+    assert len(killed) == 1 and killed[0].data.tags["rnncompare.worker"] == "w1"
+    assert killed[0].data.tags["rnncompare.failure_reason"].startswith("interrupted")
+    summary = json.loads((tmp_path / "mlruns" / "reports" / "spread" / "summary.json").read_text())
+    assert {name: len(row["seeds"]["scores"]) for name, row in summary["architectures"].items()} == {
+        "lstm": 2, "gru": 2}
+    assert "report" in outputs["chief"][1] and "the chief trains the seed runs" in outputs["w2"][1]

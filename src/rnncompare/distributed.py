@@ -175,7 +175,10 @@ class ServedOracle:
     @property
     def finished(self) -> bool:
         # Read without the oracle's lock: `end_trial` empties ongoing_trials as its very last step.
-        return (self.servicer.stop_triggered or self.failure is not None) and not self.oracle.ongoing_trials
+        oracle = self.oracle
+        # A chief resumed after its search was over hears from no worker: its reloaded oracle has nothing left.
+        nothing_left = bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials and not oracle._retry_queue
+        return (self.servicer.stop_triggered or self.failure is not None or nothing_left) and not oracle.ongoing_trials
 
     def wait(self, poll_seconds: float = 0.5) -> None:
         """Block until the search is over."""
@@ -235,6 +238,9 @@ def _servicer_class():
                 self.failure = str(exc).splitlines()[0]
                 save_failed_state(self.oracle, trial_id)
                 response = protos.get_service().EndTrialResponse()
+            # end_trial saved the oracle before taking the trial off the running ones; a chief resumed from that
+            # state would hand the trial out again.
+            self.oracle.save()
             if self.on_trial_end is not None:
                 trial = self.oracle.trials[trial_id]
                 self.on_trial_end(trial_id, tuner_id, trial.status, trial.score)

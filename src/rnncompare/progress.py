@@ -60,7 +60,9 @@ class Progress:
 
     def _timing(self) -> str:
         elapsed = time.monotonic() - self.search_started
-        remaining = elapsed / max(self.trials_done, 1) * max(self.trials_total - self.trials_done, 0)
+        if not self.trials_done:  # nothing to estimate from (a resumed study whose searches were over)
+            return f"[dim]elapsed {_clock(elapsed)}[/dim]"
+        remaining = elapsed / self.trials_done * max(self.trials_total - self.trials_done, 0)
         return f"[dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left in the search[/dim]"
 
     def architecture_done(self, architecture: str, outcome, seed_metrics=None) -> None:

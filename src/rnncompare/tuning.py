@@ -369,6 +369,11 @@ def make_tuner(
             tuner = tuner_class(**common)
         else:
             tuner = tuner_class(max_trials=tuner_config.max_trials, **common)
+    if resume:
+        # keras-tuner saves the oracle inside end_trial before it takes the trial off the running ones, and on
+        # reload sends every running trial to be retried: a trial that had ended would run twice.
+        oracle = tuner.oracle
+        oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue if trial_id not in oracle.end_order]
     return tuner
 
 
