@@ -73,7 +73,7 @@ def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, t
 
     from rnncompare.runtime import import_deep_learning
     from rnncompare.tasks import load_task
-    from rnncompare.tuning import tune_architecture
+    from rnncompare.tuning import ResultCollector, tune_architecture
 
     import_deep_learning()
     config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=2"])
@@ -81,22 +81,9 @@ def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, t
     task.x_train = task.x_train.copy()
     task.x_train[0, 0, 0] = np.nan  # the loss turns NaN in the first epoch of every trial
 
-    class Record:
-        def __init__(self):
-            self.ended = []
-
-        def trial_started(self, trial_id, hyperparameters):
-            pass
-
-        def epoch_ended(self, trial_id, epoch, metrics):
-            pass
-
-        def trial_ended(self, result):
-            self.ended.append(result)
-
-    observer = Record()
+    observer = ResultCollector()
     outcome = tune_architecture("gru", config, task, observer, str(tmp_path))
-    assert [result.status for result in observer.ended] == ["FAILED", "FAILED"]
-    assert observer.ended[0].failure_reason == "FailedTrial: loss became NaN or infinite at epoch 1"
+    assert [result.status for result in observer.results] == ["FAILED", "FAILED"]
+    assert observer.results[0].failure_reason == "FailedTrial: loss became NaN or infinite at epoch 1"
     assert outcome.best_trial_id is None and outcome.test_metrics == {}
     assert "Traceback" not in capfd.readouterr().err

@@ -119,18 +119,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         from rnncompare.progress import Progress
-        from rnncompare.runtime import quiet_libraries
-        from rnncompare.study import run_sweep
-
         from rnncompare.distributed import role_from
+        from rnncompare.runtime import quiet_libraries
+        from rnncompare.study import run_sweep, run_worker
 
         role = role_from(args.chief, args.worker, args.oracle)
+        if role is not None and not role.is_chief and args.fresh:
+            raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
         quiet_libraries()
         if role is not None and not role.is_chief:
-            from rnncompare.study import run_worker
-
-            if args.fresh:
-                raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
             run_worker(args.experiment, args.overrides, role=role, progress=Progress(enabled=True),
                        wait_seconds=args.wait)
             return 0

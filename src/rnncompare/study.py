@@ -293,7 +293,7 @@ def run_worker(
         for index, architecture in enumerate(config.architectures):
             fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
 
-            def served() -> str | None:
+            def oracle_state() -> str | None:
                 state = tracker.refresh_architectures(runs).get(architecture)
                 if state == "done" or tracker.run_status(runs.study_run_id) != "RUNNING":
                     return "done"
@@ -301,7 +301,7 @@ def run_worker(
                     return state
                 return None
 
-            if _wait_until(served, wait_seconds,
+            if _wait_until(oracle_state, wait_seconds,
                            f"worker {role.name}: the chief serves no {architecture} oracle at "
                            f"{role.host}:{role.port_for(index)} (waited {wait_seconds:g} s); check --oracle and "
                            "that the port is open") == "done":

@@ -215,8 +215,12 @@ class Tracker:
     def _mark_interrupted(self, experiment_id: str) -> None:
         # A process killed with SIGKILL cannot close its runs: whatever it left RUNNING was interrupted.
         for run in _search_all(self.client, experiment_id, "attributes.status = 'RUNNING'"):
-            self.client.set_tag(run.info.run_id, TAG_FAILURE, INTERRUPTED)
-            self.client.set_terminated(run.info.run_id, "KILLED")
+            self.mark_interrupted(run.info.run_id)
+
+    def mark_interrupted(self, run_id: str) -> None:
+        """Close a run whose process died as KILLED, tagged as interrupted (it is run again)."""
+        self.client.set_tag(run_id, TAG_FAILURE, INTERRUPTED)
+        self.client.set_terminated(run_id, "KILLED")
 
     def _resume(self, experiment_id: str, config_digest: str) -> StudyRuns | None:
         newest = self.client.search_runs(
@@ -495,8 +499,7 @@ class _TrialLogger:
         for run in _search_all(self.client, self.runs.experiment_id,
                                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and tags.`{TAG_TRIAL_ID}` = '{trial_id}' "
                                "and attributes.status = 'RUNNING'"):
-            self.client.set_tag(run.info.run_id, TAG_FAILURE, INTERRUPTED)
-            self.client.set_terminated(run.info.run_id, "KILLED")
+            self.tracker.mark_interrupted(run.info.run_id)
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

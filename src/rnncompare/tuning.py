@@ -486,23 +486,13 @@ def save_failed_state(oracle, trial_id: str | None = None) -> None:
     oracle.save()
 
 
-class _NoObserver:
-    def trial_started(self, trial_id, hyperparameters):
-        pass
-
-    def epoch_ended(self, trial_id, epoch, metrics):
-        pass
-
-    def trial_ended(self, result):
-        pass
-
-
 def chief_tuner(architecture: str, config, task: TaskData, directory: str, role, index: int, resume: bool):
     """The tuner whose oracle the chief serves for one architecture (it trains nothing itself)."""
     from rnncompare.distributed import keras_tuner_environment
 
     with keras_tuner_environment(role, index):
-        tuner = make_tuner(architecture, config, task, _NoObserver(), directory, resume=resume)
+        # the chief's tuner trains nothing, so its observer never hears of a trial
+        tuner = make_tuner(architecture, config, task, ResultCollector(), directory, resume=resume)
     tuner.oracle.verbose = 0
     tuner.save()
     return tuner
