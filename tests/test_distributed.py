@@ -82,7 +82,8 @@ def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_
     import keras_tuner as kt
     from keras_tuner.src.distribute import oracle_client
 
-    from rnncompare.distributed import ServedOracle, keras_tuner_environment
+    from rnncompare.distributed import keras_tuner_environment
+    from rnncompare.distributed.chief import ServedOracle
 
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=10, seed=1,
                                            max_consecutive_failed_trials=2)

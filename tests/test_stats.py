@@ -22,7 +22,7 @@ def test_describe_matches_a_hand_computation():
 def test_identical_score_lists_give_no_difference():
     scores = [0.9, 0.91, 0.92, 0.9, 0.93]
     result = compare("lstm", scores, "gru", list(scores), confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
-    assert result["verdict"] == NO_DIFFERENCE
+    assert result["verdict"] == NO_DIFFERENCE and result["winner"] is None
     assert result["welch_p"] == pytest.approx(1.0) and result["mann_whitney_p"] == 1.0
     assert result["seeds_needed"] is None  # no observed difference: no number of seeds separates them
 
@@ -33,6 +33,7 @@ def test_well_separated_lists_give_the_right_winner(flip):
     a, b = (bad, good) if flip else (good, bad)
     result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0)
     assert result["verdict"] == ("gru better" if flip else "lstm better")
+    assert result["winner"] == ("gru" if flip else "lstm")
     assert result["welch_p"] < 0.05 / 3
     assert result["rule"] == "ASO epsilon_min < 0.2 and Welch's t-test p < 0.05 after Bonferroni over 3 pair(s)"
 

@@ -4,9 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncompare.config import TASK_NAMES, TASK_OPTIONS, load_config
+from rnncompare.config import TASK_NAMES, TaskConfig, load_config
 from rnncompare.errors import UserError
-from rnncompare.tasks import RawTask, derive_seed, load_task, registry, split
+from rnncompare.seeds import derive_seed
+from rnncompare.tasks import RawTask, load_task, registry, split
 from rnncompare.tasks.builtin import data_file
 from rnncompare.tasks.synthetic import REBER_SYMBOLS, is_embedded_reber
 
@@ -49,8 +50,13 @@ def test_each_built_in_task_has_its_shape_dtypes_and_kind(name, options, steps, 
     assert set(data.baseline) == ({"test_accuracy"} if kind == "classification" else {"test_mse", "test_mae"})
 
 
-def test_the_registry_and_the_config_name_the_same_tasks():
-    assert tuple(registry()) == TASK_NAMES == tuple(TASK_OPTIONS)
+def test_the_registry_owns_task_names_and_options_and_the_config_reads_them():
+    assert TASK_NAMES == tuple(registry())
+    for name, info in registry().items():
+        assert set(info.options) <= set(TaskConfig.model_fields), name
+        assert set(info.required) <= set(info.options), name
+    assert registry()["sunspots"].options == ("window",)
+    assert registry()["csv"].required == ("path",)
 
 
 @pytest.mark.parametrize("name, options", [("adding", SMALL), ("delayed_recall", SMALL), ("reber", SMALL),
@@ -286,11 +292,11 @@ def test_bad_task_options_are_one_clear_line(task_keys, message):
 
 
 def test_an_objective_of_the_other_kind_is_refused():
-    from rnncompare.study import prepare
+    from rnncompare.preflight import check_config_and_data
 
     with pytest.raises(UserError, match=r"tuner.objective: val_accuracy does not apply to task adding, a "
                                         r"regression task; use val_loss or val_mae"):
-        prepare({"task": {"name": "adding", **SMALL}, "tuner": {"objective": "val_accuracy"}})
+        check_config_and_data({"task": {"name": "adding", **SMALL}, "tuner": {"objective": "val_accuracy"}})
 
 
 def test_derived_seeds_are_stable_and_distinct():

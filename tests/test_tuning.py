@@ -3,7 +3,8 @@ import math
 import pytest
 
 from rnncompare.config import load_config
-from rnncompare.tuning import declare_search_space, summarize_epochs
+from rnncompare.fitting import summarize_epochs
+from rnncompare.tuning import declare_search_space
 
 HISTORY = {
     "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
@@ -73,7 +74,8 @@ def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, t
 
     from rnncompare.runtime import import_deep_learning
     from rnncompare.tasks import load_task
-    from rnncompare.tuning import ResultCollector, tune_architecture
+    from rnncompare.trials import ResultCollector
+    from rnncompare.tuning import tune_architecture
 
     import_deep_learning()
     config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=2"])

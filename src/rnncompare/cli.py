@@ -108,12 +108,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "validate":
         from rnncompare.config import expand_sweep
-        from rnncompare.study import prepare
+        from rnncompare.preflight import check_config_and_data
         from rnncompare.tracking import resolve_tracking_uri
 
         base, expanded = expand_sweep(args.experiment, args.overrides)
         for _, config in expanded:
-            config, task = prepare(config)
+            config, task = check_config_and_data(config)
             print(f"ok: study {config.study}: {', '.join(config.architectures)} on {task.describe()}")
         print(f"tracking: {resolve_tracking_uri(base.tracking.uri)}")
         return 0

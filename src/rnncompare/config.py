@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -17,9 +19,11 @@ from typing import Annotated, Any, Literal, Mapping, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rnncompare.architectures import ARCHITECTURES
 from rnncompare.errors import UserError
+from rnncompare.metrics import OBJECTIVE_DIRECTIONS
+from rnncompare.tasks import registry
 
-ARCHITECTURES = ("lstm", "gru", "simple_rnn")
 TUNER_ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 SET_ORIGIN = "--set"
@@ -50,24 +54,8 @@ class DropoutRange(_Range):
     step: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
-TASK_NAMES = (
-    "digits", "digits_pixels", "japanese_vowels", "italy_power", "sunspots",
-    "adding", "delayed_recall", "reber",
-    "npz", "csv", "text_csv", "python",
-)
-# The options each task reads; setting another one is an error rather than silently ignored.
-TASK_OPTIONS: dict[str, tuple[str, ...]] = {
-    "digits": (), "digits_pixels": (), "japanese_vowels": (), "italy_power": (),
-    "sunspots": ("window",),
-    "adding": ("length", "samples"), "delayed_recall": ("length", "samples"), "reber": ("length", "samples"),
-    "npz": ("path", "kind"),
-    "csv": ("path", "layout", "features", "kind"),
-    "text_csv": ("path", "tokens", "length", "embedding_dim"),
-    "python": ("function", "kind"),
-}
-TASK_REQUIRED: dict[str, tuple[str, ...]] = {
-    "npz": ("path",), "csv": ("path",), "text_csv": ("path",), "python": ("function",),
-}
+_TASKS = registry()
+TASK_NAMES = tuple(_TASKS)
 
 
 class ColumnsConfig(_Section):
@@ -115,11 +103,11 @@ class TrainingConfig(_Section):
 
 
 class TunerConfig(_Section):
-    algorithm: Literal["random", "bayesian", "hyperband", "grid"]
+    algorithm: Literal[TUNER_ALGORITHMS]
     max_trials: Annotated[int, Field(ge=1)]
     epochs: Annotated[int, Field(ge=1)]
     batch_size: Annotated[int, Field(ge=1)]
-    objective: Literal["val_loss", "val_accuracy", "val_mae"]
+    objective: Literal[tuple(OBJECTIVE_DIRECTIONS)]
     max_consecutive_failures: Annotated[int, Field(ge=1)]
     dir: str
 
@@ -130,7 +118,7 @@ class EvaluationConfig(_Section):
     aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
     aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
     match_params: bool
-    reference: Literal["lstm", "gru", "simple_rnn"] | None
+    reference: Literal[ARCHITECTURES] | None
 
 
 class TrackingConfig(_Section):
@@ -149,7 +137,7 @@ class StudyConfig(_Section):
     seed: Annotated[int, Field(ge=0, lt=2**31)]
     sweep: dict[str, Annotated[list[SweepValue], Field(min_length=1)]]
     task: TaskConfig
-    architectures: Annotated[list[Literal["lstm", "gru", "simple_rnn"]], Field(min_length=1)]
+    architectures: Annotated[list[Literal[ARCHITECTURES]], Field(min_length=1)]
     search: SearchConfig
     training: TrainingConfig
     tuner: TunerConfig
@@ -331,22 +319,22 @@ def _yaml_scalar(value: Any) -> str:
 
 def _check_task_options(task: TaskConfig, origins: Mapping[str, str]) -> None:
     # Options are null unless set; one set for a task that does not read it would be silently ignored.
-    allowed = TASK_OPTIONS[task.name]
+    allowed = _TASKS[task.name].options
     for option in [name for name in TaskConfig.model_fields if name in _ALL_TASK_OPTIONS]:
         value = getattr(task, option)
         origin = origins.get(f"task.{option}", SET_ORIGIN)
         if value is not None and option not in allowed:
-            users = [name for name, options in TASK_OPTIONS.items() if option in options]
+            users = [name for name, info in _TASKS.items() if option in info.options]
             takes = f"{task.name} takes {', '.join(allowed)}" if allowed else f"{task.name} takes no options"
             raise UserError(f"{origin}: task.{option} does not apply to task {task.name} ({takes}; "
                             f"{option} is for {', '.join(users)}), got {_show(value)}")
-    for option in TASK_REQUIRED.get(task.name, ()):
+    for option in _TASKS[task.name].required:
         if getattr(task, option) is None:
             origin = origins.get("task.name", SET_ORIGIN)
             raise UserError(f"{origin}: task {task.name} needs task.{option}")
 
 
-_ALL_TASK_OPTIONS = sorted({option for options in TASK_OPTIONS.values() for option in options})
+_ALL_TASK_OPTIONS = sorted({option for info in _TASKS.values() for option in info.options})
 
 
 def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str], prefix: str) -> None:
@@ -432,3 +420,14 @@ def _allowed_keys(parent: str) -> list[str]:
             return []
         model = annotation
     return sorted(model.model_fields)
+
+
+def config_digest(config: StudyConfig) -> str:
+    """A hash of the resolved config, without where this machine keeps things (tracking.uri, tuner.dir,
+    report.dir): an interrupted study run is resumed, and a chief's study joined by a worker, only with the same
+    config."""
+    resolved = config.to_dict()
+    resolved.pop("tracking", None)
+    resolved["tuner"] = {key: value for key, value in resolved["tuner"].items() if key != "dir"}
+    resolved["report"] = {key: value for key, value in resolved["report"].items() if key != "dir"}
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("classification", "regression")
-
-
 @dataclass(frozen=True)
 class KindMetrics:
     """Metric names and directions for one task kind."""
@@ -46,10 +43,15 @@ REGRESSION = KindMetrics(
     test=("test_loss", "test_mse", "test_mae"), objectives=("val_loss", "val_mae"),
 )
 ALL_EPOCH_METRICS = tuple(dict.fromkeys(CLASSIFICATION.epoch + REGRESSION.epoch))
-ALL_OBJECTIVES = tuple(dict.fromkeys(CLASSIFICATION.objectives + REGRESSION.objectives))
+ALL_TEST_METRICS = tuple(dict.fromkeys(CLASSIFICATION.test + REGRESSION.test))
 OBJECTIVE_DIRECTIONS = {"val_loss": "min", "val_accuracy": "max", "val_mae": "min"}
 
 
 def for_kind(kind: str) -> KindMetrics:
     """The metric set of a task kind (classification or regression)."""
     return {"classification": CLASSIFICATION, "regression": REGRESSION}[kind]
+
+
+def score_higher_is_better(score: str) -> bool:
+    """Whether a per-epoch score (accuracy, mae) improves upwards."""
+    return {kind.score: kind.score_higher_is_better for kind in (CLASSIFICATION, REGRESSION)}[score]

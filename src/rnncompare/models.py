@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from rnncompare.architectures import KERAS_LAYERS
 from rnncompare.tasks import InputSpec, OutputSpec
 
-RECURRENT_LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
 
 
@@ -33,7 +33,7 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     values = _checked(hyperparameters)
     import keras
 
-    layer_class = getattr(keras.layers, RECURRENT_LAYERS[values["architecture"]])
+    layer_class = getattr(keras.layers, KERAS_LAYERS[values["architecture"]])
     if input_spec.vocabulary:
         inputs = keras.Input(shape=(input_spec.steps,), dtype="int32", name="tokens")
         hidden = keras.layers.Embedding(input_spec.vocabulary, input_spec.embedding_dim, mask_zero=True,
@@ -104,9 +104,9 @@ def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     missing = [name for name in REQUIRED_HYPERPARAMETERS if name not in values]
     if missing:
         raise ValueError(f"Missing hyperparameter(s) {missing}; received {values}")
-    if values["architecture"] not in RECURRENT_LAYERS:
+    if values["architecture"] not in KERAS_LAYERS:
         raise ValueError(
-            f"Invalid architecture {values['architecture']!r}; expected one of {sorted(RECURRENT_LAYERS)}"
+            f"Invalid architecture {values['architecture']!r}; expected one of {sorted(KERAS_LAYERS)}"
         )
     for name in ("units", "layers"):
         if not isinstance(values[name], int) or isinstance(values[name], bool) or values[name] < 1:

@@ -65,14 +65,14 @@ class Progress:
         remaining = elapsed / self.trials_done * max(self.trials_total - self.trials_done, 0)
         return f"[dim]elapsed {_clock(elapsed)}, about {_clock(remaining)} left in the search[/dim]"
 
-    def architecture_done(self, architecture: str, outcome, seed_metrics=None) -> None:
+    def architecture_done(self, architecture: str, outcome) -> None:
         """One line with the selected trial, its test score, and the spread over seeds."""
-        if outcome.best_trial_id is None:
+        if not outcome.selected:
             self._print(f"[red]{architecture}: every trial failed[/red]")
             return
         headline, label = self.metrics.headline, self.metrics.headline_label
         hp = ", ".join(f"{k}={v}" for k, v in outcome.best_hyperparameters.items())
-        seeds = ""
+        seeds, seed_metrics = "", outcome.seed_metrics
         if seed_metrics and f"{headline}_mean" in seed_metrics:
             seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics[f'{headline}_mean']:.3f}"
                      f" +/- {seed_metrics[f'{headline}_std']:.3f}")

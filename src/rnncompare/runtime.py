@@ -43,7 +43,8 @@ def muted_stderr():
 
 
 def import_deep_learning() -> None:
-    """Import TensorFlow, Keras and keras-tuner once, with file descriptor 2 muted meanwhile.
+    """Import TensorFlow, Keras and keras-tuner once, with file descriptor 2 muted meanwhile (`kt_compat.load`
+    checks and patches keras-tuner).
 
     TensorFlow 2.21 prints oneDNN and CUDA notices from C++ before absl logging starts, which no environment
     variable silences; muting the descriptor for the import alone hides them and nothing else.
@@ -57,9 +58,4 @@ def import_deep_learning() -> None:
         import keras  # noqa: F401
         import keras_tuner  # noqa: F401
     tensorflow.get_logger().setLevel(logging.ERROR)
-    # keras-tuner 1.4.8 ships with DEBUG on and prints every failed trial's traceback; the reason is recorded
-    # on the trial's MLflow run instead.
-    from keras_tuner.src import config as keras_tuner_config
-
-    keras_tuner_config.DEBUG = False
     _imported = True

@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
+from rnncompare.runtime import import_deep_learning
+
 ASO_RULE = "ASO epsilon_min < {threshold} and Welch's t-test p < {alpha} after Bonferroni over {pairs} pair(s)"
 NO_DIFFERENCE = "no significant difference at this number of seeds"
 
@@ -47,8 +49,6 @@ def rank_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
 def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int,
                 bootstrap: int = 1000) -> float:
     """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
-    from rnncompare.runtime import import_deep_learning
-
     import_deep_learning()  # deepsig imports TensorFlow: do it once, quietly
     from deepsig import aso
 
@@ -90,7 +90,8 @@ def compare(
     confidence: float, pairs: int, aso_threshold: float, seed: int, higher_is_better: bool = True,
     aso_bootstrap: int = 1000,
 ) -> dict:
-    """Compare two architectures' seed scores and give a verdict: "A better", "B better" or no difference."""
+    """Compare two architectures' seed scores and give a verdict: "A better", "B better" or no difference;
+    `winner` names the better one, None where there is no significant difference."""
     alpha = 1 - confidence
     corrected_alpha = alpha / pairs
     t_statistic, t_p = welch_p(a, b)
@@ -102,11 +103,12 @@ def compare(
     eps_a_over_b = aso_epsilon(oriented(a), oriented(b), confidence, pairs, seed, aso_bootstrap)
     eps_b_over_a = aso_epsilon(oriented(b), oriented(a), confidence, pairs, seed, aso_bootstrap)
     if t_p < corrected_alpha and eps_a_over_b < aso_threshold and sign * (np.mean(a) - np.mean(b)) > 0:
-        verdict = f"{name_a} better"
+        winner = name_a
     elif t_p < corrected_alpha and eps_b_over_a < aso_threshold and sign * (np.mean(b) - np.mean(a)) > 0:
-        verdict = f"{name_b} better"
+        winner = name_b
     else:
-        verdict = NO_DIFFERENCE
+        winner = None
+    verdict = NO_DIFFERENCE if winner is None else f"{winner} better"
     needed = None if verdict != NO_DIFFERENCE else seeds_needed(better, worse, corrected_alpha)
     return {
         "a": name_a, "b": name_b,
@@ -115,6 +117,7 @@ def compare(
         "aso_epsilon_min_a_over_b": eps_a_over_b, "aso_epsilon_min_b_over_a": eps_b_over_a,
         "corrected_alpha": corrected_alpha,
         "verdict": verdict,
+        "winner": winner,
         "rule": ASO_RULE.format(threshold=aso_threshold, alpha=round(alpha, 6), pairs=pairs),
         "seeds_needed": needed,
     }

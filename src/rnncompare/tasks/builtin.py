@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 
 from rnncompare.errors import UserError
-from rnncompare.tasks import RawTask, TaskInfo
+from rnncompare.tasks.base import RawTask, TaskInfo
 
 DEFAULT_WINDOW = 20
 
@@ -111,5 +111,6 @@ TASKS = {
     "italy_power": TaskInfo(italy_power, "classification", "24 steps x 1 feature", "2 classes",
                             "UCR archive (bundled)"),
     "sunspots": TaskInfo(sunspots, "regression", "task.window steps x 1 feature (default 20)",
-                         "next year's sunspot number", "NGDC yearly series (bundled)"),
+                         "next year's sunspot number", "NGDC yearly series (bundled)",
+                         options=("window",)),
 }

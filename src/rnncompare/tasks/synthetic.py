@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnncompare.errors import UserError
-from rnncompare.tasks import RawTask, TaskInfo, derive_seed, pad_sequences
+from rnncompare.seeds import derive_seed
+from rnncompare.tasks.base import RawTask, TaskInfo, pad_sequences
 
 DEFAULT_SAMPLES = 2000
 DEFAULT_LENGTHS = {"adding": 50, "delayed_recall": 20, "reber": 30}
@@ -146,10 +147,13 @@ def reber(task_config, seed: int) -> RawTask:
 
 TASKS = {
     "adding": TaskInfo(adding, "regression", "task.length steps x 2 features (default 50)",
-                       "sum of the two marked values", "generated from the study seed"),
+                       "sum of the two marked values", "generated from the study seed",
+                       options=("length", "samples")),
     "delayed_recall": TaskInfo(delayed_recall, "classification",
                                "task.length + 2 steps x 13 features (default 20 + 2)",
-                               f"{RECALL_SYMBOLS} classes", "generated from the study seed"),
+                               f"{RECALL_SYMBOLS} classes", "generated from the study seed",
+                               options=("length", "samples")),
     "reber": TaskInfo(reber, "classification", "up to task.length steps x 7 features, masked (default 30)",
-                      "2 classes (valid, corrupted)", "generated from the study seed"),
+                      "2 classes (valid, corrupted)", "generated from the study seed",
+                      options=("length", "samples")),
 }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnncompare.errors import UserError
-from rnncompare.tasks import RawTask, Split, TaskInfo, pad_sequences
+from rnncompare.tasks.base import RawTask, Split, TaskInfo, pad_sequences
 
 SPLIT_SUFFIXES = {"train": "_train", "validation": "_val", "test": "_test"}
 
@@ -266,11 +266,15 @@ def python(task_config, seed: int) -> RawTask:
 
 TASKS = {
     "npz": TaskInfo(npz, "classification or regression", "x: samples x steps x features (task.path)",
-                    "y: labels or targets", "your .npz file"),
+                    "y: labels or targets", "your .npz file",
+                    options=("path", "kind"), required=("path",)),
     "csv": TaskInfo(csv, "classification or regression", "long (id, step, features) or wide rows (task.path)",
-                    "label column", "your CSV file"),
+                    "label column", "your CSV file",
+                    options=("path", "layout", "features", "kind"), required=("path",)),
     "text_csv": TaskInfo(text_csv, "classification", "text tokenized into words or characters (task.path)",
-                         "label column", "your CSV file"),
+                         "label column", "your CSV file",
+                         options=("path", "tokens", "length", "embedding_dim"), required=("path",)),
     "python": TaskInfo(python, "classification or regression", "arrays from task.function",
-                       "y: labels or targets", "your module:function"),
+                       "y: labels or targets", "your module:function",
+                       options=("function", "kind"), required=("function",)),
 }

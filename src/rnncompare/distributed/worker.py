@@ -1,0 +1,106 @@
+"""A worker: trains the trials a chief's oracles hand out, architecture by architecture, until none is left, and
+logs each under the chief's architecture run with this worker's name and the trial's weights."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import grpc
+
+from rnncompare import kt_compat
+from rnncompare.config import StudyConfig, config_digest
+from rnncompare.distributed.role import Role, keras_tuner_environment, oracle_reachable
+from rnncompare.errors import StudyStopped, UserError
+from rnncompare.progress import Progress
+from rnncompare.tasks import TaskData
+from rnncompare.tracking import StudyRuns, Tracker
+from rnncompare.trials import FanOut, ResultCollector, TrialObserver
+from rnncompare.tuning import make_tuner, search
+
+
+def search_on_worker(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, role: Role,
+                     index: int, fetch_weights: Callable[[str, str], None]) -> None:
+    """Run trials of one architecture that the chief's oracle hands out, until it has none left."""
+    with keras_tuner_environment(role, index):
+        # A worker keeps no state of its own: a restarted worker gets its unfinished trial back from the chief.
+        tuner = make_tuner(architecture, config, task, observer, directory, resume=False,
+                           fetch_weights=fetch_weights)
+        kt_compat.pause_when_idle(tuner.oracle)
+        search(tuner, config, task)
+
+
+def wait_until(ready, wait_seconds: float, message: str):
+    """Poll `ready()` once a second until it returns something other than None; UserError after `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        value = ready()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise UserError(message)
+        time.sleep(1.0)
+
+
+def find_chief(config: StudyConfig, tracker: Tracker, role: Role, progress: Progress, wait_seconds: float) -> StudyRuns:
+    """The chief's RUNNING study run of this config, waiting up to `wait_seconds` for it. Reads only."""
+    digest = config_digest(config)
+    runs = tracker.running_study(config.study, digest)
+    if runs is None:
+        progress.stage("worker", f"{role.name}: waiting for the chief of study {config.study} in {tracker.uri}")
+        runs = wait_until(lambda: tracker.running_study(config.study, digest), wait_seconds,
+                          f"study {config.study}: no chief runs it in {tracker.uri} (waited {wait_seconds:g} s); "
+                          f"start `rnncompare run EXPERIMENT --chief --oracle {role.host}:{role.port}` first")
+    return runs
+
+
+def run_trials(config: StudyConfig, task: TaskData, tracker: Tracker, runs: StudyRuns, role: Role,
+               progress: Progress, wait_seconds: float) -> int:
+    """Train what the chief hands out for every architecture in turn; return how many trials this worker ran."""
+    collected = ResultCollector()
+    folder = Path(config.tuner.dir) / config.study / f"worker-{role.name}"
+    try:
+        for index, architecture in enumerate(config.architectures):
+            if _wait_for_oracle(tracker, runs, role, index, architecture, wait_seconds) == "done":
+                continue
+            fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
+            run_id = runs.architecture_run_ids[architecture]
+            observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, worker=role.name),
+                              progress.trial_observer(architecture, shared=True), collected)
+            try:
+                search_on_worker(architecture, config, task, observer, str(folder), role, index,
+                                 lambda trial_id, into: tracker.trial_weights(run_id, trial_id, into))
+            except grpc.RpcError as exc:
+                if tracker.refresh_architectures(runs).get(architecture) == "done":
+                    continue  # the search ended while this worker was joining it
+                raise StudyStopped(f"worker {role.name}: lost the chief at {role.host}:{role.port_for(index)} "
+                                   f"({exc.code().name}); once it is back, restart this worker with the same "
+                                   "name and it takes up its trial again") from None
+    except KeyboardInterrupt:
+        tracker.close_open_runs("KILLED")
+        raise
+    except BaseException:
+        tracker.close_open_runs("FAILED")
+        raise
+    status = tracker.run_status(runs.study_run_id)
+    if status in ("FAILED", "KILLED"):
+        raise StudyStopped(f"worker {role.name}: the chief's study run {runs.study_run_id} ended {status}; see the "
+                           "chief's output")
+    return len(collected.results)
+
+
+def _wait_for_oracle(tracker: Tracker, runs: StudyRuns, role: Role, index: int, architecture: str,
+                     wait_seconds: float) -> str:
+    def oracle_state() -> str | None:
+        state = tracker.refresh_architectures(runs).get(architecture)
+        if state == "done" or tracker.run_status(runs.study_run_id) != "RUNNING":
+            return "done"
+        if state == "searching" and oracle_reachable(role, index):
+            return state
+        return None
+
+    return wait_until(oracle_state, wait_seconds,
+                      f"worker {role.name}: the chief serves no {architecture} oracle at "
+                      f"{role.host}:{role.port_for(index)} (waited {wait_seconds:g} s); check --oracle and "
+                      "that the port is open")

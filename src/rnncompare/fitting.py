@@ -1,0 +1,150 @@
+"""One fit, observed: per-epoch history and timing, the summary of a fit, and the one test scoring.
+
+Shared by the search (`tuning`) and the seed runs (`evaluation`), so a trial and a seed run are measured the same
+way. Keras is imported only when a fit happens.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import numpy as np
+
+from rnncompare.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
+from rnncompare.models import count_parameters
+from rnncompare.tasks import TaskData
+from rnncompare.trials import TrialObserver
+
+FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
+_epochs_seen = 0
+
+
+def early_stopping(config):
+    """Early stopping on validation loss with the best weights restored, as every fit here uses."""
+    import keras
+
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+    )
+
+
+def _fault_point() -> None:
+    # Fault injection for the resume tests: with RNNCOMPARE_KILL_AT_EPOCH=k the process sends itself SIGKILL at
+    # the end of its k-th epoch (trials and seed runs counted together), exactly like `kill -9` from outside.
+    global _epochs_seen
+    _epochs_seen += 1
+    target = os.environ.get(FAULT_VARIABLE)
+    if target and _epochs_seen == int(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[str, ...]):
+    """A Keras callback that collects per-epoch metrics and timings, reports each epoch to `observer` once, and
+    stops a fit whose metrics become NaN or infinite (`diverged_at`)."""
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.history: dict[str, list[float]] = {name: [] for name in epoch_metrics}
+            self.epochs: list[int] = []
+            self.seconds: list[float] = []
+            self.parameters: dict[str, int] = {}
+            self.diverged_at: int | None = None
+            self._started = 0.0
+
+        def on_train_begin(self, logs=None):
+            self.parameters = count_parameters(self.model)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+            logs = logs or {}
+            metrics = {name: float(logs[name]) for name in epoch_metrics if name in logs}
+            # Epochs are numbered from 1 in every log, table and figure.
+            self.epochs.append(epoch + 1)
+            for name in epoch_metrics:
+                self.history[name].append(metrics.get(name, math.nan))
+            observer.epoch_ended(trial_id, epoch + 1, metrics)
+            _fault_point()
+            if not all(math.isfinite(value) for value in metrics.values()):
+                self.diverged_at = epoch + 1
+                self.model.stop_training = True
+
+        def summary(self, objective: str, score: str) -> dict[str, float]:
+            """`summarize_epochs` of this fit, with the model's parameter counts."""
+            return {**summarize_epochs(self.history, self.epochs, self.seconds, objective, score),
+                    **{name: float(count) for name, count in self.parameters.items()}}
+
+    return EpochRecorder()
+
+
+def summarize_epochs(
+    history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss",
+    score: str = "accuracy",
+) -> dict[str, float]:
+    """Summary metrics of one fit from its per-epoch history.
+
+    The best epoch is the one the objective picks (lowest val_loss, or best validation score): the epoch whose
+    weights the tuner keeps. The gaps are positive when a model overfits: ``gap_loss`` = validation minus train
+    loss; ``gap_accuracy`` = train minus validation accuracy (``gap_mae`` = validation minus train MAE). They are
+    measured at the best epoch and, with the suffix ``_last``, at the last one. ``val_loss_rise`` is how far
+    validation loss climbed from its minimum by the last epoch. ``seconds_per_epoch`` leaves out the first epoch
+    when there are others, since it includes graph tracing.
+    """
+    scores = np.asarray(history[objective], dtype=float)
+    best_index = int(np.nanargmin(scores) if OBJECTIVE_DIRECTIONS[objective] == "min" else np.nanargmax(scores))
+    last_index = len(epochs) - 1
+    # train minus validation for a score where higher is better (accuracy), the reverse otherwise (MAE)
+    sign = 1.0 if score_higher_is_better(score) else -1.0
+
+    def gaps(index: int) -> tuple[float, float]:
+        return (float(history["val_loss"][index] - history["loss"][index]),
+                float(sign * (history[score][index] - history[f"val_{score}"][index])))
+
+    timed = seconds[1:] if len(seconds) > 1 else seconds
+    gap_loss, gap_score = gaps(best_index)
+    gap_loss_last, gap_score_last = gaps(last_index)
+    return {
+        "best_epoch": float(epochs[best_index]),
+        "epochs_run": float(len(epochs)),
+        "epochs_after_best": float(last_index - best_index),
+        "loss": float(history["loss"][best_index]),
+        "val_loss": float(history["val_loss"][best_index]),
+        score: float(history[score][best_index]),
+        f"val_{score}": float(history[f"val_{score}"][best_index]),
+        "gap_loss": gap_loss,
+        f"gap_{score}": gap_score,
+        "gap_loss_last": gap_loss_last,
+        f"gap_{score}_last": gap_score_last,
+        "val_loss_rise": float(history["val_loss"][last_index] - np.nanmin(history["val_loss"])),
+        "seconds_per_epoch": float(np.mean(timed)) if timed else 0.0,
+    }
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one line a failed trial or seed run records: the exception's type and the last line of its text."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[-1] if text else type(exc).__name__}"
+
+
+def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
+    """Score a trained model once on the test split: loss and accuracy plus macro F1, or MSE and MAE."""
+    results = model.evaluate(task.x_test, task.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+    if task.kind == "regression":
+        return {"test_loss": float(results["loss"]), "test_mse": float(results["loss"]),
+                "test_mae": float(results["mae"])}
+    from sklearn.metrics import f1_score
+
+    predicted = np.argmax(model.predict(task.x_test, batch_size=batch_size, verbose=0), axis=-1)
+    return {
+        "test_loss": float(results["loss"]),
+        "test_accuracy": float(results["accuracy"]),
+        "test_f1_macro": float(f1_score(task.y_test, predicted, average="macro",
+                                        labels=np.arange(task.output_spec.classes), zero_division=0)),
+    }

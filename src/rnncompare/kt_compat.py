@@ -1,0 +1,240 @@
+"""Every place rnncompare reaches into keras-tuner's private API, each naming the upstream behaviour it works
+around, behind one version check.
+
+keras-tuner's internals change without notice between releases; these patches were written against
+`SUPPORTED_VERSION` and `load()` refuses any other version loudly, rather than letting a patch misbehave quietly.
+No other module imports ``keras_tuner.src``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Callable, Iterator
+
+from rnncompare.runtime import import_deep_learning
+
+SUPPORTED_VERSION = "1.4.8"
+ENV_TUNER_ID = "KERASTUNER_TUNER_ID"
+ENV_ORACLE_IP = "KERASTUNER_ORACLE_IP"
+ENV_ORACLE_PORT = "KERASTUNER_ORACLE_PORT"
+
+_loaded = False
+
+
+def check_version(version: str) -> None:
+    """Raise RuntimeError unless `version` is the keras-tuner these patches were written against."""
+    if version != SUPPORTED_VERSION:
+        raise RuntimeError(
+            f"rnncompare patches keras-tuner {SUPPORTED_VERSION} internals (see rnncompare/kt_compat.py) and "
+            f"found keras-tuner {version}; install keras-tuner=={SUPPORTED_VERSION}"
+        )
+
+
+def load():
+    """keras_tuner, imported quietly, checked and patched once per process."""
+    global _loaded
+    import_deep_learning()
+    import keras_tuner
+
+    if not _loaded:
+        check_version(keras_tuner.__version__)
+        # Upstream ships with DEBUG on and prints every failed trial's traceback; rnncompare records the reason
+        # on the trial's MLflow run instead.
+        from keras_tuner.src import config as keras_tuner_config
+
+        keras_tuner_config.DEBUG = False
+        _loaded = True
+    return keras_tuner
+
+
+# ---- the tuner ------------------------------------------------------------------------------------------------
+
+
+def with_fit_callbacks(base):
+    """`base` with a hook that adds `self.extra_fit_callbacks()` to every fit.
+
+    Upstream deep-copies the search's callbacks for each trial inside the private `_build_and_fit_model`; a
+    callback added after the copy (one that collects the trial's history) stays the same object.
+    """
+
+    class WithFitCallbacks(base):
+        def extra_fit_callbacks(self) -> list:
+            return []
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), *self.extra_fit_callbacks()]
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    return WithFitCallbacks
+
+
+def has_checkpoint(tuner, trial_id: str) -> bool:
+    """Whether `trial_id`'s best-epoch weights are in this tuner's folder (upstream names the file privately)."""
+    return os.path.exists(tuner._get_checkpoint_fname(trial_id))
+
+
+def drop_ended_from_retry_queue(oracle) -> None:
+    """After a reload: upstream saves the oracle inside `end_trial` before it takes the trial off the running
+    ones, and on reload sends every running trial to be retried, so a trial that had ended would run twice."""
+    oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue if trial_id not in oracle.end_order]
+
+
+def nothing_left(oracle) -> bool:
+    """Whether a reloaded oracle has used its whole budget and has no trial waiting to be retried."""
+    return bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials and not oracle._retry_queue
+
+
+def save_failed_state(oracle, trial_id: str | None = None) -> None:
+    """Save the oracle after upstream's consecutive-failure limit, so a resume does not rerun that trial.
+
+    Upstream raises before saving the trial that hit the limit and before taking it off the running trials.
+    `trial_id` names it when other trials are still running (a distributed search); by default all are taken off.
+    """
+    for tuner_id, trial in list(oracle.ongoing_trials.items()):
+        if trial_id is None or trial.trial_id == trial_id:
+            oracle._save_trial(trial)
+            oracle.ongoing_trials.pop(tuner_id)
+    oracle.save()
+
+
+def persistent_grid_oracle_class():
+    """GridSearchOracle whose saved state includes the order of tried combinations and the queue of trials whose
+    successors are still to be generated: upstream's forgets its order when reloaded (KeyError on resume)."""
+    from keras_tuner.src.tuners.gridsearch import GridSearchOracle, LinkedList
+
+    class PersistentGridSearchOracle(GridSearchOracle):
+        def get_state(self):
+            state = super().get_state()
+            ordered = self._ordered_ids
+            state["rnncompare_ordered_ids"] = {
+                "memory": list(ordered._memory),
+                "next": [[key, value] for key, value in ordered._next_index.items()],
+                "last": ordered._last_index,
+            }
+            state["rnncompare_populate_next"] = list(self._populate_next)
+            return state
+
+        def set_state(self, state):
+            super().set_state(state)
+            saved = state.get("rnncompare_ordered_ids")
+            if saved is not None:
+                ordered = LinkedList()
+                ordered._memory = list(saved["memory"])
+                ordered._data_to_index = {data: index for index, data in enumerate(ordered._memory)}
+                for key, value in saved["next"]:
+                    ordered._next_index[key] = value
+                ordered._last_index = saved["last"]
+                self._ordered_ids = ordered
+                self._populate_next = list(state.get("rnncompare_populate_next", []))
+
+    return PersistentGridSearchOracle
+
+
+# ---- chief and workers ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def oracle_environment(tuner_id: str, host: str, port: int, timeout_seconds: float) -> Iterator[None]:
+    """While the block runs, tuners built in it talk to the oracle at `host:port` as `tuner_id`.
+
+    Upstream reads its ``KERASTUNER_*`` variables when a tuner is built, and its client waits an hour for a silent
+    chief (the module's TIMEOUT): here it waits `timeout_seconds`.
+    """
+    from keras_tuner.src.distribute import oracle_client
+
+    values = {ENV_TUNER_ID: tuner_id, ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
+    saved = {name: os.environ.get(name) for name in values}
+    saved_timeout = oracle_client.TIMEOUT
+    os.environ.update(values)
+    oracle_client.TIMEOUT = timeout_seconds
+    try:
+        yield
+    finally:
+        oracle_client.TIMEOUT = saved_timeout
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def pause_when_idle(client, seconds: float = 0.5) -> None:
+    """Upstream's search loop asks again at once when the oracle answers IDLE (Hyperband waiting for a round's
+    results); without a pause, every idle worker keeps the chief busy answering."""
+    ask = client.create_trial
+
+    def create_trial(tuner_id):
+        trial = ask(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(seconds)
+        return trial
+
+    client.create_trial = create_trial
+
+
+def _release_oracle_lock(oracle) -> None:
+    # Upstream's `synchronized` takes the oracle's lock and does not release it when the method raises.
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    if oracle_module.THREADS[oracle] is not None:
+        oracle_module.THREADS[oracle] = None
+        oracle_module.LOCKS[oracle].release()
+
+
+def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None], None] | None):
+    """Upstream's gRPC `OracleServicer` for `oracle`, with three changes:
+
+    - upstream raises inside the gRPC call when trials fail in a row; here every worker is told STOPPED instead
+      and `failure` holds the message;
+    - the oracle's lock is released when `end_trial` raises (see `_release_oracle_lock`);
+    - the oracle is saved again after each ended trial, since upstream saves before it drops the trial from the
+      running ones and a chief resumed from that state would hand it out again.
+
+    `on_trial_end(trial_id, tuner_id, status, score)` hears of each ended trial.
+    """
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from keras_tuner.src.engine import trial as trial_module
+
+    class StudyOracleServicer(OracleServicer):
+        def __init__(self):
+            super().__init__(oracle)
+            self.failure: str | None = None
+
+        def CreateTrial(self, request, context):
+            if self.failure is not None:
+                self.stop_triggered = True
+                stopped = trial_module.Trial(self.oracle.get_space(), trial_id="stopped",
+                                             status=trial_module.TrialStatus.STOPPED)
+                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+            return super().CreateTrial(request, context)
+
+        def EndTrial(self, request, context):
+            trial_id = request.trial.trial_id
+            tuner_id = next((tuner for tuner, trial in self.oracle.ongoing_trials.items()
+                             if trial.trial_id == trial_id), "")
+            try:
+                response = super().EndTrial(request, context)
+            except RuntimeError as exc:
+                if "consecutive failures" not in str(exc):
+                    raise
+                _release_oracle_lock(self.oracle)
+                self.failure = str(exc).splitlines()[0]
+                save_failed_state(self.oracle, trial_id)
+                response = protos.get_service().EndTrialResponse()
+            self.oracle.save()
+            if on_trial_end is not None:
+                trial = self.oracle.trials[trial_id]
+                on_trial_end(trial_id, tuner_id, trial.status, trial.score)
+            return response
+
+    return StudyOracleServicer()
+
+
+def add_oracle_servicer(servicer, server) -> None:
+    """Register `servicer` on a grpc `server` with upstream's generated service code."""
+    from keras_tuner.src import protos
+
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)

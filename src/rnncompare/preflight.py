@@ -1,0 +1,98 @@
+"""Every check that can refuse a command, run read-only before anything is trained or written: the config, the
+data, the output folders, the tracking store, the chief's ports, and whether an interrupted study can resume.
+
+Each refusal is one `UserError` line; nothing here creates or changes a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rnncompare.config import StudyConfig, config_digest, load_config
+from rnncompare.context import check_tuner_folder
+from rnncompare.distributed import Role, check_ports_free
+from rnncompare.errors import UserError
+from rnncompare.tasks import TaskData, load_task
+from rnncompare.tracking import RunReader, StudyRuns, is_server, resolve_tracking_uri, writable_folder
+
+Experiment = str | Path | Mapping[str, Any] | StudyConfig
+
+
+@dataclass
+class CheckedStudy:
+    """A study that passed every check: its config and data, its store, and the interrupted run it resumes."""
+
+    config: StudyConfig
+    task: TaskData
+    tracking_uri: str
+    digest: str
+    resume: StudyRuns | None
+
+
+def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None,
+                          ) -> tuple[StudyConfig, TaskData]:
+    """Load and check the config and the data; trains nothing, writes nothing. Raises `UserError`."""
+    config = experiment if isinstance(experiment, StudyConfig) else load_config(experiment, overrides)
+    if config.sweep:
+        raise UserError(f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
+                        "expand it into one study per value")
+    task = load_task(config.task, config.seed)
+    allowed = task.output_spec.metrics.objectives
+    if config.tuner.objective not in allowed:
+        raise UserError(f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
+                        f"{task.kind} task; use {' or '.join(allowed)}")
+    return config, task
+
+
+def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
+                fresh: bool = False, role: Role | None = None) -> CheckedStudy:
+    """Every check before a study (or a chief) writes its first run. Raises `UserError`."""
+    config, task = check_config_and_data(experiment, overrides)
+    for key, folder in (("tuner.dir", config.tuner.dir), ("report.dir", config.report.dir)):
+        check_output_folder(key, Path(folder))
+    uri = resolve_tracking_uri(config.tracking.uri)
+    if role is not None:
+        check_distributed(uri, role, len(config.architectures))
+    reader = RunReader.connect(uri)
+    reader.check_experiment(config.study)
+    digest = config_digest(config)
+    resume = None if fresh else reader.find_resumable(config.study, digest)
+    if resume is not None:
+        for architecture, previous in resume.previous_architectures.items():
+            if not previous.finished:
+                check_tuner_folder(config, architecture)
+    return CheckedStudy(config, task, uri, digest, resume)
+
+
+def check_worker(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None, role: Role,
+                 ) -> tuple[StudyConfig, TaskData, str]:
+    """Every check before a worker joins its chief; returns the config, the data and the tracking URI."""
+    config, task = check_config_and_data(experiment, overrides)
+    check_output_folder("tuner.dir", Path(config.tuner.dir))
+    uri = resolve_tracking_uri(config.tracking.uri)
+    check_distributed(uri, role, len(config.architectures))
+    RunReader.connect(uri)
+    return config, task, uri
+
+
+def check_distributed(uri: str, role: Role, architectures: int) -> None:
+    """A distributed search needs a tracking server that every process reaches, and the chief its ports."""
+    if not is_server(uri):
+        raise UserError(f"tracking.uri: {uri} is a local store; a distributed search needs a tracking server that the "
+                        "chief and every worker reach: start one with `rnncompare server` and set "
+                        "tracking.uri=http://HOST:PORT")
+    if role.is_chief:
+        check_ports_free(role, architectures)
+
+
+def check_output_folder(key: str, folder: Path) -> None:
+    """Fail with one line, before anything is written, if `folder` cannot be created or written."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{key}: cannot create {folder}: {existing} is a file, not a folder")
+    if not writable_folder(existing):
+        raise UserError(f"{key}: cannot write to {folder}: {existing} is not writable")

@@ -1,0 +1,12 @@
+"""The report: `summary` (the numbers, as plain data), `figures` (one function per figure), `render` (the files).
+
+Built only from what the tracking store holds (see `tracking.load_study`), never from memory: `rnncompare run`
+and `rnncompare report` both read the study back and call `write_report`, so the two produce the same
+`summary.json` by construction.
+"""
+
+from rnncompare.report.render import REPORT_FILES, WrittenReport, write_comparison, write_report
+from rnncompare.report.summary import build_comparison, build_summary, trials_table, verdict
+
+__all__ = ["REPORT_FILES", "WrittenReport", "build_comparison", "build_summary", "trials_table", "verdict",
+           "write_comparison", "write_report"]

@@ -1,0 +1,97 @@
+"""Writing the report files: report.md and report.html (jinja2, figures embedded), summary.json, runs.csv; and
+the comparison of several studies."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnncompare.report.figures import comparison_figure, draw_figures
+from rnncompare.report.summary import build_comparison, build_summary, trials_table, verdict
+
+REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
+
+
+@dataclass
+class WrittenReport:
+    """A written report: its summary (what summary.json holds) and every file written, figures included."""
+
+    summary: dict[str, Any]
+    files: list[Path]
+
+
+def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
+    """Write report.md, report.html (figures embedded), summary.json, runs.csv and figures/*.png to `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = build_summary(record)
+    table = trials_table(record)
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text(out_dir / "runs.csv", table.to_csv(index=False))
+    figures = draw_figures(record, summary, table, out_dir / "figures")
+    context = {
+        "summary": summary,
+        "record": record,
+        "verdict": verdict(summary),
+        "figures": figures,
+        "embedded": {name: base64.b64encode(path.read_bytes()).decode("ascii") for name, path in figures.items()},
+        "trials": table.to_dict(orient="records"),
+    }
+    environment = _templates()
+    for name in ("report.md", "report.html"):
+        write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))
+    return WrittenReport(summary, [out_dir / name for name in REPORT_FILES] + list(figures.values()))
+
+
+def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write comparison.md, comparison.html (figure embedded), comparison.json and its figure to `out_dir`."""
+    comparison = build_comparison(summaries)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
+    figure = comparison_figure(comparison, out_dir / "figures")
+    environment = _templates()
+    context = {"comparison": comparison, "figure": figure.name,
+               "embedded": base64.b64encode(figure.read_bytes()).decode("ascii")}
+    files = [out_dir / "comparison.json", figure]
+    for name in ("comparison.md", "comparison.html"):
+        write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))
+        files.append(out_dir / name)
+    return files
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path`; a failed write (disk full) carries the file's name, so the one-line error can say
+    which."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+def _templates():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    environment = Environment(
+        loader=PackageLoader("rnncompare", "templates"),
+        autoescape=select_autoescape(["html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["num"] = format_number
+    return environment
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """A number as the report prints it: thousands separators for counts, `digits` decimals, '-' for missing."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value != value:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)

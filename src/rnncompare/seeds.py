@@ -1,0 +1,22 @@
+"""The one place seeds come from: every seed is derived from the study's `seed`, never from the clock."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A seed for one purpose (data split, tuner, weights, ...): SHA-256 of ``seed:purpose``, below 2**31 - 1."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
+
+
+def evaluation_seeds(seed: int, count: int) -> list[int]:
+    """The seeds every architecture is retrained with after tuning: derived from the study seed, shared by all."""
+    return [derive_seed(seed, f"evaluation-{index}") for index in range(count)]
+
+
+def trial_seed(seed: int, trial_id: str) -> int:
+    """The weight-initialisation seed of one trial: a trial rerun after a crash, or run on another worker, starts
+    exactly as it would have in one uninterrupted process."""
+    return derive_seed(derive_seed(seed, "weights"), f"trial-{trial_id}")

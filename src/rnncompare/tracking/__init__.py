@@ -1,0 +1,17 @@
+"""Tracking: the only package that talks to MLflow.
+
+`store` says where the store is and whether it can be used, `writer.Tracker` writes a study's run tree (and, on
+`runs.RunReader`, reads what a resume or a worker needs), `reader` reads a finished study back for the report.
+"""
+
+from rnncompare.tracking.reader import load_study, load_summary
+from rnncompare.tracking.runs import PreviousRun, RunReader, StudyRuns
+from rnncompare.tracking.store import (
+    check_store, is_server, resolve_tracking_uri, server_command, ui_command, writable_folder,
+)
+from rnncompare.tracking.writer import Tracker, TrialLogger
+
+__all__ = [
+    "PreviousRun", "RunReader", "StudyRuns", "Tracker", "TrialLogger", "check_store", "is_server", "load_study",
+    "load_summary", "resolve_tracking_uri", "server_command", "ui_command", "writable_folder",
+]

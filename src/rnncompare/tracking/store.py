@@ -1,0 +1,191 @@
+"""The tracking store: where it is, whether it can be used, the run tree's tag names, and small MLflow helpers.
+
+The package `rnncompare.tracking` is the only code that imports mlflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from rnncompare.config import DEFAULT_TRACKING_URI
+from rnncompare.errors import UserError
+
+TAG_ROLE = "rnncompare.role"
+TAG_STUDY = "rnncompare.study"
+TAG_ARCHITECTURE = "rnncompare.architecture"
+TAG_TRIAL_ID = "rnncompare.trial_id"
+TAG_SEED = "rnncompare.seed"
+TAG_BEST_TRIAL_ID = "rnncompare.best_trial_id"
+TAG_FAILURE = "rnncompare.failure_reason"
+TAG_VERSION_PREFIX = "rnncompare.version."
+TAG_DATASET_PREFIX = "rnncompare.dataset."
+TAG_PARENT = "mlflow.parentRunId"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_SWEEP_PREFIX = "rnncompare.sweep."
+TAG_MATCHED_TO = "rnncompare.matched_to"
+TAG_CONFIG_DIGEST = "rnncompare.config_digest"
+TAG_WORKER = "rnncompare.worker"
+TAG_ORACLE = "rnncompare.oracle"
+TAG_SEARCH = "rnncompare.search"
+WEIGHTS_ARTIFACTS = "weights"
+INTERRUPTED = "interrupted: the process stopped during this run (it is run again on resume)"
+CONFIG_ARTIFACT = "config.yaml"
+SUMMARY_ARTIFACT = "report/summary.json"
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """The store to use: the config's (or `--set`'s) `tracking.uri`, then $MLFLOW_TRACKING_URI, then the default."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def is_server(uri: str) -> bool:
+    """Whether `uri` is a tracking server (which several processes can write to at once)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def client(uri: str):
+    """An `MlflowClient` on `uri`."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
+    """Fail fast, with one line, if the tracking store cannot be used; never waits on MLflow's long retries."""
+    if is_server(uri):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_seconds) as response:
+                if response.status != 200:
+                    raise UserError(f"tracking.uri: {uri} answered HTTP {response.status} to /health")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"tracking.uri: cannot reach the MLflow server at {uri} ({reason})") from None
+        return
+    path = _sqlite_path(uri)
+    if path is not None:
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"tracking.uri: cannot create {folder} for {uri} ({exc.strerror})") from None
+        if not writable_folder(folder) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UserError(f"tracking.uri: {path} is not writable")
+        return
+    if uri.startswith(("file:", "/", ".")) or "://" not in uri:
+        raise UserError(
+            f"tracking.uri: {uri!r} is a plain folder store, which current MLflow refuses; "
+            f"use a database URI such as {DEFAULT_TRACKING_URI} or a server http://host:port"
+        )
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether a file can really be created in `folder` (os.access says yes to root on a read-only file system)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rnncompare-write-check-"):
+            return True
+    except OSError:
+        return False
+
+
+def artifact_location(uri: str, study: str) -> str | None:
+    """Beside a local SQLite store, artifacts go to <store folder>/artifacts/<study>; a server chooses its own."""
+    path = _sqlite_path(uri)
+    if path is None:
+        return None
+    return (path.parent.resolve() / "artifacts" / study).as_uri()
+
+
+def metrics_batch(values: Mapping[str, float], step: int = 0):
+    """MLflow `Metric`s for one `log_batch` call, all at `step`."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(key, float(value), now, step) for key, value in values.items()]
+
+
+def params_batch(values: Mapping[str, Any]):
+    """MLflow `Param`s for one `log_batch` call."""
+    from mlflow.entities import Param
+
+    return [Param(key, str(value)) for key, value in values.items()]
+
+
+def parse_param(text: str) -> Any:
+    """A logged parameter back as the value it was (params are stored as text)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_params(params: Mapping[str, str], leave_out=()) -> dict[str, Any]:
+    """Every logged parameter of a run, parsed, except those named in `leave_out`."""
+    return {key: parse_param(value) for key, value in params.items() if key not in set(leave_out)}
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted keys, as it is logged as parameters."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def search_all(mlflow_client, experiment_id: str, filter_string: str, order_by: list[str] | None = None) -> list:
+    """Every run of the experiment that matches `filter_string`, over all result pages."""
+    runs, token = [], None
+    while True:
+        page = mlflow_client.search_runs(
+            [experiment_id], filter_string=filter_string, max_results=1000, order_by=order_by, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def run_filter(parent_run_id: str | None = None, role: str | None = None, status: str | None = None,
+               **tags: str) -> str:
+    """An MLflow filter string on the run tree: the runs under `parent_run_id` with `role` (and `status`, and
+    other rnncompare tags given by their short name, e.g. ``trial_id="3"``)."""
+    conditions = []
+    if parent_run_id is not None:
+        conditions.append(f"tags.`{TAG_PARENT}` = '{parent_run_id}'")
+    if role is not None:
+        conditions.append(f"tags.`{TAG_ROLE}` = '{role}'")
+    conditions += [f"tags.`rnncompare.{name}` = '{value}'" for name, value in tags.items()]
+    if status is not None:
+        conditions.append(f"attributes.status = '{status}'")
+    return " and ".join(conditions)
+
+
+def server_command(backend_store_uri: str, artifacts_destination: str, host: str, port: int,
+                   workers: int = 1) -> list[str]:
+    """The `mlflow server` command line for a team's tracking server: a database backend store, and artifacts
+    proxied by the server itself (clients need no access to the artifact folder or bucket)."""
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+            "--artifacts-destination", artifacts_destination, "--serve-artifacts",
+            "--host", host, "--port", str(port), "--workers", str(workers)]
+
+
+def ui_command(uri: str, host: str, port: int) -> list[str]:
+    """The `mlflow ui` command line that serves this store's UI."""
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]

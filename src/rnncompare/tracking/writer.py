@@ -1,0 +1,270 @@
+"""Writing a study's run tree (one MLflow experiment per study)::
+
+    study run                 rnncompare.role=study          config.yaml, versions, git commit, report files
+      architecture run        rnncompare.role=architecture   best trial's hyperparameters and metrics, test_accuracy
+        trial run             rnncompare.role=trial          hyperparameters, per-epoch curves, summary metrics
+        seed run              rnncompare.role=seed           the selected hyperparameters retrained with one seed
+      matched run             rnncompare.role=matched        an architecture resized to the reference's budget
+
+In a distributed search the chief writes the study and architecture runs, and each worker writes the trial runs
+it trains (tagged rnncompare.worker, with the trial's weights as artifacts) under the chief's architecture run.
+
+Everything is done through `MlflowClient` with explicit run ids (no fluent active-run stack), so nesting never
+depends on which run happens to be active.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from rnncompare.metrics import ALL_EPOCH_METRICS
+from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.tracking.runs import RunReader, StudyRuns
+from rnncompare.tracking.store import (
+    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
+    TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_STUDY,
+    TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
+    metrics_batch, params_batch, run_filter, search_all,
+)
+
+
+class Tracker(RunReader):
+    """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        self._open_run_ids: list[str] = []
+        self._children_of: dict[str, list[str]] = {}
+
+    def open_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str) -> str:
+        """Create a run that this process closes (`close_run`), or that `close_open_runs` closes if it breaks off."""
+        run_id = self.client.create_run(experiment_id, tags=dict(tags), run_name=run_name).info.run_id
+        self._open_run_ids.append(run_id)
+        if TAG_PARENT in tags:
+            self._children_of.setdefault(tags[TAG_PARENT], []).append(run_id)
+        return run_id
+
+    def close_run(self, run_id: str, status: str) -> None:
+        """End a run with `status` (FINISHED, FAILED or KILLED)."""
+        self.client.set_terminated(run_id, status)
+        if run_id in self._open_run_ids:
+            self._open_run_ids.remove(run_id)
+
+    def start_study(
+        self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
+        dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
+        resume: StudyRuns | None = None, oracle: str | None = None,
+    ) -> StudyRuns:
+        """Open the study run: reopen `resume` (found by `find_resumable`), else create the experiment if needed
+        and a new study run with config, versions and commit.
+
+        Runs a killed process left RUNNING are marked KILLED first, so none stays RUNNING forever.
+        """
+        self.check_experiment(study)
+        experiment = self.client.get_experiment_by_name(study)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else self.client.create_experiment(study, artifact_location=artifact_location(self.uri, study))
+        )
+        self.close_interrupted_runs(experiment_id)
+        if resume is not None:
+            self.reopen(resume.study_run_id)
+            if oracle:
+                self.client.set_tag(resume.study_run_id, TAG_ORACLE, oracle)
+            return resume
+        tags = {TAG_ROLE: "study", TAG_STUDY: study, TAG_CONFIG_DIGEST: config_digest}
+        if oracle:
+            tags[TAG_ORACLE] = oracle
+        tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
+        tags.update({f"{TAG_DATASET_PREFIX}{key}": value for key, value in dataset.items()})
+        tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
+                     for key, value in (swept or {}).items()})
+        if git_commit:
+            tags[TAG_GIT_COMMIT] = git_commit
+        run_id = self.open_run(experiment_id, tags, study)
+        self.client.log_batch(run_id, params=params_batch(flatten(resolved_config)))
+        self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
+        return StudyRuns(experiment_id, run_id)
+
+    def close_interrupted_runs(self, experiment_id: str) -> None:
+        """Mark every run a killed process left RUNNING as interrupted (a SIGKILL cannot close its runs)."""
+        for run in search_all(self.client, experiment_id, run_filter(status="RUNNING")):
+            self.mark_interrupted(run.info.run_id)
+
+    def mark_interrupted(self, run_id: str) -> None:
+        """Close a run whose process died as KILLED, tagged as interrupted (it is run again)."""
+        self.client.set_tag(run_id, TAG_FAILURE, INTERRUPTED)
+        self.client.set_terminated(run_id, "KILLED")
+
+    def reopen(self, run_id: str) -> None:
+        """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
+        if TAG_FAILURE in self.client.get_run(run_id).data.tags:  # the "interrupted" mark no longer holds
+            self.client.delete_tag(run_id, TAG_FAILURE)
+        self.client.update_run(run_id, status="RUNNING")
+        self._open_run_ids.append(run_id)
+
+    def mark_search(self, run_id: str, state: str) -> None:
+        """Tell workers whether the chief serves this architecture's oracle (``searching``) or not (``done``)."""
+        self.client.set_tag(run_id, TAG_SEARCH, state)
+
+    def log_dataset(self, runs: StudyRuns, task) -> None:
+        """Record the task's three splits as the study run's dataset inputs (MLflow's Datasets view), each with
+        the task name, a content digest, its source and the context train, validation or test."""
+        import mlflow.data
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for split, (x, y) in task.splits().items():
+            source: Any = CodeDatasetSource({"rnncompare.task": task.name, "rnncompare.source": task.source})
+            if Path(task.source).is_file():
+                source = str(Path(task.source).resolve())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a file path resolves to a local source, with a FutureWarning
+                dataset = mlflow.data.from_numpy(x, targets=y, source=source, name=f"{task.name}-{split}",
+                                                 digest=task.digest(split))
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", split)]))
+        self.client.log_inputs(runs.study_run_id, datasets=inputs)
+
+    def start_architecture(self, runs: StudyRuns, study: str, architecture: str) -> str:
+        """Open the architecture run under the study run (or reopen the one an interrupted run left)."""
+        if architecture in runs.previous_architectures:
+            run_id = runs.previous_architectures[architecture].run_id
+            self.reopen(run_id)
+        else:
+            run_id = self.open_run(
+                runs.experiment_id,
+                {TAG_ROLE: "architecture", TAG_STUDY: study, TAG_ARCHITECTURE: architecture,
+                 TAG_PARENT: runs.study_run_id},
+                architecture,
+            )
+        runs.architecture_run_ids[architecture] = run_id
+        return run_id
+
+    def trial_logger(
+        self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial",
+        parent_run_id: str | None = None, worker: str | None = None,
+    ) -> "TrialLogger":
+        """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture
+        run (or under `parent_run_id`, e.g. a budget-matched run). A `worker`'s trial runs carry its name and the
+        trial's weights, which the chief scores on the test split."""
+        parent = parent_run_id or runs.architecture_run_ids[architecture]
+        return TrialLogger(self, runs.experiment_id, study, architecture, fixed_params, role, parent, worker)
+
+    def start_matched(
+        self, runs: StudyRuns, study: str, architecture: str, reference: str, hyperparameters: Mapping[str, Any],
+        params_total: int,
+    ) -> str:
+        """Open the run of `architecture` resized to `reference`'s parameter budget, under the study run (or
+        reopen the one an interrupted run left)."""
+        previous = runs.previous_matched.get(architecture)
+        if previous is not None:
+            self.reopen(previous.run_id)
+            return previous.run_id
+        run_id = self.open_run(
+            runs.experiment_id,
+            {TAG_ROLE: "matched", TAG_STUDY: study, TAG_ARCHITECTURE: architecture, TAG_MATCHED_TO: reference,
+             TAG_PARENT: runs.study_run_id},
+            f"{architecture}-at-{reference}-budget",
+        )
+        self.client.log_batch(run_id, params=params_batch(hyperparameters),
+                              metrics=metrics_batch({"params_total": params_total}))
+        return run_id
+
+    def finish_matched(self, run_id: str, seed_metrics: Mapping[str, float]) -> None:
+        """Put the seed statistics on a budget-matched run and close it (FAILED when no seed finished)."""
+        self.client.log_batch(run_id, metrics=metrics_batch(seed_metrics))
+        self.close_run(run_id, "FINISHED" if seed_metrics.get("seeds_finished") else "FAILED")
+
+    def finish_architecture(self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any]) -> None:
+        """Put the best trial's hyperparameters and metrics, its test scores and the seed statistics on the run."""
+        # A child run that never heard its end (a bug, or a fit killed from inside) must not stay RUNNING.
+        for child_id in [r for r in self._open_run_ids if r in self._children_of.get(run_id, ())]:
+            self.client.set_tag(child_id, TAG_FAILURE, "the run ended without reporting a result")
+            self.close_run(child_id, "FAILED")
+        failed = sum(trial.status == "FAILED" for trial in outcome.trials)
+        counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed, **outcome.seed_metrics}
+        if not outcome.selected:
+            self.client.log_batch(run_id, metrics=metrics_batch(counts))
+            self.client.set_tag(run_id, TAG_FAILURE, "every trial failed")
+            self.close_run(run_id, "FAILED")
+            return
+        self.client.log_batch(
+            run_id,
+            metrics=metrics_batch({**outcome.selected_metrics, **outcome.test_metrics, **counts}),
+            params=params_batch({**fixed_params, **outcome.best_hyperparameters}),
+        )
+        self.client.set_tag(run_id, TAG_BEST_TRIAL_ID, outcome.best_trial_id)
+        self.close_run(run_id, "FINISHED")
+
+    def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
+        """Attach the report files to the study run."""
+        for path in files:
+            self.client.log_artifact(runs.study_run_id, str(path), artifact_path="report")
+
+    def close_open_runs(self, status: str) -> None:
+        """Close every run this process opened or reopened and has not closed, the study run last (FAILED or
+        KILLED when the study or a worker broke off)."""
+        for run_id in reversed(list(self._open_run_ids)):
+            self.close_run(run_id, status)
+
+
+class TrialLogger:
+    """A `TrialObserver` that writes trials as they happen: one run per trial, one batched call per epoch."""
+
+    def __init__(
+        self, tracker: Tracker, experiment_id: str, study: str, architecture: str, fixed: Mapping[str, Any],
+        role: str, parent_run_id: str, worker: str | None = None,
+    ):
+        self.tracker = tracker
+        self.client = tracker.client
+        self.experiment_id = experiment_id
+        self.study = study
+        self.architecture = architecture
+        self.fixed = dict(fixed)
+        self.role = role
+        self.parent_run_id = parent_run_id
+        self.worker = worker
+        self.run_ids: dict[str, str] = {}
+
+    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
+        id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
+        tags = {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
+                TAG_PARENT: self.parent_run_id}
+        if self.worker is not None:
+            tags[TAG_WORKER] = self.worker
+            self._close_interrupted(trial_id)
+        run_id = self.tracker.open_run(self.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}")
+        self.run_ids[trial_id] = run_id
+        self.client.log_batch(run_id, params=params_batch({**self.fixed, **hyperparameters}))
+
+    def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.client.log_batch(self.run_ids[trial_id], metrics=metrics_batch(metrics, step=epoch))
+
+    def trial_ended(self, result: TrialResult) -> None:
+        run_id = self.run_ids[result.trial_id]
+        if result.status == "FAILED":
+            self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
+            self.tracker.close_run(run_id, "FAILED")
+            return
+        # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
+        summary = {
+            (f"best_{name}" if name in ALL_EPOCH_METRICS else name): value for name, value in result.metrics.items()
+        }
+        self.client.log_batch(run_id, metrics=metrics_batch(summary))
+        if self.worker is not None:
+            for path in result.weights_files:
+                self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
+        self.tracker.close_run(run_id, "FINISHED")
+
+    def _close_interrupted(self, trial_id: str) -> None:
+        # The chief gives a restarted worker back the trial it was running; that trial's run from before the
+        # restart is still RUNNING. Only this worker ever gets this trial, so no live run is touched.
+        for run in search_all(self.client, self.experiment_id,
+                              run_filter(self.parent_run_id, status="RUNNING", trial_id=trial_id)):
+            self.tracker.mark_interrupted(run.info.run_id)

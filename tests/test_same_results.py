@@ -1,0 +1,69 @@
+"""A study gives the same trials, scores and summary.json as before the middle layer's redesign.
+
+tests/data/before_redesign/ holds what the tiny study of conftest.TINY_STUDY wrote on the commit before the
+redesign (8a75761). Training on CPU is deterministic here (the same seeds give the same weights), so everything
+but run ids and wall-clock timings must match, up to floating-point noise.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from rnncompare.stats import NO_DIFFERENCE
+
+pytestmark = pytest.mark.slow
+
+BEFORE = Path(__file__).parent / "data" / "before_redesign"
+# keys whose values differ from run to run by design
+VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
+# keys the redesign added to summary.json (stats.compare's `winner`, which the verdict now reads)
+ADDED = {"winner"}
+
+
+def _differences(before, after, path="") -> list[str]:
+    if isinstance(before, dict):
+        found = [f"{path}: added {sorted(set(after) - set(before) - ADDED)}"] if set(after) - set(before) - ADDED else []
+        for key in before:
+            if key in VOLATILE:
+                continue
+            if key not in after:
+                found.append(f"{path}.{key}: missing")
+            else:
+                found += _differences(before[key], after[key], f"{path}.{key}")
+        return found
+    if isinstance(before, list):
+        if len(before) != len(after):
+            return [f"{path}: {len(before)} items before, {len(after)} after"]
+        return [line for index, (b, a) in enumerate(zip(before, after)) for line in _differences(b, a, f"{path}[{index}]")]
+    if isinstance(before, float) and isinstance(after, (int, float)):
+        return [] if math.isclose(before, after, rel_tol=1e-5, abs_tol=1e-7) else [f"{path}: {before} -> {after}"]
+    return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
+
+
+def test_the_summary_is_the_one_written_before_the_redesign(tiny_study):
+    before = json.loads((BEFORE / "summary.json").read_text())
+    after = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
+    assert _differences(before, after) == []
+    # the added field agrees with the verdict text it replaces
+    for pair in after["comparisons"] + after["matched"]["comparisons"]:
+        assert pair["verdict"] == (f"{pair['winner']} better" if pair["winner"] else NO_DIFFERENCE)
+
+
+def test_every_trial_has_the_same_hyperparameters_and_scores_as_before(tiny_study):
+    def rows(path: Path) -> list[dict]:
+        with path.open() as handle:
+            return [{key: value for key, value in row.items() if key not in VOLATILE} for row in csv.DictReader(handle)]
+
+    before, after = rows(BEFORE / "runs.csv"), rows(tiny_study["report_dir"] / "runs.csv")
+    assert [(r["architecture"], r["trial_id"]) for r in after] == [(r["architecture"], r["trial_id"]) for r in before]
+    assert len(before) == 6
+    for old, new in zip(before, after):
+        assert old.keys() == new.keys()
+        for key in old:
+            try:
+                assert math.isclose(float(old[key]), float(new[key]), rel_tol=1e-5, abs_tol=1e-7), key
+            except ValueError:
+                assert old[key] == new[key], key
