@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,35 @@ def rnncompare(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout
         [sys.executable, "-m", "rnncompare", *args], cwd=cwd, env=env or clean_env(), capture_output=True,
         text=True, timeout=timeout,
     )
+
+
+@dataclass
+class Completed:
+    """What a command gave back: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `rnncompare ARGS...` in this process (`cli.main`), in folder `cwd`, with no inherited tracking URI;
+    returns a `Completed`. Cheaper than a subprocess for commands that stop before training."""
+    from rnncompare.cli import main
+
+    def run(*args: str, cwd: Path) -> Completed:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own errors and --help
+            code = exc.code
+        captured = capsys.readouterr()
+        return Completed(code, captured.out, captured.err)
+
+    return run
 
 
 def free_port() -> int:
@@ -94,3 +124,16 @@ def tiny_study(tmp_path_factory):
         "stdout": completed.stdout,
         "stderr": completed.stderr,
     }
+
+
+# Fixtures that several tests share (a session's tiny study, a module's tracking server) are made once per test
+# process: the tests that use one stay together in one process when pytest-xdist spreads the suite.
+SHARED_FIXTURE_GROUPS = {"tiny_study": "tiny-study", "server_uri": "distributed-server"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, group in SHARED_FIXTURE_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import REPO, clean_env, rnncompare
+from conftest import REPO, clean_env
 from rnncompare.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
 
@@ -36,8 +36,8 @@ def test_help_answers_at_once_without_importing_tensorflow():
         (["--set", "tracking.uri=./mlruns"], "error: tracking.uri: './mlruns' is a plain folder store"),
     ],
 )
-def test_bad_config_gives_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
-    completed = rnncompare("run", str(REPO / "experiments" / "quickstart.yaml"), *args, cwd=tmp_path)
+def test_bad_config_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):
+    completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), *args, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.startswith(message)
     assert len(completed.stderr.strip().splitlines()) == 1
@@ -50,33 +50,33 @@ def test_bad_config_gives_one_line_exit_2_and_writes_nothing(tmp_path, args, mes
     ("id,step,a,label\n1,0,inf,x\n1,1,2,x\n2,0,1,y\n", "error: task.path: data.csv: x holds NaN or infinite "
                                                         "values (first at sample 0, step 0)"),
 ])
-def test_bad_data_gives_one_line_exit_2_and_writes_nothing(tmp_path, content, message):
+def test_bad_data_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, content, message):
     (tmp_path / "data.csv").write_text(content)
-    completed = rnncompare("run", str(REPO / "experiments" / "quickstart.yaml"), "--set", "task.name=csv",
+    completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), "--set", "task.name=csv",
                            "--set", "task.path=data.csv", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr == message + "\n"
     assert [path.name for path in tmp_path.iterdir()] == ["data.csv"]
 
 
-def test_bad_experiment_file_is_named(tmp_path):
+def test_bad_experiment_file_is_named(cli, tmp_path):
     (tmp_path / "x.yaml").write_text("search:\n  dropout: {min: 0.0, max: 1.5, step: 0.1}\n")
-    completed = rnncompare("validate", "x.yaml", cwd=tmp_path)
+    completed = cli("validate", "x.yaml", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr == "error: x.yaml: search.dropout.max must be less than 1, got 1.5\n"
 
 
-def test_validate_checks_config_and_data_and_writes_nothing(tmp_path):
-    completed = rnncompare("validate", str(REPO / "experiments" / "quickstart.yaml"), cwd=tmp_path)
+def test_validate_checks_config_and_data_and_writes_nothing(cli, tmp_path):
+    completed = cli("validate", str(REPO / "experiments" / "quickstart.yaml"), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "ok: study quickstart: lstm, gru, simple_rnn on digits: 1257 train / 270 validation / 270 test" in completed.stdout
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tasks_lists_every_task_one_line_each(tmp_path):
+def test_tasks_lists_every_task_one_line_each(cli, tmp_path):
     from rnncompare.config import TASK_NAMES
 
-    completed = rnncompare("tasks", cwd=tmp_path)
+    completed = cli("tasks", cwd=tmp_path)
     assert completed.returncode == 0
     lines = completed.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(TASK_NAMES)
@@ -86,9 +86,9 @@ def test_tasks_lists_every_task_one_line_each(tmp_path):
         in lines
 
 
-def test_report_of_an_unknown_study_is_a_user_error(tmp_path):
+def test_report_of_an_unknown_study_is_a_user_error(cli, tmp_path):
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    completed = rnncompare("report", "nope", "--tracking-uri", uri, cwd=tmp_path)
+    completed = cli("report", "nope", "--tracking-uri", uri, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr == f"error: study 'nope' not found in {uri}; the store holds no studies\n"
 

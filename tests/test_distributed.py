@@ -115,9 +115,9 @@ def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_
         served.stop(0)
 
 
-def test_distributed_needs_a_tracking_server_and_writes_nothing_without_one(tmp_path):
+def test_distributed_needs_a_tracking_server_and_writes_nothing_without_one(cli, tmp_path):
     (tmp_path / "s.yaml").write_text(STUDY)
-    completed = rnncompare("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", cwd=tmp_path)
+    completed = cli("run", "s.yaml", "--worker", "w1", "--oracle", "127.0.0.1:8000", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: tracking.uri: sqlite:///mlruns/mlflow.db is a local store; a "
                                        "distributed search needs a tracking server")
@@ -129,22 +129,22 @@ def test_distributed_needs_a_tracking_server_and_writes_nothing_without_one(tmp_
     (["--chief", "--set", "sweep={task.length: [10, 20]}", "--set", "task.name=adding"],
      "error: sweep: --chief and --worker run one study, and spread sweeps task.length"),
 ])
-def test_distributed_options_that_do_not_apply_are_refused(tmp_path, arguments, message):
+def test_distributed_options_that_do_not_apply_are_refused(cli, tmp_path, arguments, message):
     (tmp_path / "s.yaml").write_text(STUDY)
-    completed = rnncompare("run", "s.yaml", "--oracle", "127.0.0.1:8000", "--set", "tracking.uri=http://127.0.0.1:9",
+    completed = cli("run", "s.yaml", "--oracle", "127.0.0.1:8000", "--set", "tracking.uri=http://127.0.0.1:9",
                            *arguments, cwd=tmp_path)
     assert (completed.returncode, completed.stderr.splitlines()[0][:len(message)]) == (2, message)
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_the_chief_refuses_a_busy_port_before_writing_anything(tmp_path):
+def test_the_chief_refuses_a_busy_port_before_writing_anything(cli, tmp_path):
     (tmp_path / "s.yaml").write_text(STUDY)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         # gru, the second architecture, would be served on the busy port
-        completed = rnncompare("run", "s.yaml", "--chief", "--oracle", f"127.0.0.1:{port - 1}",
+        completed = cli("run", "s.yaml", "--chief", "--oracle", f"127.0.0.1:{port - 1}",
                                "--set", "tracking.uri=http://127.0.0.1:9", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.startswith(f"error: --oracle: the chief cannot serve on 127.0.0.1:{port} (Address already "

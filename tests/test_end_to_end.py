@@ -178,8 +178,8 @@ def test_the_report_files(tiny_study):
     assert "report.html" in tiny_study["stderr"]
 
 
-def test_report_rebuilds_the_same_summary_from_the_store(tiny_study, tmp_path):
-    completed = rnncompare("report", "tiny", "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path),
+def test_report_rebuilds_the_same_summary_from_the_store(tiny_study, tmp_path, cli):
+    completed = cli("report", "tiny", "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path),
                            cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     rebuilt = (tmp_path / "tiny" / "summary.json").read_text()
@@ -215,7 +215,7 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
     assert verdict.startswith("Ranked by mean test accuracy over seeds:")
 
 
-def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
+def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -242,8 +242,8 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study):
         assert len(runs) == 1 + 3 + 6 + 3 * 2 + 2 + 2 * 2  # study, architectures, trials, seeds, budget-matched
         # the report rebuilt through the server alone reproduces the local one
         out = tiny_study["folder"] / "via-server"
-        completed = rnncompare("report", "tiny", "--tracking-uri", f"http://127.0.0.1:{port}", "--out", str(out),
-                               cwd=tiny_study["folder"])
+        completed = cli("report", "tiny", "--tracking-uri", f"http://127.0.0.1:{port}", "--out", str(out),
+                        cwd=tiny_study["folder"])
         assert completed.returncode == 0, completed.stderr
         assert (out / "tiny" / "summary.json").read_text() == (tiny_study["report_dir"] / "summary.json").read_text()
     finally:

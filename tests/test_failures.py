@@ -62,10 +62,10 @@ def test_a_full_disk_while_writing_the_report_is_one_line_and_closes_every_run(t
     ("tuner.dir=/sys/rnncompare", "error: tuner.dir: cannot write to /sys/rnncompare: /sys is not writable"),
     ("report.dir=s.yaml/reports", "error: report.dir: cannot create s.yaml/reports: s.yaml is a file, not a folder"),
 ])
-def test_read_only_or_impossible_folders_stop_before_anything_is_written(tmp_path, override, message):
+def test_read_only_or_impossible_folders_stop_before_anything_is_written(cli, tmp_path, override, message):
     # /sys and /proc refuse new files even to root, like a read-only mount
     (tmp_path / "s.yaml").write_text(TINY.format(study="ro", task="{name: digits}"))
-    completed = rnncompare("run", "s.yaml", "--set", override, cwd=tmp_path)
+    completed = cli("run", "s.yaml", "--set", override, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.startswith(message) and len(completed.stderr.splitlines()) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["s.yaml"]

@@ -126,13 +126,17 @@ def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path):
     folder = write_study(tmp_path / "fresh", architectures="[gru]", trials=1, seeds=0)
     assert run(folder, kill_at_epoch=1).returncode == -signal.SIGKILL
     shutil.rmtree(folder / "mlruns" / "tuner")
+    left_by_the_kill = sorted((key(run), run.info.status) for run in all_runs(folder))
     refused = run(folder)
     assert refused.returncode == 2
-    assert refused.stderr.splitlines()[-1] == ("error: tuner.dir: cannot resume resume: mlruns/tuner/resume/gru is "
-                                               "gone; run again with --fresh to start the study over")
+    assert refused.stderr == ("error: tuner.dir: cannot resume resume: mlruns/tuner/resume/gru is gone; run again "
+                              "with --fresh to start the study over\n")
+    # the refusal is found before anything is written: the interrupted runs are exactly as the kill left them
+    assert sorted((key(run), run.info.status) for run in all_runs(folder)) == left_by_the_kill
     completed = run(folder, None, "--fresh")
     assert completed.returncode == 0, completed.stderr
     assert "continuing study run" not in completed.stderr
     studies = sorted((run.info.start_time, run.info.status) for run in all_runs(folder) if key(run)[0] == "study")
-    assert [status for _, status in studies] == ["FAILED", "FINISHED"]
+    # the interrupted study run is closed as interrupted (KILLED), never reopened
+    assert [status for _, status in studies] == ["KILLED", "FINISHED"]
     assert len(finished(folder)) == 3  # the new study run, its architecture run and its one trial

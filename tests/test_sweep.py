@@ -5,7 +5,6 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import rnncompare
 from rnncompare.config import expand_sweep
 from rnncompare.errors import UserError
 
@@ -42,9 +41,9 @@ def test_bad_sweeps_are_one_clear_line(sweep, message):
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_each_study_and_compares_them(tmp_path):
+def test_a_sweep_runs_each_study_and_compares_them(tmp_path, cli):
     (tmp_path / "mem.yaml").write_text(SWEEP)
-    completed = rnncompare("run", "mem.yaml", cwd=tmp_path)
+    completed = cli("run", "mem.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for length in (4, 8):
@@ -65,8 +64,8 @@ def test_a_sweep_runs_each_study_and_compares_them(tmp_path):
 
     # `compare` rebuilds the same comparison from the tracking store alone, in the order given
     out = tmp_path / "again"
-    completed = rnncompare("compare", "mem-length8", "mem-length4", "--out", str(out), cwd=tmp_path)
+    completed = cli("compare", "mem-length8", "mem-length4", "--out", str(out), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert (out / "comparison.json").read_text() == (folder / "comparison.json").read_text()
-    completed = rnncompare("compare", "mem-length4", "nope", cwd=tmp_path)
+    completed = cli("compare", "mem-length4", "nope", cwd=tmp_path)
     assert completed.returncode == 2 and completed.stderr.startswith("error: study 'nope' not found in ")

@@ -1,0 +1,35 @@
+import os
+
+import pytest
+
+from rnncompare import kt_compat
+
+
+def test_the_supported_keras_tuner_passes_and_any_other_fails_loudly():
+    kt_compat.check_version(kt_compat.SUPPORTED_VERSION)
+    with pytest.raises(RuntimeError, match=r"patches keras-tuner 1\.4\.8 internals .* found keras-tuner 1\.5\.0; "
+                                           r"install keras-tuner==1\.4\.8"):
+        kt_compat.check_version("1.5.0")
+
+
+def test_load_checks_the_installed_keras_tuner_and_silences_its_tracebacks():
+    keras_tuner = kt_compat.load()
+    from keras_tuner.src import config as keras_tuner_config
+
+    assert keras_tuner.__version__ == kt_compat.SUPPORTED_VERSION
+    assert keras_tuner_config.DEBUG is False
+
+
+def test_oracle_environment_sets_and_restores_keras_tuners_variables(monkeypatch):
+    kt_compat.load()
+    from keras_tuner.src.distribute import oracle_client
+
+    monkeypatch.setenv(kt_compat.ENV_TUNER_ID, "before")
+    monkeypatch.delenv(kt_compat.ENV_ORACLE_IP, raising=False)
+    timeout = oracle_client.TIMEOUT
+    with kt_compat.oracle_environment("w1", "127.0.0.1", 8001, timeout_seconds=7):
+        assert (os.environ[kt_compat.ENV_TUNER_ID], os.environ[kt_compat.ENV_ORACLE_IP],
+                os.environ[kt_compat.ENV_ORACLE_PORT]) == ("w1", "127.0.0.1", "8001")
+        assert oracle_client.TIMEOUT == 7
+    assert os.environ[kt_compat.ENV_TUNER_ID] == "before" and kt_compat.ENV_ORACLE_IP not in os.environ
+    assert oracle_client.TIMEOUT == timeout
