@@ -131,9 +131,7 @@ def tiny_study(tmp_path_factory):
 SHARED_FIXTURE_GROUPS = {"tiny_study": "tiny-study", "server_uri": "distributed-server"}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for fixture, group in SHARED_FIXTURE_GROUPS.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item):
+    for fixture, group in SHARED_FIXTURE_GROUPS.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(group))

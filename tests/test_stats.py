@@ -6,6 +6,8 @@ from scipy import stats as scipy_stats
 
 from rnncompare.stats import NO_DIFFERENCE, aso_epsilon, compare, describe, seeds_needed
 
+# deepsig's default of 1000 bootstrap iterations takes seconds per call; these tests check no bootstrap detail
+BOOTSTRAP = 100
 WELL_SEPARATED = ([0.90, 0.91, 0.92, 0.90, 0.93], [0.80, 0.82, 0.81, 0.79, 0.80])
 
 
@@ -21,7 +23,8 @@ def test_describe_matches_a_hand_computation():
 
 def test_identical_score_lists_give_no_difference():
     scores = [0.9, 0.91, 0.92, 0.9, 0.93]
-    result = compare("lstm", scores, "gru", list(scores), confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    result = compare("lstm", scores, "gru", list(scores), confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
+                     aso_bootstrap=BOOTSTRAP)
     assert result["verdict"] == NO_DIFFERENCE and result["winner"] is None
     assert result["welch_p"] == pytest.approx(1.0) and result["mann_whitney_p"] == 1.0
     assert result["seeds_needed"] is None  # no observed difference: no number of seeds separates them
@@ -31,7 +34,8 @@ def test_identical_score_lists_give_no_difference():
 def test_well_separated_lists_give_the_right_winner(flip):
     good, bad = WELL_SEPARATED
     a, b = (bad, good) if flip else (good, bad)
-    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0)
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0,
+                     aso_bootstrap=BOOTSTRAP)
     assert result["verdict"] == ("gru better" if flip else "lstm better")
     assert result["winner"] == ("gru" if flip else "lstm")
     assert result["welch_p"] < 0.05 / 3
@@ -40,7 +44,8 @@ def test_well_separated_lists_give_the_right_winner(flip):
 
 def test_welch_p_is_scipys():
     good, bad = WELL_SEPARATED
-    result = compare("a", good, "b", bad, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    result = compare("a", good, "b", bad, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
+                     aso_bootstrap=BOOTSTRAP)
     assert result["welch_p"] == pytest.approx(scipy_stats.ttest_ind(good, bad, equal_var=False).pvalue)
 
 
@@ -50,13 +55,15 @@ def test_aso_equals_deepsig_on_the_same_scores():
     good, bad = WELL_SEPARATED
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = aso(good, bad, confidence_level=0.95, num_comparisons=3, seed=7, show_progress=False)
-    assert aso_epsilon(good, bad, 0.95, 3, 7) == expected
+        expected = aso(good, bad, confidence_level=0.95, num_comparisons=3, seed=7, show_progress=False,
+                       num_bootstrap_iterations=BOOTSTRAP)
+    assert aso_epsilon(good, bad, 0.95, 3, 7, bootstrap=BOOTSTRAP) == expected
 
 
 def test_close_lists_say_how_many_seeds_would_be_needed():
     a, b = [0.90, 0.92, 0.88, 0.91, 0.89], [0.89, 0.91, 0.87, 0.90, 0.90]
-    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0)
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
+                     aso_bootstrap=BOOTSTRAP)
     assert result["verdict"] == NO_DIFFERENCE
     assert result["seeds_needed"] == seeds_needed(a, b, 0.05) > 5
 

@@ -6,19 +6,18 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import rnncompare
 from test_models import CELL_PARAMETERS
 
 pytestmark = pytest.mark.slow
 
 
-def run_tiny(tmp_path, study: str, task_yaml: str):
+def run_tiny(cli, tmp_path, study: str, task_yaml: str):
     (tmp_path / f"{study}.yaml").write_text(
         f"study: {study}\n{task_yaml}\narchitectures: [lstm, gru]\n"
         "search:\n  units: {min: 8, max: 16, step: 8}\n"
         "tuner: {max_trials: 2, epochs: 2, batch_size: 64}\nevaluation: {seeds: 2, aso_bootstrap: 200}\n"
     )
-    completed = rnncompare("run", f"{study}.yaml", cwd=tmp_path)
+    completed = cli("run", f"{study}.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(study)
@@ -27,8 +26,8 @@ def run_tiny(tmp_path, study: str, task_yaml: str):
     return runs, summary, (tmp_path / "mlruns" / "reports" / study / "report.md").read_text()
 
 
-def test_a_regression_study_speaks_mse_and_mae_end_to_end(tmp_path):
-    runs, summary, markdown = run_tiny(tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}")
+def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
+    runs, summary, markdown = run_tiny(cli, tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}")
     by_role = {}
     for run in runs:
         by_role.setdefault(run.data.tags["rnncompare.role"], []).append(run)
@@ -55,19 +54,25 @@ def test_a_regression_study_speaks_mse_and_mae_end_to_end(tmp_path):
     assert f"A constant predictor (the training mean) scores {baseline:.3f} test MSE." in markdown
 
 
-def test_a_text_study_tokenizes_and_embeds_end_to_end(tmp_path):
+def test_a_text_study_tokenizes_and_embeds_end_to_end(cli, tmp_path):
     lines = ["text,label"] + [
         f"{'good great fine' if i % 2 else 'bad poor awful'} day number {i % 7},{'pos' if i % 2 else 'neg'}"
         for i in range(120)
     ]
     (tmp_path / "reviews.csv").write_text("\n".join(lines) + "\n")
-    runs, summary, _ = run_tiny(tmp_path, "reviews", "task: {name: text_csv, path: reviews.csv, embedding_dim: 4}")
+    runs, summary, _ = run_tiny(cli, tmp_path, "reviews", "task: {name: text_csv, path: reviews.csv, embedding_dim: 4}")
     assert len(runs) == 1 + 2 + 4 + 4 and all(run.info.status == "FINISHED" for run in runs)
     assert summary["kind"] == "classification" and summary["dataset"]["source"].startswith("reviews.csv")
     for name, row in summary["architectures"].items():
         units = row["hyperparameters"]["units"]
         vocabulary = 2 + 6 + 2 + 7  # padding, out-of-vocabulary, six sentiment words, day, number, seven digits
         assert row["params_total"] == vocabulary * 4 + CELL_PARAMETERS[name](4, units) + units * 2 + 2
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    """One store for the studies below (each has its own name): a new SQLite store takes seconds to create."""
+    return f"sqlite:///{tmp_path_factory.mktemp('every') / 'store.db'}"
 
 
 def write_user_data(folder, name):
@@ -100,7 +105,7 @@ def write_user_data(folder, name):
     ("csv", None, "classification"),
     ("python", None, "regression"),
 ])
-def test_every_other_task_runs_end_to_end(tmp_path, monkeypatch, name, options, kind):
+def test_every_other_task_runs_end_to_end(tmp_path, monkeypatch, shared_store, name, options, kind):
     import rnncompare
 
     monkeypatch.chdir(tmp_path)
@@ -108,7 +113,7 @@ def test_every_other_task_runs_end_to_end(tmp_path, monkeypatch, name, options, 
     result = rnncompare.run_study({
         "study": f"every-{name}", "task": {"name": name, **options}, "architectures": ["gru"],
         "search": {"units": {"min": 8, "max": 8, "step": 8}}, "tuner": {"max_trials": 1, "epochs": 1},
-        "evaluation": {"seeds": 0}, "tracking": {"uri": f"sqlite:///{tmp_path}/store.db"},
+        "evaluation": {"seeds": 0}, "tracking": {"uri": shared_store},
     })
     assert result.summary["task"] == name and result.summary["kind"] == kind
     assert list(result.trials["status"]) == ["FINISHED"]

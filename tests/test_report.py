@@ -1,0 +1,114 @@
+"""The report's numbers from hand-built study records: no training, no tracking store."""
+
+import pandas as pd
+import pytest
+
+from rnncompare.errors import UserError
+from rnncompare.report import build_comparison, build_summary, trials_table, verdict
+from rnncompare.report.figures import pareto_front
+
+SELECTED = {"val_loss": 0.5, "val_accuracy": 0.8, "test_loss": 0.6, "test_accuracy": 0.79, "test_f1_macro": 0.78,
+            "gap_loss": 0.1, "gap_accuracy": 0.05, "gap_loss_last": 0.2, "gap_accuracy_last": 0.07,
+            "val_loss_rise": 0.0, "best_epoch": 4.0, "epochs_after_best": 1.0, "seconds_per_epoch": 0.2,
+            "params_total": 3418.0, "params_trainable": 3418.0, "trials_finished": 2.0, "trials_failed": 1.0}
+
+
+def seed(value: int, score: float) -> dict:
+    metrics = {"test_accuracy": score, "test_loss": 1 - score, "test_f1_macro": score - 0.01, "best_epoch": 4.0,
+               "gap_accuracy": 0.05, "gap_loss": 0.1, "epochs_after_best": 1.0, "val_loss_rise": 0.0}
+    return {"seed": value, "status": "FINISHED", "metrics": metrics, "trial_id": "", "run_id": f"s{value}",
+            "hyperparameters": {}, "failure_reason": None, "history": {}}
+
+
+def architecture(name: str, scores: list[float], test_accuracy: float = 0.79) -> dict:
+    trials = [{"trial_id": "0", "run_id": f"{name}0", "status": "FINISHED", "failure_reason": None,
+               "hyperparameters": {"units": 24, "dropout": 0.0}, "metrics": {"params_total": 3418.0,
+                                                                            "best_val_accuracy": 0.8}},
+              {"trial_id": "1", "run_id": f"{name}1", "status": "FAILED", "hyperparameters": {"units": 8},
+               "metrics": {}, "failure_reason": "FailedTrial: loss became NaN or infinite at epoch 1"}]
+    return {"name": name, "run_id": f"run-{name}", "status": "FINISHED", "best_trial_id": "0", "best_history": {},
+            "params": {"architecture": name, "units": 24, "dropout": 0.0, "layers": 1, "learning_rate": 0.001},
+            "metrics": {**SELECTED, "test_accuracy": test_accuracy}, "trials": trials,
+            "seeds": [seed(index, score) for index, score in enumerate(scores)]}
+
+
+def record(lstm: list[float], gru: list[float], sweep: dict | None = None, kind: str = "classification") -> dict:
+    return {
+        "study": "hand", "study_run_id": "study-run",
+        "config": {"seed": 7, "task": {"name": "digits"}, "search": {},
+                   "tuner": {"algorithm": "random", "max_trials": 2, "epochs": 5, "batch_size": 32,
+                             "objective": "val_loss"},
+                   "evaluation": {"confidence": 0.95, "aso_threshold": 0.2, "aso_bootstrap": 50}},
+        "dataset": {"kind": kind, "baseline_test_accuracy": "0.1"},
+        "sweep": sweep or {},
+        "architectures": [architecture("lstm", lstm), architecture("gru", gru)],
+        "matched": [],
+    }
+
+
+WORSE, BETTER = [0.70, 0.71, 0.69, 0.70, 0.72], [0.90, 0.91, 0.89, 0.92, 0.90]
+
+
+def test_the_summary_ranks_by_the_seed_mean_and_names_the_winner():
+    summary = build_summary(record(lstm=WORSE, gru=BETTER))
+    assert summary["ranking"] == ["gru", "lstm"]
+    assert summary["ranked_by"] == "mean test accuracy over seeds"
+    assert summary["baseline"] == {"test_accuracy": 0.1}
+    gru = summary["architectures"]["gru"]
+    assert gru["seeds"]["scores"] == BETTER and gru["seeds"]["stats"]["mean"] == pytest.approx(0.904)
+    assert gru["seeds"]["spread"]["gap_accuracy"] == {"mean": pytest.approx(0.05), "std": pytest.approx(0.0)}
+    assert (gru["params_total"], gru["trials_finished"], gru["trials_failed"]) == (3418, 2, 1)
+    assert gru["failed_trials"] == [{"trial_id": "1", "reason": "FailedTrial: loss became NaN or infinite at epoch 1"}]
+    [pair] = summary["comparisons"]
+    assert (pair["a"], pair["b"], pair["winner"], pair["verdict"]) == ("lstm", "gru", "gru", "gru better")
+
+
+def test_the_verdict_says_who_is_better_and_by_which_test():
+    text = verdict(build_summary(record(lstm=WORSE, gru=BETTER)))
+    assert text.startswith("Ranked by mean test accuracy over seeds: gru 0.904 +/- 0.011 test accuracy over 5 seeds")
+    assert "gru is better than lstm (Welch p = " in text
+    assert "A constant predictor (the training majority class) scores 0.100 test accuracy." in text
+
+
+def test_close_scores_are_no_verdict_and_say_how_many_seeds_would_tell():
+    text = verdict(build_summary(record(lstm=[0.80, 0.82, 0.79], gru=[0.81, 0.80, 0.82])))
+    assert "lstm vs gru: no significant difference at 3 seeds (Welch p = " in text
+
+
+def test_one_seed_is_a_ranking_not_a_verdict():
+    summary = build_summary(record(lstm=[0.8], gru=[0.9]))
+    assert summary["comparisons"] == []
+    assert verdict(summary).endswith("this is a ranking of one run, not a verdict. Set evaluation.seeds to 5 or more.")
+
+
+def test_the_trials_table_has_one_row_per_trial_with_its_hyperparameters():
+    table = trials_table(record(lstm=WORSE, gru=BETTER))
+    assert list(table["architecture"]) == ["lstm", "lstm", "gru", "gru"]
+    assert list(table["is_best"]) == [True, False, True, False]
+    assert table.loc[1, "failure_reason"] == "FailedTrial: loss became NaN or infinite at epoch 1"
+    assert table.loc[0, "hp_units"] == 24
+
+
+def test_the_pareto_front_keeps_trials_nothing_beats_on_both_counts():
+    trials = pd.DataFrame({"params_total": [100, 200, 300, 150, 400], "score": [0.5, 0.7, 0.6, 0.4, 0.9]})
+    assert list(pareto_front(trials, "score", higher_is_better=True)["params_total"]) == [100, 200, 400]
+    assert list(pareto_front(trials, "score", higher_is_better=False)["params_total"]) == [100, 150]
+
+
+def test_a_comparison_puts_a_swept_value_on_the_axis_in_order():
+    summaries = [build_summary(record(WORSE, BETTER, sweep={"task.length": 50})),
+                 build_summary(record(BETTER, WORSE, sweep={"task.length": 10}))]
+    comparison = build_comparison(summaries)
+    assert comparison["axis"] == "task.length"
+    assert [study["x"] for study in comparison["studies"]] == [10, 50]
+    assert comparison["studies"][0]["architectures"]["lstm"]["mean"] == pytest.approx(0.904)
+    assert comparison["studies"][1]["verdicts"][0].startswith("lstm vs gru: gru better (Welch p = ")
+    assert comparison["architectures"] == ["lstm", "gru"]
+
+
+def test_studies_of_different_kinds_are_not_compared():
+    classification = build_summary(record(WORSE, BETTER))
+    regression = {**classification, "study": "other", "kind": "regression"}
+    with pytest.raises(UserError, match=r"^compare: the studies measure different things: hand \(classification\), "
+                                        r"other \(regression\)$"):
+        build_comparison([classification, regression])

@@ -1,0 +1,103 @@
+"""The run tree written and read back through a real SQLite store (one per module: creating one takes seconds)."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rnncompare.tracking import RunReader, Tracker
+from rnncompare.tracking.runs import split_architecture_metrics
+from rnncompare.tracking.store import run_filter
+from rnncompare.trials import ArchitectureOutcome, TrialResult
+
+FIXED = {"architecture": "gru", "learning_rate": 0.001}
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
+def start(tracker: Tracker, study: str, digest: str = "d1"):
+    return tracker.start_study(study, {"seed": 1, "tuner": {"epochs": 2}}, {"python": "3.11"}, None,
+                               {"kind": "classification"}, config_digest=digest)
+
+
+def trial(trial_id: str, status: str = "FINISHED", **metrics) -> TrialResult:
+    return TrialResult(trial_id, {"units": 8, "dropout": 0.1}, status, metrics,
+                       failure_reason=None if status == "FINISHED" else "FailedTrial: loss became NaN")
+
+
+def test_the_filter_on_the_run_tree():
+    assert run_filter("abc", "trial") == "tags.`mlflow.parentRunId` = 'abc' and tags.`rnncompare.role` = 'trial'"
+    assert run_filter(role="study", status="RUNNING") == ("tags.`rnncompare.role` = 'study' and "
+                                                          "attributes.status = 'RUNNING'")
+    assert run_filter("p", trial_id="3") == "tags.`mlflow.parentRunId` = 'p' and tags.`rnncompare.trial_id` = '3'"
+
+
+def test_an_architecture_runs_metrics_split_into_selected_test_and_seeds():
+    selected, test, seeds = split_architecture_metrics({
+        "val_loss": 0.5, "params_total": 100.0, "test_accuracy": 0.8, "test_f1_macro": 0.7,
+        "test_accuracy_mean": 0.79, "test_accuracy_ci_low": 0.7, "seeds_finished": 2.0, "gap_loss_seed_std": 0.1,
+        "trials_finished": 3.0})
+    assert selected == {"val_loss": 0.5, "params_total": 100.0}
+    assert test == {"test_accuracy": 0.8, "test_f1_macro": 0.7}
+    assert seeds == {"test_accuracy_mean": 0.79, "test_accuracy_ci_low": 0.7, "seeds_finished": 2.0,
+                     "gap_loss_seed_std": 0.1}
+
+
+def test_trials_are_written_under_their_architecture_and_read_back(uri):
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "written")
+    run_id = tracker.start_architecture(runs, "written", "gru")
+    logger = tracker.trial_logger(runs, "written", "gru", FIXED)
+    for result in (trial("0", best_epoch=2.0, val_loss=0.4, loss=0.3), trial("1", "FAILED")):
+        logger.trial_started(result.trial_id, result.hyperparameters)
+        logger.epoch_ended(result.trial_id, 1, {"loss": 0.5, "val_loss": 0.6})
+        logger.trial_ended(result)
+    outcome = ArchitectureOutcome("gru", [trial("0"), trial("1", "FAILED")], "0", {"units": 8, "dropout": 0.1},
+                                  {"val_loss": 0.4, "params_total": 120.0}, {"test_accuracy": 0.75},
+                                  seed_metrics={"seeds_finished": 0.0, "seeds_failed": 0.0})
+    tracker.finish_architecture(run_id, outcome, FIXED)
+    tracker.close_open_runs("FINISHED")
+
+    client = MlflowClient(uri)
+    architecture = client.get_run(run_id)
+    assert architecture.info.status == "FINISHED"
+    assert architecture.data.tags["rnncompare.best_trial_id"] == "0"
+    assert architecture.data.params == {"architecture": "gru", "learning_rate": "0.001", "units": "8",
+                                        "dropout": "0.1"}
+    assert architecture.data.metrics["trials_failed"] == 1.0 and architecture.data.metrics["test_accuracy"] == 0.75
+    previous = sorted(tracker.previous_results(run_id, "trial", FIXED), key=lambda result: result.trial_id)
+    assert [(r.trial_id, r.status, r.hyperparameters) for r in previous] == [
+        ("0", "FINISHED", {"units": 8, "dropout": 0.1}), ("1", "FAILED", {"units": 8, "dropout": 0.1})]
+    # the summary's loss and val_loss were logged as best_* (beside the per-epoch series) and read back plain
+    assert previous[0].metrics == {"best_epoch": 2.0, "val_loss": 0.4, "loss": 0.3}
+    assert previous[1].failure_reason == "FailedTrial: loss became NaN"
+    finished = tracker.finished_outcome("gru", run_id, FIXED)
+    assert (finished.selected_metrics, finished.test_metrics, finished.seed_metrics) == (
+        {"val_loss": 0.4, "params_total": 120.0}, {"test_accuracy": 0.75},
+        {"seeds_finished": 0.0, "seeds_failed": 0.0})
+
+
+def test_an_unfinished_study_is_found_read_only_and_reopened_only_when_started(uri):
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "interrupted", digest="d2")
+    tracker.start_architecture(runs, "interrupted", "gru")  # left RUNNING, as by kill -9
+
+    reader = RunReader.connect(uri)
+    assert reader.find_resumable("interrupted", "another-digest") is None
+    found = reader.find_resumable("interrupted", "d2")
+    assert found.study_run_id == runs.study_run_id and found.resumed
+    assert {name: previous.finished for name, previous in found.previous_architectures.items()} == {"gru": False}
+    client = MlflowClient(uri)
+    assert {run.info.status for run in client.search_runs([runs.experiment_id])} == {"RUNNING"}  # nothing written
+
+    again = Tracker.connect(uri)
+    resumed = again.start_study("interrupted", {}, {}, None, {}, config_digest="d2", resume=found)
+    statuses = {run.data.tags["rnncompare.role"]: (run.info.status, run.data.tags.get("rnncompare.failure_reason", ""))
+                for run in client.search_runs([runs.experiment_id])}
+    assert resumed.study_run_id == runs.study_run_id
+    assert statuses["study"] == ("RUNNING", "")  # reopened, its interrupted mark dropped
+    assert statuses["architecture"][0] == "KILLED" and statuses["architecture"][1].startswith("interrupted")
+    again.close_open_runs("FINISHED")
+    assert client.get_run(runs.study_run_id).info.status == "FINISHED"
+    assert reader.find_resumable("interrupted", "d2") is None
