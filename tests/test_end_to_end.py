@@ -260,10 +260,13 @@ def test_run_study_from_python_returns_dataframes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = rnncompare.run_study(
         {"study": "notebook", "architectures": ["gru"], "tracking": {"uri": f"sqlite:///{tmp_path}/nb.db"}},
-        overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16},
+        overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16, "evaluation.seeds": 2},
     )
     assert list(result.architectures.index) == ["gru"]
     assert result.architectures.loc["gru", "params_total"] == CELL_PARAMETERS["gru"](8, 16) + 170
     assert len(result.trials) == 1 and result.trials.loc[0, "status"] == "FINISHED"
     assert (result.report_dir / "summary.json").is_file()
     assert result.summary["architectures"]["gru"]["trials_finished"] == 1
+    assert result.summary["architectures"]["gru"]["seeds"]["stats"]["n"] == 2
+    assert result.architectures.loc["gru", "test_accuracy_seed_mean"] == result.summary["architectures"]["gru"][
+        "seeds"]["stats"]["mean"]

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import rnncompare
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,12 @@ def statuses(folder, study):
                   for run in client.search_runs([experiment.experiment_id]))
 
 
-def test_trials_failing_in_a_row_stop_the_study_with_one_line(tmp_path):
+def test_trials_failing_in_a_row_stop_the_study_with_one_line(tmp_path, cli):
     rng = np.random.default_rng(0)
     # Targets near 1e25: their squared error overflows float32, so every trial's loss is infinite.
     np.savez(tmp_path / "huge.npz", x=rng.normal(size=(100, 5, 2)), y=rng.normal(size=100) * 1e25)
     (tmp_path / "s.yaml").write_text(TINY.format(study="diverge", task="{name: npz, path: huge.npz, kind: regression}"))
-    completed = rnncompare("run", "s.yaml", cwd=tmp_path)
+    completed = cli("run", "s.yaml", cwd=tmp_path)
     assert completed.returncode == 1
     assert completed.stderr.splitlines()[-1] == (
         "error: gru: 2 trials in a row failed (last: FailedTrial: loss became NaN or infinite at epoch 1); the study "
@@ -43,12 +42,12 @@ def test_trials_failing_in_a_row_stop_the_study_with_one_line(tmp_path):
                                              ("trial", "FAILED", reason), ("trial", "FAILED", reason)]
 
 
-def test_a_full_disk_while_writing_the_report_is_one_line_and_closes_every_run(tmp_path):
+def test_a_full_disk_while_writing_the_report_is_one_line_and_closes_every_run(tmp_path, cli):
     (tmp_path / "s.yaml").write_text(TINY.format(study="full", task="{name: digits}"))
     report = tmp_path / "mlruns" / "reports" / "full"
     report.mkdir(parents=True)
     os.symlink("/dev/full", report / "summary.json")  # every write there fails with ENOSPC, as on a full disk
-    completed = rnncompare("run", "s.yaml", "--set", "tuner.max_trials=1", cwd=tmp_path)
+    completed = cli("run", "s.yaml", "--set", "tuner.max_trials=1", cwd=tmp_path)
     assert completed.returncode == 1
     assert completed.stderr.splitlines()[-1] == "error: cannot write mlruns/reports/full/summary.json: No space left on device"
     assert "Traceback" not in completed.stderr

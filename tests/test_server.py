@@ -3,12 +3,12 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import rnncompare, tracking_server
+from conftest import tracking_server
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_study_logs_to_the_shared_server_and_its_artifacts_land_on_the_server(tmp_path):
+def test_a_study_logs_to_the_shared_server_and_its_artifacts_land_on_the_server(tmp_path, cli):
     store = tmp_path / "server"
     store.mkdir()
     log = tmp_path / "server.log"
@@ -18,7 +18,7 @@ def test_a_study_logs_to_the_shared_server_and_its_artifacts_land_on_the_server(
             "study: shared\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 8, step: 8}\n"
             "tuner: {max_trials: 1, epochs: 1}\nevaluation: {seeds: 0}\n"
         )
-        completed = rnncompare("run", "s.yaml", "--set", f"tracking.uri={uri}", cwd=tmp_path / "client")
+        completed = cli("run", "s.yaml", "--set", f"tracking.uri={uri}", cwd=tmp_path / "client")
         assert completed.returncode == 0, completed.stderr
         assert "View run" not in completed.stdout  # MLflow's per-run links would flood the progress output
         client = MlflowClient(tracking_uri=uri)
