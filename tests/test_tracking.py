@@ -101,3 +101,17 @@ def test_an_unfinished_study_is_found_read_only_and_reopened_only_when_started(u
     again.close_open_runs("FINISHED")
     assert client.get_run(runs.study_run_id).info.status == "FINISHED"
     assert reader.find_resumable("interrupted", "d2") is None
+
+
+def test_a_relative_store_follows_the_current_folder(tmp_path, monkeypatch):
+    # MLflow caches one engine per URI text: without care the second folder's runs land in the first's store
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        tracker = Tracker.connect("sqlite:///mlruns/mlflow.db")
+        start(tracker, f"in-{name}")
+        tracker.close_open_runs("FINISHED")
+    for name in ("first", "second"):
+        client = MlflowClient(f"sqlite:///{tmp_path / name / 'mlruns' / 'mlflow.db'}")
+        assert [experiment.name for experiment in client.search_experiments()
+                if experiment.name != "Default"] == [f"in-{name}"]

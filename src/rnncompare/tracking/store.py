@@ -59,9 +59,14 @@ def _sqlite_path(uri: str) -> Path | None:
 
 
 def client(uri: str):
-    """An `MlflowClient` on `uri`."""
+    """An `MlflowClient` on `uri`, with a relative SQLite path made absolute first: MLflow keeps one database
+    engine per URI text for the life of the process, so a relative path would keep pointing at the folder it was
+    first opened from (a notebook or test that changes folders would write to the wrong store)."""
     from mlflow.tracking import MlflowClient
 
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_absolute():
+        uri = f"sqlite:///{path.resolve()}"
     return MlflowClient(tracking_uri=uri)
 
 
