@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _values(hyperparameters: dict[str, Any], separator: str) -> str:
+    # keras-tuner's float steps carry binary noise (0.1 * 3 = 0.30000000000000004): print them as typed
+    return separator.join(f"{name}={value:.6g}" if isinstance(value, float) else f"{name}={value}"
+                          for name, value in hyperparameters.items())
+
+
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(int(round(seconds)), 60)
     return f"{minutes}:{seconds:02d}"
@@ -71,13 +77,13 @@ class Progress:
             self._print(f"[red]{architecture}: every trial failed[/red]")
             return
         headline, label = self.metrics.headline, self.metrics.headline_label
-        hp = ", ".join(f"{k}={v}" for k, v in outcome.best_hyperparameters.items())
+        hp = _values(outcome.best_hyperparameters, ", ")
         seeds, seed_metrics = "", outcome.seed_metrics
         if seed_metrics and f"{headline}_mean" in seed_metrics:
             seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics[f'{headline}_mean']:.3f}"
                      f" +/- {seed_metrics[f'{headline}_std']:.3f}")
         self._print(
-            f"[bold]{architecture}[/bold] best trial {outcome.best_trial_id} ({hp}): "
+            f"[bold]{architecture}[/bold] best trial id {outcome.best_trial_id} ({hp}): "
             f"{label} {outcome.test_metrics[headline]:.3f}{seeds}"
         )
 
@@ -136,7 +142,7 @@ class _TrialLines:
         progress = self.progress
         if self.counts_toward_search:
             progress.trials_done += 1
-        hp = " ".join(f"{k}={v}" for k, v in result.hyperparameters.items())
+        hp = _values(result.hyperparameters, " ")
         if result.status == "FINISHED":
             m, kind_metrics = result.metrics, progress.metrics
             score = f"val_{kind_metrics.score}"
@@ -148,7 +154,10 @@ class _TrialLines:
         if self.shared:
             progress._print(f"  {self.architecture:<10} {self.label} {result.trial_id:<5} {hp:<34} {outcome}")
             return
-        progress._print(
-            f"  {self.architecture:<10} {self.label} {self.index}/{self.count or progress.trials_per_architecture} "
-            f"{hp:<34} {outcome}  {progress._timing()}"
-        )
+        if self.counts_toward_search:  # keras-tuner numbers trials from 0: the id is what the report shows
+            position = f"{self.label} {self.index}/{progress.trials_per_architecture} (id {result.trial_id})"
+            timing = progress._timing()
+        else:  # seed runs come after the search: no search estimate
+            position = f"{self.label} {self.index}/{self.count}"
+            timing = f"[dim]elapsed {_clock(time.monotonic() - progress.search_started)}[/dim]"
+        progress._print(f"  {self.architecture:<10} {position} {hp:<34} {outcome}  {timing}")

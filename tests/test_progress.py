@@ -1,0 +1,28 @@
+from rnncompare.metrics import CLASSIFICATION
+from rnncompare.progress import Progress
+from rnncompare.trials import ArchitectureOutcome, TrialResult
+
+NOISY = {"units": 8, "dropout": 0.1 * 3}  # 0.30000000000000004, as keras-tuner's float steps give it
+
+
+def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(capsys):
+    progress = Progress(enabled=True)
+    progress.begin_search(["lstm"], 4, CLASSIFICATION)
+    trials = progress.trial_observer("lstm")
+    trials.trial_started("0", NOISY)
+    trials.trial_ended(TrialResult("0", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3}))
+    seeds = progress.seed_observer("lstm", 2)
+    seeds.trial_started("1234", NOISY)
+    seeds.trial_ended(TrialResult("1234", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2,
+                                                             "epochs_run": 3, "test_accuracy": 0.4}))
+    progress.architecture_done("lstm", ArchitectureOutcome("lstm", [], "0", NOISY, {}, {"test_accuracy": 0.4},
+                                                           {"seeds_finished": 2.0, "test_accuracy_mean": 0.4,
+                                                            "test_accuracy_std": 0.01}))
+    trial_line, seed_line, done_line = capsys.readouterr().err.splitlines()
+    assert trial_line.split()[:6] == ["lstm", "trial", "1/4", "(id", "0)", "units=8"]
+    assert "dropout=0.3 " in trial_line and "30000000000000004" not in trial_line
+    assert "left in the search" in trial_line
+    # a seed line counts seeds and makes no estimate for a search that is over
+    assert seed_line.split()[:5] == ["lstm", "seed", "1/2", "units=8", "dropout=0.3"]
+    assert "left in the search" not in seed_line and "elapsed" in seed_line
+    assert done_line == "lstm best trial id 0 (units=8, dropout=0.3): test accuracy 0.400; over 2 seeds 0.400 +/- 0.010"
