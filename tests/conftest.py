@@ -115,7 +115,7 @@ def tiny_study(tmp_path_factory):
     """`rnncompare run` on a tiny study (3 architectures x 2 trials x 2 epochs) with the default local store."""
     folder = tmp_path_factory.mktemp("tiny")
     (folder / "tiny.yaml").write_text(TINY_STUDY)
-    completed = rnncompare("run", "tiny.yaml", cwd=folder)
+    completed = rnncompare("run", "tiny.yaml", cwd=folder, timeout=540)
     assert completed.returncode == 0, completed.stderr
     return {
         "folder": folder,

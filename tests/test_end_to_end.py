@@ -215,15 +215,17 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
     assert verdict.startswith("Ranked by mean test accuracy over seeds:")
 
 
-def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli):
+def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rnncompare", "ui", "--tracking-uri", tiny_study["uri"], "--port", str(port)],
-        cwd=tiny_study["folder"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    printed = tmp_path / "ui.err"
+    with printed.open("wb") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rnncompare", "ui", "--tracking-uri", tiny_study["uri"], "--port", str(port)],
+            cwd=tiny_study["folder"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -237,6 +239,11 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli):
                 time.sleep(0.5)
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
         experiment = client.get_experiment_by_name("tiny")
+        # it prints where the study's training-runs table is, which MLflow's front page does not lead to
+        lines = printed.read_text().splitlines()
+        assert lines[0] == f"MLflow UI for {tiny_study['uri']} at http://127.0.0.1:{port} (Ctrl-C stops it)"
+        assert lines[1] == f"  tiny: http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
         assert len(runs) == 1 + 3 + 6 + 3 * 2 + 2 + 2 * 2  # study, architectures, trials, seeds, budget-matched

@@ -60,6 +60,8 @@ def test_trials_are_written_under_their_architecture_and_read_back(uri):
     tracker.close_open_runs("FINISHED")
 
     client = MlflowClient(uri)
+    # MLflow 3's UI opens a study on its training-runs table, not its GenAI overview
+    assert client.get_experiment(runs.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     architecture = client.get_run(run_id)
     assert architecture.info.status == "FINISHED"
     assert architecture.data.tags["rnncompare.best_trial_id"] == "0"

@@ -164,12 +164,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return subprocess.call(server_command(args.backend_store_uri, args.artifacts_destination, args.host,
                                               args.port, args.workers))
     if args.command == "ui":
-        from rnncompare.tracking import check_store, resolve_tracking_uri, ui_command
+        from rnncompare.tracking import resolve_tracking_uri, training_views, ui_command
 
         uri = resolve_tracking_uri(args.tracking_uri)
         if uri.startswith(("http://", "https://")):
             raise UserError(f"--tracking-uri: {uri} is a tracking server; open it in a browser, it serves its own UI")
-        check_store(uri)
-        print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+        address = f"http://{args.host}:{args.port}"
+        views = training_views(uri, address)
+        print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", file=sys.stderr)
+        for study, view in views:  # MLflow opens on its GenAI overview; these go straight to a study's runs
+            print(f"  {study}: {view}", file=sys.stderr)
         return subprocess.call(ui_command(uri, args.host, args.port))
     raise AssertionError(f"unhandled command {args.command}")

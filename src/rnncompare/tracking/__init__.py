@@ -4,7 +4,7 @@
 `runs.RunReader`, reads what a resume or a worker needs), `reader` reads a finished study back for the report.
 """
 
-from rnncompare.tracking.reader import load_study, load_summary
+from rnncompare.tracking.reader import load_study, load_summary, training_views
 from rnncompare.tracking.runs import PreviousRun, RunReader, StudyRuns
 from rnncompare.tracking.store import (
     check_store, is_server, resolve_tracking_uri, server_command, ui_command, writable_folder,
@@ -13,5 +13,5 @@ from rnncompare.tracking.writer import Tracker, TrialLogger
 
 __all__ = [
     "PreviousRun", "RunReader", "StudyRuns", "Tracker", "TrialLogger", "check_store", "is_server", "load_study",
-    "load_summary", "resolve_tracking_uri", "server_command", "ui_command", "writable_folder",
+    "load_summary", "resolve_tracking_uri", "server_command", "training_views", "ui_command", "writable_folder",
 ]

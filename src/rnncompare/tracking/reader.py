@@ -146,3 +146,11 @@ def _history(client, run) -> dict[str, list[list[float]]]:
     return history
 
 
+
+
+def training_views(uri: str, address: str) -> list[tuple[str, str]]:
+    """(study, address) of each study's training-runs table in the MLflow UI served at `address`."""
+    check_store(uri)
+    experiments = store_client(uri).search_experiments(order_by=["name ASC"])
+    return [(experiment.name, f"{address}/#/experiments/{experiment.experiment_id}/runs")
+            for experiment in experiments if experiment.name != "Default"]

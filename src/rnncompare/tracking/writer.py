@@ -25,7 +25,7 @@ from rnncompare.metrics import ALL_EPOCH_METRICS
 from rnncompare.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
+    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
     TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_STUDY,
     TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
     metrics_batch, params_batch, run_filter, search_all,
@@ -71,6 +71,8 @@ class Tracker(RunReader):
             if experiment is not None
             else self.client.create_experiment(study, artifact_location=artifact_location(self.uri, study))
         )
+        if experiment is None or experiment.tags.get(TAG_EXPERIMENT_KIND) != TRAINING_KIND:
+            self.client.set_experiment_tag(experiment_id, TAG_EXPERIMENT_KIND, TRAINING_KIND)
         self.close_interrupted_runs(experiment_id)
         if resume is not None:
             self.reopen(resume.study_run_id)
