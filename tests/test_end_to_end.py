@@ -241,8 +241,8 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         experiment = client.get_experiment_by_name("tiny")
         # it prints where the study's training-runs table is, which MLflow's front page does not lead to
         lines = printed.read_text().splitlines()
-        assert lines[0] == f"MLflow UI for {tiny_study['uri']} at http://127.0.0.1:{port} (Ctrl-C stops it)"
-        assert lines[1] == f"  tiny: http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+        heading = lines.index(f"MLflow UI for {tiny_study['uri']} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+        assert lines[heading + 1] == f"  tiny: http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
         assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
