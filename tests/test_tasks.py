@@ -6,7 +6,6 @@ import pytest
 
 from rnncompare.config import TASK_NAMES, TaskConfig, load_config
 from rnncompare.errors import UserError
-from rnncompare.seeds import derive_seed
 from rnncompare.tasks import RawTask, load_task, registry, split
 from rnncompare.tasks.builtin import data_file
 from rnncompare.tasks.synthetic import REBER_SYMBOLS, is_embedded_reber
@@ -297,8 +296,3 @@ def test_an_objective_of_the_other_kind_is_refused():
     with pytest.raises(UserError, match=r"tuner.objective: val_accuracy does not apply to task adding, a "
                                         r"regression task; use val_loss or val_mae"):
         check_config_and_data({"task": {"name": "adding", **SMALL}, "tuner": {"objective": "val_accuracy"}})
-
-
-def test_derived_seeds_are_stable_and_distinct():
-    assert derive_seed(42, "split") == derive_seed(42, "split")
-    assert len({derive_seed(42, p) for p in ("split", "tuner", "weights")}) == 3
