@@ -5,6 +5,12 @@ from rnncompare.trials import ArchitectureOutcome, TrialResult
 NOISY = {"units": 8, "dropout": 0.1 * 3}  # 0.30000000000000004, as keras-tuner's float steps give it
 
 
+def test_a_float_prints_as_typed_even_when_round():
+    from rnncompare.progress import _values
+
+    assert _values({"dropout": 0.0, "units": 8, "learning_rate": 0.001}, " ") == "dropout=0.0 units=8 learning_rate=0.001"
+
+
 def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(capsys):
     progress = Progress(enabled=True)
     progress.begin_search(["lstm"], 4, CLASSIFICATION)

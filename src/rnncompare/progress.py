@@ -9,7 +9,7 @@ from typing import Any
 
 def _values(hyperparameters: dict[str, Any], separator: str) -> str:
     # keras-tuner's float steps carry binary noise (0.1 * 3 = 0.30000000000000004): print them as typed
-    return separator.join(f"{name}={value:.6g}" if isinstance(value, float) else f"{name}={value}"
+    return separator.join(f"{name}={round(value, 6) if isinstance(value, float) else value}"
                           for name, value in hyperparameters.items())
 
 
