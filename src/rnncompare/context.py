@@ -17,7 +17,7 @@ from rnncompare.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import PreviousRun, StudyRuns, Tracker
 from rnncompare.trials import ArchitectureOutcome, FanOut
-from rnncompare.tuning import tune_architecture
+from rnncompare.tuning import fixed_hyperparameters, tune_architecture
 
 
 @dataclass
@@ -37,7 +37,7 @@ class StudyContext:
 
     def fixed(self, architecture: str) -> dict[str, Any]:
         """The hyperparameters the study fixes for every trial of `architecture` (logged as params)."""
-        return {"architecture": architecture, "learning_rate": self.config.training.learning_rate}
+        return fixed_hyperparameters(architecture, self.config)
 
 
 def check_tuner_folder(config: StudyConfig, architecture: str) -> None:

@@ -26,9 +26,14 @@ from rnncompare.trials import ArchitectureOutcome, FanOut, ResultCollector, Tria
 WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
 
 
+def fixed_hyperparameters(architecture: str, config) -> dict[str, Any]:
+    """What the study fixes for every model of `architecture` (logged as params beside the searched ones)."""
+    return {"architecture": architecture, "learning_rate": config.training.learning_rate}
+
+
 def model_hyperparameters(architecture: str, config, searched: dict[str, Any]) -> dict[str, Any]:
     """The full dict `build_model` takes: the searched values plus what the study fixes."""
-    return {"architecture": architecture, "learning_rate": config.training.learning_rate, **searched}
+    return {**fixed_hyperparameters(architecture, config), **searched}
 
 
 def declare_search_space(hp, search) -> dict[str, Any]:

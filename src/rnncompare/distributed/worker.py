@@ -17,7 +17,7 @@ from rnncompare.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import StudyRuns, Tracker
 from rnncompare.trials import FanOut, ResultCollector, TrialObserver
-from rnncompare.tuning import make_tuner, search
+from rnncompare.tuning import fixed_hyperparameters, make_tuner, search
 
 
 def search_on_worker(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, role: Role,
@@ -64,7 +64,7 @@ def run_trials(config: StudyConfig, task: TaskData, tracker: Tracker, runs: Stud
         for index, architecture in enumerate(config.architectures):
             if _wait_for_oracle(tracker, runs, role, index, architecture, wait_seconds) == "done":
                 continue
-            fixed = {"architecture": architecture, "learning_rate": config.training.learning_rate}
+            fixed = fixed_hyperparameters(architecture, config)
             run_id = runs.architecture_run_ids[architecture]
             observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, worker=role.name),
                               progress.trial_observer(architecture, shared=True), collected)
