@@ -137,3 +137,18 @@ def test_every_key_has_a_default_and_every_default_is_documented():
 def test_every_shipped_experiment_is_valid():
     for experiment in sorted((REPO / "experiments").glob("*.yaml")):
         load_config(experiment)
+
+
+def test_a_learning_rate_search_needs_an_open_range_and_a_known_sampling():
+    searched = load_config({"search": {"learning_rate": {"min": 0.0003, "max": 0.01, "sampling": "log"}}})
+    assert (searched.search.learning_rate.min, searched.search.learning_rate.sampling) == (0.0003, "log")
+    assert load_config({}).search.learning_rate is None
+    with pytest.raises(UserError, match=re.escape(
+            "--set: search.learning_rate: min (0.01) must be below max (0.001); to fix the learning rate, set "
+            "training.learning_rate and leave search.learning_rate null")):
+        load_config({}, ["search.learning_rate={min: 0.01, max: 0.001, sampling: log}"])
+    with pytest.raises(UserError, match=re.escape(
+            "--set: search.learning_rate.sampling must be 'log' or 'linear', got 'reverse'")):
+        load_config({}, ["search.learning_rate={min: 0.001, max: 0.01, sampling: reverse}"])
+    with pytest.raises(UserError, match=re.escape("--set: evaluation.min_skill must be less than 1, got 1.5")):
+        load_config({}, ["evaluation.min_skill=1.5"])

@@ -56,6 +56,9 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert metrics["val_accuracy"] == best.data.metrics["best_val_accuracy"]
         assert 0.0 <= metrics["test_accuracy"] <= 1.0
         assert metrics["trials_finished"] == 2 and metrics["trials_failed"] == 0
+        # what a reviewer reads in the UI: the diagnostics and a one-line description
+        assert tags["rnncompare.diagnostics.budget_limited"] == "true" and metrics["still_improving_fraction"] == 1.0
+        assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test accuracy ")
         # seeds: child runs of the architecture run, retrained with the selected hyperparameters
         seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
                  if s.data.tags["mlflow.parentRunId"] == architecture.info.run_id]
@@ -162,8 +165,14 @@ def test_the_report_files(tiny_study):
     assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("lstm", "gru"), ("lstm", "simple_rnn"),
                                                                  ("gru", "simple_rnn")]
     for pair in summary["comparisons"]:
-        assert pair["verdict"] in (f"{pair['a']} better", f"{pair['b']} better",
-                                   "no significant difference at this number of seeds")
+        assert pair["verdict"].startswith((f"{pair['a']} better at this budget; ", f"{pair['b']} better at this budget; ",
+                                           "no significant difference at this number of seeds; "))
+        # two epochs: every fit peaks at its last one, so every verdict says it was cut short
+        assert pair["qualified"] is True
+        assert f"{pair['a']} was still improving at the last epoch in 2 of 2 fits" in pair["verdict"]
+    for row in summary["architectures"].values():
+        assert (row["diagnostics"]["budget_limited"], row["diagnostics"]["still_improving"]) == (True, 2)
+    assert ["tuner.epochs"] in [entry["keys"] for entry in summary["suggestions"]]
     runs = pd.read_csv(folder / "runs.csv")
     assert len(runs) == 6 and runs["is_best"].sum() == 3
     html = (folder / "report.html").read_text()

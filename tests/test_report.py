@@ -9,12 +9,13 @@ from rnncompare.report.figures import pareto_front
 
 SELECTED = {"val_loss": 0.5, "val_accuracy": 0.8, "test_loss": 0.6, "test_accuracy": 0.79, "test_f1_macro": 0.78,
             "gap_loss": 0.1, "gap_accuracy": 0.05, "gap_loss_last": 0.2, "gap_accuracy_last": 0.07,
-            "val_loss_rise": 0.0, "best_epoch": 4.0, "epochs_after_best": 1.0, "seconds_per_epoch": 0.2,
+            "val_loss_rise": 0.0, "best_epoch": 4.0, "epochs_run": 5.0, "epochs_after_best": 1.0, "seconds_per_epoch": 0.2,
             "params_total": 3418.0, "params_trainable": 3418.0, "trials_finished": 2.0, "trials_failed": 1.0}
 
 
 def seed(value: int, score: float) -> dict:
     metrics = {"test_accuracy": score, "test_loss": 1 - score, "test_f1_macro": score - 0.01, "best_epoch": 4.0,
+               "epochs_run": 5.0,
                "gap_accuracy": 0.05, "gap_loss": 0.1, "epochs_after_best": 1.0, "val_loss_rise": 0.0}
     return {"seed": value, "status": "FINISHED", "metrics": metrics, "trial_id": "", "run_id": f"s{value}",
             "hyperparameters": {}, "failure_reason": None, "history": {}}
@@ -35,7 +36,7 @@ def architecture(name: str, scores: list[float], test_accuracy: float = 0.79) ->
 def record(lstm: list[float], gru: list[float], sweep: dict | None = None, kind: str = "classification") -> dict:
     return {
         "study": "hand", "study_run_id": "study-run",
-        "config": {"seed": 7, "task": {"name": "digits"}, "search": {},
+        "config": {"seed": 7, "task": {"name": "digits"}, "search": {}, "training": {"patience": 2},
                    "tuner": {"algorithm": "random", "max_trials": 2, "epochs": 5, "batch_size": 32,
                              "objective": "val_loss"},
                    "evaluation": {"confidence": 0.95, "aso_threshold": 0.2, "aso_bootstrap": 50}},
@@ -112,3 +113,52 @@ def test_studies_of_different_kinds_are_not_compared():
     with pytest.raises(UserError, match=r"^compare: the studies measure different things: hand \(classification\), "
                                         r"other \(regression\)$"):
         build_comparison([classification, regression])
+
+
+def regression_record(lstm: list[float], gru: list[float], best_epoch: float, epochs_run: float) -> dict:
+    built = record(lstm=lstm, gru=gru, kind="regression")
+    built["dataset"] = {"kind": "regression", "baseline_test_mse": "0.167", "baseline_test_mae": "0.33"}
+    built["config"]["tuner"]["epochs"] = 40
+    built["config"]["training"]["patience"] = 8
+    built["config"]["search"] = {"units": {"min": 16, "max": 64, "step": 16}}
+    for entry in built["architectures"]:
+        entry["params"]["units"] = 64
+        entry["metrics"].update({"test_mse": entry["metrics"]["test_accuracy"], "gap_mae": 0.0, "val_mae": 0.1,
+                                 "gap_mae_last": 0.0})
+        for run in entry["seeds"]:
+            score = run["metrics"]["test_accuracy"]
+            run["metrics"] = {"test_mse": score, "test_loss": score, "test_mae": score, "gap_mae": 0.0,
+                              "gap_loss": 0.0, "epochs_after_best": epochs_run - best_epoch, "val_loss_rise": 0.0,
+                              "best_epoch": best_epoch, "epochs_run": epochs_run}
+    return built
+
+
+def test_a_winner_over_a_cell_on_the_plateau_is_qualified_in_the_summary_and_the_verdict():
+    # the adding problem at length 100 on its old budget: GRU solves it, LSTM stops early at the constant predictor
+    built = regression_record(lstm=[0.156, 0.1561, 0.1559, 0.156, 0.1562], gru=[0.006, 0.004, 0.009, 0.003, 0.008],
+                              best_epoch=3, epochs_run=11)
+    summary = build_summary(built)
+    lstm = summary["architectures"]["lstm"]["diagnostics"]
+    assert (lstm["learned"], lstm["plateau_stop"], lstm["budget_limited"]) == (False, True, False)
+    assert summary["architectures"]["gru"]["diagnostics"]["learned"] is True
+    [pair] = summary["comparisons"]
+    assert pair["winner"] == "gru" and pair["qualified"] is True
+    assert pair["verdict"].startswith("gru better at this budget; lstm did not learn (test MSE 0.156 at the "
+                                      "constant predictor's 0.167, skill 0.07)")
+    text = verdict(summary)
+    assert "gru is better than lstm at this budget (Welch p = " in text
+    assert "; but lstm did not learn" in text and "gru is better than lstm (" not in text
+    assert "To settle it: search the learning rate" in text and "(search.learning_rate, training.patience)" in text
+
+
+def test_a_study_cut_short_while_improving_says_so():
+    built = regression_record(lstm=[0.05, 0.06, 0.055], gru=[0.02, 0.021, 0.019], best_epoch=40, epochs_run=40)
+    summary = build_summary(built)
+    assert all(row["diagnostics"]["budget_limited"] for row in summary["architectures"].values())
+    assert summary["architectures"]["gru"]["diagnostics"]["still_improving_fraction"] == 1.0
+    [pair] = summary["comparisons"]
+    assert pair["verdict"] == ("gru better at this budget; lstm was still improving at the last epoch in 3 of 3 fits; "
+                               "gru was still improving at the last epoch in 3 of 3 fits")
+    changes = {entry["change"].split(":")[0]: entry["keys"] for entry in summary["suggestions"]}
+    assert changes["more epochs"] == ["tuner.epochs"]
+    assert changes["widen the search"] == ["search.units.max"]  # both selected the widest model searched

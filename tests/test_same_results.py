@@ -19,15 +19,18 @@ pytestmark = pytest.mark.slow
 BEFORE = Path(__file__).parent / "data" / "before_redesign"
 # keys whose values differ from run to run by design
 VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
-# keys the redesign added to summary.json (stats.compare's `winner`, which the verdict now reads)
-ADDED = {"winner"}
+# keys added to summary.json since: stats.compare's `winner` (which the verdict now reads), the diagnostics with the
+# verdicts they qualify, and the config keys search.learning_rate and evaluation.min_skill
+ADDED = {"winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill"}
+# the verdict's text now carries its qualifications; its winner is compared instead
+REWORDED = {"verdict"}
 
 
 def _differences(before, after, path="") -> list[str]:
     if isinstance(before, dict):
         found = [f"{path}: added {sorted(set(after) - set(before) - ADDED)}"] if set(after) - set(before) - ADDED else []
         for key in before:
-            if key in VOLATILE:
+            if key in VOLATILE | REWORDED:
                 continue
             if key not in after:
                 found.append(f"{path}.{key}: missing")
@@ -47,9 +50,12 @@ def test_the_summary_is_the_one_written_before_the_redesign(tiny_study):
     before = json.loads((BEFORE / "summary.json").read_text())
     after = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
     assert _differences(before, after) == []
-    # the added field agrees with the verdict text it replaces
-    for pair in after["comparisons"] + after["matched"]["comparisons"]:
-        assert pair["verdict"] == (f"{pair['winner']} better" if pair["winner"] else NO_DIFFERENCE)
+    # the same winners as the verdicts recorded before
+    pairs = zip(before["comparisons"] + before["matched"]["comparisons"],
+                after["comparisons"] + after["matched"]["comparisons"])
+    for old, new in pairs:
+        assert old["verdict"] == (f"{new['winner']} better" if new["winner"] else NO_DIFFERENCE)
+        assert new["verdict"].startswith(old["verdict"] if not new["winner"] else f"{new['winner']} better")
 
 
 def test_every_trial_has_the_same_hyperparameters_and_scores_as_before(tiny_study):

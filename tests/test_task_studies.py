@@ -11,9 +11,9 @@ from test_models import CELL_PARAMETERS
 pytestmark = pytest.mark.slow
 
 
-def run_tiny(cli, tmp_path, study: str, task_yaml: str):
+def run_tiny(cli, tmp_path, study: str, task_yaml: str, extra_yaml: str = ""):
     (tmp_path / f"{study}.yaml").write_text(
-        f"study: {study}\n{task_yaml}\narchitectures: [lstm, gru]\n"
+        f"study: {study}\n{task_yaml}\n{extra_yaml}architectures: [lstm, gru]\n"
         "search:\n  units: {min: 8, max: 16, step: 8}\n"
         "tuner: {max_trials: 2, epochs: 2, batch_size: 64}\nevaluation: {seeds: 2, aso_bootstrap: 200}\n"
     )
@@ -27,7 +27,9 @@ def run_tiny(cli, tmp_path, study: str, task_yaml: str):
 
 
 def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
-    runs, summary, markdown = run_tiny(cli, tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}")
+    # a learning rate too small to move in 2 epochs: neither cell learns, and the verdict must say so
+    runs, summary, markdown = run_tiny(cli, tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}",
+                                       "training: {learning_rate: 0.00001}\n")
     by_role = {}
     for run in runs:
         by_role.setdefault(run.data.tags["rnncompare.role"], []).append(run)
@@ -52,6 +54,21 @@ def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
     baseline = summary["baseline"]["test_mse"]
     assert 0.05 < baseline < 0.5  # the variance of a sum of two uniform values is 1/6
     assert f"A constant predictor (the training mean) scores {baseline:.3f} test MSE." in markdown
+    for name, row in summary["architectures"].items():
+        assert row["diagnostics"]["learned"] is False and row["diagnostics"]["skill_mean"] < 0.1
+        assert row["diagnostics"]["baseline"] == baseline
+    [pair] = summary["comparisons"]
+    assert pair["qualified"] is True
+    assert f"lstm did not learn (test MSE {summary['architectures']['lstm']['diagnostics']['score_mean']:.3f} at the " \
+           f"constant predictor's {baseline:.3f}" in pair["verdict"]
+    assert ["search.learning_rate", "training.patience"] in [entry["keys"] for entry in summary["suggestions"]]
+    for architecture in by_role["architecture"]:
+        tags = architecture.data.tags
+        assert tags["rnncompare.diagnostics.learned"] == "false"
+        assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test MSE ")
+        assert "did not learn" in tags["mlflow.note.content"]
+    [study] = by_role["study"]
+    assert study.data.tags["mlflow.note.content"].startswith("**Verdict**\n\n- Ranked by mean test MSE over seeds")
 
 
 def test_a_text_study_tokenizes_and_embeds_end_to_end(cli, tmp_path):

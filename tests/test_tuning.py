@@ -89,3 +89,21 @@ def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, t
     assert observer.results[0].failure_reason == "FailedTrial: loss became NaN or infinite at epoch 1"
     assert outcome.best_trial_id is None and outcome.test_metrics == {}
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_learning_rate_is_fixed_unless_the_search_names_a_range():
+    import keras_tuner
+
+    from rnncompare.tuning import fixed_hyperparameters
+
+    fixed = load_config({})
+    assert fixed_hyperparameters("gru", fixed) == {"architecture": "gru", "learning_rate": 0.001}
+    hp = keras_tuner.HyperParameters()
+    assert "learning_rate" not in declare_search_space(hp, fixed.search)
+
+    searched = load_config({}, ["search.learning_rate={min: 0.0001, max: 0.01, sampling: log}"])
+    assert fixed_hyperparameters("gru", searched) == {"architecture": "gru"}
+    hp = keras_tuner.HyperParameters()
+    declare_search_space(hp, searched.search)
+    rate = hp._hps["learning_rate"][0]
+    assert (type(rate).__name__, rate.min_value, rate.max_value, rate.sampling) == ("Float", 0.0001, 0.01, "log")

@@ -54,6 +54,19 @@ class DropoutRange(_Range):
     step: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
+class LearningRateRange(_Section):
+    min: Annotated[float, Field(gt=0.0, le=1.0)]
+    max: Annotated[float, Field(gt=0.0, le=1.0)]
+    sampling: Literal["log", "linear"]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max}); to fix the learning rate, set "
+                             "training.learning_rate and leave search.learning_rate null")
+        return self
+
+
 _TASKS = registry()
 TASK_NAMES = tuple(_TASKS)
 
@@ -95,6 +108,7 @@ class SearchConfig(_Section):
     units: IntRange
     dropout: DropoutRange
     layers: IntRange
+    learning_rate: LearningRateRange | None
 
 
 class TrainingConfig(_Section):
@@ -117,6 +131,7 @@ class EvaluationConfig(_Section):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
     aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
     aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
+    min_skill: Annotated[float, Field(gt=0.0, lt=1.0)]
     match_params: bool
     reference: Literal[ARCHITECTURES] | None
 

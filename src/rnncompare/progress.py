@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rnncompare.diagnostics import limits
+
 
 def _values(hyperparameters: dict[str, Any], separator: str) -> str:
     # keras-tuner's float steps carry binary noise (0.1 * 3 = 0.30000000000000004): print them as typed
@@ -118,6 +120,12 @@ class Progress:
             self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
                         f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
                         f" / {pair['aso_epsilon_min_b_over_a']:.2f})")
+        if not summary["comparisons"]:
+            for name, row in summary["architectures"].items():
+                for phrase in limits(name, row.get("diagnostics") or {}, metrics["headline_label"]):
+                    self._print(f"[yellow]limit[/yellow]     {phrase}")
+        for entry in summary.get("suggestions", []):
+            self._print(f"[yellow]to settle[/yellow] {entry['change']}: set {', '.join(entry['keys'])}")
         self._print(f"[bold]report[/bold]    {report_dir / 'report.html'}  (elapsed {_clock(time.monotonic() - self.started)})")
 
 

@@ -23,7 +23,7 @@ from rnncompare.errors import UserError
 from rnncompare.evaluation import matched_width, seed_statistics, train_seeds
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
-from rnncompare.report import trials_table, write_comparison, write_report
+from rnncompare.report import run_notes, trials_table, write_comparison, write_report
 from rnncompare.runtime import import_deep_learning
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut
@@ -109,6 +109,8 @@ def run_study(
         record = load_study(checked.tracking_uri, config.study, context.runs.study_run_id)
         report = write_report(record, report_dir)
         context.tracker.log_report(context.runs, report.files)
+        context.tracker.log_review(context.runs, run_notes(report.summary),
+                                   {name: row["diagnostics"] for name, row in report.summary["architectures"].items()})
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

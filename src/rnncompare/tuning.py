@@ -28,6 +28,8 @@ WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
 
 def fixed_hyperparameters(architecture: str, config) -> dict[str, Any]:
     """What the study fixes for every model of `architecture` (logged as params beside the searched ones)."""
+    if config.search.learning_rate is not None:
+        return {"architecture": architecture}
     return {"architecture": architecture, "learning_rate": config.training.learning_rate}
 
 
@@ -37,7 +39,8 @@ def model_hyperparameters(architecture: str, config, searched: dict[str, Any]) -
 
 
 def declare_search_space(hp, search) -> dict[str, Any]:
-    """Map the config's `search` ranges onto keras-tuner hyperparameters; a range with min == max is fixed."""
+    """Map the config's `search` ranges onto keras-tuner hyperparameters; a range with min == max is fixed, and
+    the learning rate is searched only when `search.learning_rate` is set."""
     values = {}
     for name in ("units", "layers"):
         bounds = getattr(search, name)
@@ -52,6 +55,9 @@ def declare_search_space(hp, search) -> dict[str, Any]:
         if dropout.min == dropout.max
         else hp.Float("dropout", dropout.min, dropout.max, step=dropout.step)
     )
+    if search.learning_rate is not None:
+        rate = search.learning_rate
+        values["learning_rate"] = hp.Float("learning_rate", rate.min, rate.max, sampling=rate.sampling)
     return values
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from rnncompare.diagnostics import diagnose, limits, qualify, suggestions
 from rnncompare.errors import UserError
 from rnncompare.evaluation import seed_scores_summary, seed_spread
 from rnncompare.metrics import for_kind
@@ -52,6 +53,8 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         }
         if row["seeds"]["scores"]:
             seed_scores[entry["name"]] = row["seeds"]["scores"]
+        row["diagnostics"] = _diagnostics(record, [seed["metrics"] for seed in finished] or [logged], metrics,
+                                          row["hyperparameters"]) if finished or headline in logged else None
         architectures[entry["name"]] = row
     names = list(seed_scores)
     pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1:]]
@@ -68,8 +71,10 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     sign = -1 if metrics.headline_higher_is_better else 1
     ranked = sorted((name for name, row in architectures.items() if row["selected"][headline] is not None),
                     key=lambda name: sign * headline_value(name))
-    baseline = {key.removeprefix("baseline_"): float(value) for key, value in record.get("dataset", {}).items()
-                if key.startswith("baseline_")}
+    baseline = _baseline(record)
+    diagnostics = {name: row["diagnostics"] for name, row in architectures.items()}
+    comparisons = [qualify(pair, diagnostics[pair["a"]], diagnostics[pair["b"]], metrics.headline_label)
+                   for pair in comparisons]
     matched = _budget_matched(record, architectures, seed_scores, metrics, evaluation, config["seed"])
     return {
         "study": record["study"],
@@ -92,7 +97,25 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
                       else f"{metrics.headline_label} of the selected trial"),
         "comparisons": comparisons,
         "matched": matched,
+        "suggestions": suggestions({name: row for name, row in diagnostics.items() if row}),
     }
+
+
+def _baseline(record: dict[str, Any]) -> dict[str, float]:
+    return {key.removeprefix("baseline_"): float(value) for key, value in record.get("dataset", {}).items()
+            if key.startswith("baseline_")}
+
+
+def _diagnostics(record: dict[str, Any], fits: list[dict[str, float]], metrics, selected: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """`diagnostics.diagnose` with the study's budget, its constant predictor and its search space."""
+    config = record["config"]
+    return diagnose(
+        fits, metrics.headline, _baseline(record).get(metrics.headline), metrics.headline_higher_is_better,
+        max_epochs=config["tuner"]["epochs"], patience=config["training"]["patience"],
+        min_skill=config["evaluation"].get("min_skill", 0.1), confidence=config["evaluation"]["confidence"],
+        selected=selected, search=config["search"] if selected is not None else None,
+    )
 
 
 MATCHED_SUFFIX = "@budget"
@@ -107,6 +130,7 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
     reference = entries[0]["reference"]
     rows = {}
     for entry in entries:
+        finished = [seed["metrics"] for seed in entry["seeds"] if seed["status"] == "FINISHED"]
         rows[entry["name"]] = {
             "run_id": entry["run_id"],
             "status": entry["status"],
@@ -115,13 +139,16 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
             "params_total": int(entry["metrics"]["params_total"]),
             "hyperparameters": {k: entry["params"][k] for k in sorted(entry["params"])},
             "seeds": seed_scores_summary(entry["seeds"], metrics.headline, evaluation["confidence"]),
+            "diagnostics": _diagnostics(record, finished, metrics, None) if finished else None,
         }
     reference_scores = seed_scores.get(reference, [])
     testable = [name for name, row in rows.items()
                 if len(row["seeds"]["scores"]) >= 2 and len(reference_scores) >= 2]
     comparisons = [
-        _compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
-                 len(testable), evaluation, seed, metrics)
+        qualify(_compare(reference, reference_scores, f"{name}{MATCHED_SUFFIX}", rows[name]["seeds"]["scores"],
+                         len(testable), evaluation, seed, metrics),
+                architectures.get(reference, {}).get("diagnostics"), rows[name]["diagnostics"],
+                metrics.headline_label)
         for name in testable
     ]
     return {"reference": reference, "reference_params": architectures.get(reference, {}).get("params_total"),
@@ -155,12 +182,18 @@ def trials_table(record: dict[str, Any]) -> pd.DataFrame:
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """Plain-words reading of the comparison, with the numbers behind it; never a winner from a single run."""
+    """Plain-words reading of the comparison, with the numbers behind it; never a winner from a single run, never
+    a plain winner over a model that did not learn or was still improving."""
+    return " ".join(verdict_sentences(summary))
+
+
+def verdict_sentences(summary: dict[str, Any]) -> list[str]:
+    """The verdict, one sentence (ranking, constant predictor, each pair, rule, equal budget, limits) per item."""
     ranked = summary["ranking"]
     rows = summary["architectures"]
     label, gap = summary["metrics"]["headline_label"], summary["metrics"]["gap"]
     if not ranked:
-        return "No architecture finished a trial, so there is nothing to compare."
+        return ["No architecture finished a trial, so there is nothing to compare."]
     parts = []
     for name in ranked:
         stats, row = rows[name]["seeds"]["stats"], rows[name]
@@ -180,16 +213,18 @@ def verdict(summary: dict[str, Any]) -> str:
         lines.append(f"A constant predictor ({predictor}) scores {baseline:.3f} {label}.")
     if summary["comparisons"]:
         for pair in summary["comparisons"]:
+            caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
             if pair["winner"] is not None:
                 loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
-                lines.append(f"{pair['winner']} is better than {loser} "
+                budget = " at this budget" if caveat else ""
+                lines.append(f"{pair['winner']} is better than {loser}{budget} "
                              f"(Welch p = {pair['welch_p']:.3g}, ASO epsilon_min = "
-                             f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}).")
+                             f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}){caveat}.")
             else:
                 needed = (f"; about {pair['seeds_needed']} seeds each would be needed to separate them"
                           if pair["seeds_needed"] else "")
                 lines.append(f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
-                             f"(Welch p = {pair['welch_p']:.3g}{needed}).")
+                             f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}.")
         lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
         matched = summary.get("matched")
         if matched and matched["comparisons"]:
@@ -203,7 +238,13 @@ def verdict(summary: dict[str, Any]) -> str:
     else:
         lines.append("With fewer than two seeds per architecture there is no test: this is a ranking of one run, "
                      "not a verdict. Set evaluation.seeds to 5 or more.")
-    return " ".join(lines)
+        found = [phrase for name in ranked for phrase in limits(name, rows[name]["diagnostics"] or {}, label)]
+        if found:
+            lines.append("Limits: " + "; ".join(found) + ".")
+    if summary.get("suggestions"):
+        lines.append("To settle it: " + "; ".join(f"{entry['change']} ({', '.join(entry['keys'])})"
+                                                  for entry in summary["suggestions"]) + ".")
+    return lines
 
 
 # ---- several studies side by side ------------------------------------------------------------------------------
@@ -256,3 +297,34 @@ def build_comparison(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     names = list(dict.fromkeys(name for study in studies for name in study["architectures"]))
     return {"kind": summaries[0]["kind"], "metrics": metrics, "axis": axis, "architectures": names,
             "studies": studies}
+
+
+# ---- descriptions for the MLflow UI -----------------------------------------------------------------------------
+
+
+def run_notes(summary: dict[str, Any]) -> dict[str, str]:
+    """Markdown descriptions for the MLflow UI: the study run's (key ``""``: the verdict, its limits and where the
+    report is) and one line per architecture run (keyed by architecture)."""
+    label, headline = summary["metrics"]["headline_label"], summary["metrics"]["headline"]
+    notes = {}
+    rows = []
+    for name, row in summary["architectures"].items():
+        stats, diagnostics = row["seeds"]["stats"], row.get("diagnostics") or {}
+        score = (f"{stats['mean']:.3f} +/- {stats['std']:.3f} over {stats['n']} seeds" if stats
+                 else f"{row['selected'][headline]:.3f} from the selected trial" if row["selected"][headline] is not None
+                 else "no finished trial")
+        learned = {True: "yes", False: "**no**", None: "-"}[diagnostics.get("learned")]
+        improving = (f"{diagnostics['still_improving']} of {diagnostics['fits']}" if diagnostics else "-")
+        edges = ", ".join(f"{key} at its {edge}" for key, edge in diagnostics.get("search_edges", {}).items())
+        rows.append(f"| {name} | {score} | {learned} | {improving} | {edges or 'none'} | {row['params_total'] or 0:,} |")
+        found = limits(name, diagnostics, label)
+        hyperparameters = ", ".join(f"{key}={value}" for key, value in row["hyperparameters"].items()
+                                    if key != "architecture")
+        notes[name] = (f"**{name}**: {label} {score}; {hyperparameters}; {row['params_total'] or 0:,} parameters. "
+                       + (f"Limits: {'; '.join(found)}." if found else "No budget or learning limits found."))
+    table = "\n".join([f"| architecture | {label} | learned | still improving (fits) | search edge | parameters |",
+                       "|---|---|---|---|---|---|", *rows])
+    sentences = "\n".join(f"- {sentence}" for sentence in verdict_sentences(summary))
+    notes[""] = (f"**Verdict**\n\n{sentences}\n\n{table}\n\n"
+                 "Full report: `report/report.html` in this run's artifacts (figures, tests, trials).")
+    return notes

@@ -36,6 +36,9 @@ TAG_CONFIG_DIGEST = "rnncompare.config_digest"
 TAG_WORKER = "rnncompare.worker"
 TAG_ORACLE = "rnncompare.oracle"
 TAG_SEARCH = "rnncompare.search"
+TAG_DIAGNOSTIC_PREFIX = "rnncompare.diagnostics."
+# A run's description in the MLflow UI (markdown)
+TAG_NOTE = "mlflow.note.content"
 # MLflow 3's UI opens an experiment of this kind on its training-runs table instead of its GenAI overview
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
@@ -131,6 +134,13 @@ def params_batch(values: Mapping[str, Any]):
     from mlflow.entities import Param
 
     return [Param(key, str(value)) for key, value in values.items()]
+
+
+def tags_batch(values: Mapping[str, str]):
+    """MLflow `RunTag`s for one `log_batch` call."""
+    from mlflow.entities import RunTag
+
+    return [RunTag(key, str(value)) for key, value in values.items()]
 
 
 def parse_param(text: str) -> Any:

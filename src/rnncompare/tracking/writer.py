@@ -26,9 +26,9 @@ from rnncompare.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
     CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
-    TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_STUDY,
+    TAG_DIAGNOSTIC_PREFIX, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_STUDY,
     TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
-    metrics_batch, params_batch, run_filter, search_all,
+    metrics_batch, params_batch, run_filter, search_all, tags_batch,
 )
 
 
@@ -208,6 +208,23 @@ class Tracker(RunReader):
         """Attach the report files to the study run."""
         for path in files:
             self.client.log_artifact(runs.study_run_id, str(path), artifact_path="report")
+
+    def log_review(self, runs: StudyRuns, notes: Mapping[str, str],
+                   diagnostics: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Put what a reviewer reads in the MLflow UI on the runs: each run's description (`notes`, the study's
+        under ``""``) and each architecture's diagnostics as tags and metrics."""
+        self.client.set_tag(runs.study_run_id, TAG_NOTE, notes[""])
+        for architecture, run_id in runs.architecture_run_ids.items():
+            tags = {TAG_NOTE: notes[architecture]} if architecture in notes else {}
+            found = diagnostics.get(architecture)
+            metrics = {}
+            if found:
+                tags.update({f"{TAG_DIAGNOSTIC_PREFIX}{name}": str(found[name]).lower()
+                             for name in ("learned", "budget_limited", "plateau_stop") if found.get(name) is not None})
+                tags[f"{TAG_DIAGNOSTIC_PREFIX}search_edges"] = (
+                    ", ".join(f"{key}={edge}" for key, edge in found["search_edges"].items()) or "none")
+                metrics = {name: found[name] for name in ("skill_mean", "still_improving_fraction") if name in found}
+            self.client.log_batch(run_id, metrics=metrics_batch(metrics), tags=tags_batch(tags))
 
     def close_open_runs(self, status: str) -> None:
         """Close every run this process opened or reopened and has not closed, the study run last (FAILED or

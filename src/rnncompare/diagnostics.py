@@ -1,0 +1,172 @@
+"""Whether a score can carry a verdict: did the model learn, was the budget enough, did early stopping end it on the
+constant predictor's plateau, did the search pick a value at the edge of its space.
+
+Pure functions over plain numbers (no Keras, no MLflow): the report's summary computes them from the records in
+the tracking store, and the study writes them back onto each architecture run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+SEARCHED_RANGES = ("units", "dropout", "layers", "learning_rate")
+# The config keys that widen a range at each edge; an edge that cannot move (dropout 0, one unit or layer) is none.
+EDGE_KEYS = {("units", "max"): "search.units.max", ("units", "min"): "search.units.min",
+             ("dropout", "max"): "search.dropout.max", ("dropout", "min"): "search.dropout.min",
+             ("layers", "max"): "search.layers.max", ("learning_rate", "max"): "search.learning_rate.max",
+             ("learning_rate", "min"): "search.learning_rate.min"}
+
+
+def skill(score: float, baseline: float, higher_is_better: bool) -> float:
+    """How far `score` went from the constant predictor's `baseline` towards a perfect score (1 for accuracy, 0 for
+    an error): 0 at the baseline, 1 when perfect, negative when worse (MSE skill score; Cohen's kappa-like for
+    accuracy)."""
+    perfect = 1.0 if higher_is_better else 0.0
+    room = perfect - baseline
+    return 0.0 if room == 0 else (score - baseline) / room
+
+
+def still_improving(best_epoch: float, epochs_run: float, max_epochs: int, patience: int) -> bool:
+    """Whether a fit ran into the epoch cap with its best epoch among the last few: it might have gone on improving.
+
+    "The last few" is a tenth of the cap, at least one epoch and at most the early-stopping patience.
+    """
+    margin = max(1, min(patience, math.ceil(max_epochs / 10)))
+    return epochs_run >= max_epochs and best_epoch > max_epochs - margin
+
+
+def learned(scores: Sequence[float], baseline: float, higher_is_better: bool, min_skill: float,
+            confidence: float) -> dict[str, Any]:
+    """Whether the scores beat the constant predictor by more than `min_skill`, and the test that says so.
+
+    Two or more scores: a one-sided one-sample t-test of skill > min_skill at 1 - `confidence` (equal scores: their
+    skill against min_skill). One score: its skill against min_skill, with no test.
+    """
+    skills = np.array([skill(score, baseline, higher_is_better) for score in scores], dtype=float)
+    alpha = round(1 - confidence, 6)
+    above = int(np.sum(skills > min_skill))
+    result = {"skill_mean": float(skills.mean()), "min_skill": min_skill, "runs": len(skills),
+              "runs_above_min_skill": above}
+    if len(skills) >= 2 and np.ptp(skills) > 0:
+        p_value = float(scipy_stats.ttest_1samp(skills, min_skill, alternative="greater").pvalue)
+        return {**result, "learned": p_value < alpha, "p": p_value,
+                "test": f"one-sided t-test of skill > {min_skill} over {len(skills)} seeds at alpha {alpha}"}
+    if len(skills) >= 2:
+        return {**result, "learned": bool(skills[0] > min_skill), "p": None,
+                "test": f"{len(skills)} seeds with the same score, skill against {min_skill}"}
+    return {**result, "learned": bool(skills.mean() > min_skill), "p": None,
+            "test": f"one run's skill against {min_skill} (no test)"}
+
+
+def search_edges(selected: Mapping[str, Any], search: Mapping[str, Any]) -> dict[str, str]:
+    """The searched hyperparameters whose selected value sits at an edge of the space that could be moved:
+    ``{"units": "max"}`` says a wider space may hold a better model."""
+    edges = {}
+    for name in SEARCHED_RANGES:
+        bounds = search.get(name)
+        value = selected.get(name)
+        if not bounds or value is None or bounds["min"] == bounds["max"]:
+            continue
+        low, high, value = float(bounds["min"]), float(bounds["max"]), float(value)
+        if bounds.get("sampling") == "log":
+            low, high, value = math.log(low), math.log(high), math.log(value)
+        # stepped ranges reach their ends exactly; a continuous one counts its outer tenths as the edge
+        tolerance = bounds["step"] / 2 if "step" in bounds else (high - low) / 10
+        for edge, at_edge in (("max", value >= high - tolerance), ("min", value <= low + tolerance)):
+            if at_edge and (name, edge) in EDGE_KEYS and not (edge == "min" and _floor(name, bounds["min"])):
+                edges[name] = edge
+    return edges
+
+
+def _floor(name: str, minimum: float) -> bool:
+    # an edge that cannot go lower: no dropout, one unit, one layer
+    return (name == "dropout" and minimum == 0) or (name in ("units", "layers") and minimum <= 1)
+
+
+def diagnose(
+    fits: Sequence[Mapping[str, float]], headline: str, baseline: float | None, higher_is_better: bool, *,
+    max_epochs: int, patience: int, min_skill: float, confidence: float,
+    selected: Mapping[str, Any] | None = None, search: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The diagnostics of one architecture from its fits' summaries (the finished seed runs, or else the selected
+    trial with its test scores): `learned`, `budget_limited`, `plateau_stop` and the search's edges.
+
+    Each fit needs `headline`, ``best_epoch`` and ``epochs_run``. `budget_limited` and `plateau_stop` hold when
+    more than half the fits were still improving at the epoch cap, or were stopped early below `min_skill`.
+    """
+    improving = [still_improving(fit["best_epoch"], fit["epochs_run"], max_epochs, patience) for fit in fits]
+    result: dict[str, Any] = {
+        "fits": len(fits),
+        "score_mean": float(np.mean([fit[headline] for fit in fits])),
+        "budget_limited": sum(improving) > len(fits) / 2,
+        "still_improving": sum(improving),
+        "still_improving_fraction": sum(improving) / len(fits) if fits else 0.0,
+        "search_edges": search_edges(selected or {}, search or {}),
+    }
+    if baseline is None:
+        return {**result, "learned": None, "plateau_stop": None, "plateau_stopped": 0}
+    learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
+    plateau = [fit["epochs_run"] < max_epochs and skill(fit[headline], baseline, higher_is_better) <= min_skill
+               for fit in fits]
+    return {**result, **learning, "baseline": baseline, "plateau_stop": sum(plateau) > len(fits) / 2,
+            "plateau_stopped": sum(plateau)}
+
+
+def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
+    """What keeps `name`'s score from carrying a plain verdict, one phrase each (empty when nothing does)."""
+    found = []
+    if diagnostics.get("learned") is False and diagnostics["skill_mean"] <= diagnostics["min_skill"]:
+        found.append(f"{name} did not learn ({label} {_mean_score(diagnostics)}at the constant predictor's "
+                     f"{diagnostics['baseline']:.3f}, skill {diagnostics['skill_mean']:.2f})")
+    elif diagnostics.get("learned") is False:
+        found.append(f"{name} did not learn reliably (skill {diagnostics['skill_mean']:.2f} over "
+                     f"{diagnostics['runs']} seeds is not significantly above {diagnostics['min_skill']}: "
+                     f"{diagnostics['runs_above_min_skill']} of {diagnostics['runs']} seeds above it)")
+    if diagnostics.get("plateau_stop"):
+        found.append(f"early stopping ended {diagnostics['plateau_stopped']} of {diagnostics['fits']} {name} fits "
+                     "on the constant predictor's plateau")
+    if diagnostics.get("budget_limited"):
+        found.append(f"{name} was still improving at the last epoch in {diagnostics['still_improving']} of "
+                     f"{diagnostics['fits']} fits")
+    return found
+
+
+def _mean_score(diagnostics: Mapping[str, Any]) -> str:
+    score = diagnostics.get("score_mean")
+    return "" if score is None else f"{score:.3f} "
+
+
+def suggestions(diagnostics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The changes that would settle what the diagnostics leave open, each with the config keys to set."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def suggest(change: str, keys: Sequence[str], architecture: str) -> None:
+        entry = found.setdefault(change, {"change": change, "keys": list(keys), "architectures": []})
+        entry["architectures"].append(architecture)
+
+    for name, row in diagnostics.items():
+        if row.get("learned") is False or row.get("plateau_stop"):
+            suggest("search the learning rate and give early stopping more patience: a cell on a plateau is often "
+                    "a learning-rate question", ["search.learning_rate", "training.patience"], name)
+            suggest("more training sequences", ["task.samples"], name)
+        if row.get("budget_limited"):
+            suggest("more epochs: the fits were still improving when they hit the cap", ["tuner.epochs"], name)
+        for hyperparameter, edge in row.get("search_edges", {}).items():
+            suggest(f"widen the search: the selected {hyperparameter} is at the {edge} of its range",
+                    [EDGE_KEYS[(hyperparameter, edge)]], name)
+    return list(found.values())
+
+
+def qualify(pair: Mapping[str, Any], diagnostics_a: Mapping[str, Any] | None, diagnostics_b: Mapping[str, Any] | None,
+            label: str) -> dict[str, Any]:
+    """The pair's verdict with what limits it: ``limits`` (phrases) and ``qualified``; a winner's verdict reads
+    "A better at this budget; B did not learn (...)" instead of a plain "A better"."""
+    found = [*limits(pair["a"], diagnostics_a or {}, label), *limits(pair["b"], diagnostics_b or {}, label)]
+    verdict = pair["verdict"]
+    if found:
+        verdict = (f"{pair['winner']} better at this budget; " if pair["winner"] else f"{verdict}; ") + "; ".join(found)
+    return {**pair, "verdict": verdict, "qualified": bool(found), "limits": found}

@@ -1,0 +1,100 @@
+"""Diagnostics from hand-built fit summaries: did it learn, was the budget enough, a plateau stop, search edges."""
+
+import pytest
+
+from rnncompare.diagnostics import diagnose, learned, qualify, search_edges, skill, still_improving, suggestions
+
+CONSTANT_MSE = 0.167
+BUDGET = dict(max_epochs=40, patience=8, min_skill=0.1, confidence=0.95)
+
+
+def fit(score: float, best_epoch: float, epochs_run: float) -> dict:
+    return {"test_mse": score, "best_epoch": best_epoch, "epochs_run": epochs_run}
+
+
+def test_skill_is_zero_at_the_constant_predictor_and_one_when_perfect():
+    assert skill(CONSTANT_MSE, CONSTANT_MSE, higher_is_better=False) == 0.0
+    assert skill(0.0, CONSTANT_MSE, higher_is_better=False) == 1.0
+    assert skill(0.156, CONSTANT_MSE, higher_is_better=False) == pytest.approx(0.0659, abs=1e-4)
+    assert skill(0.55, 0.1, higher_is_better=True) == pytest.approx(0.5)
+    assert skill(0.05, 0.1, higher_is_better=True) < 0
+
+
+def test_a_fit_is_still_improving_only_when_it_ran_to_the_cap_with_its_best_among_the_last_epochs():
+    assert still_improving(best_epoch=40, epochs_run=40, max_epochs=40, patience=8)
+    assert still_improving(best_epoch=37, epochs_run=40, max_epochs=40, patience=8)  # last tenth: 37..40
+    assert not still_improving(best_epoch=36, epochs_run=40, max_epochs=40, patience=8)
+    assert not still_improving(best_epoch=12, epochs_run=20, max_epochs=40, patience=8)  # early stopping fired
+    assert still_improving(best_epoch=2, epochs_run=2, max_epochs=2, patience=5)
+    assert not still_improving(best_epoch=1, epochs_run=2, max_epochs=2, patience=5)
+
+
+def test_scores_at_the_constant_predictor_did_not_learn_even_when_the_test_is_significant():
+    # the LSTM of the adding problem at length 100: a hair below the constant predictor, every seed alike
+    plateau = learned([0.156, 0.1561, 0.1559, 0.156, 0.156], CONSTANT_MSE, False, 0.1, 0.95)
+    assert plateau["learned"] is False and plateau["runs_above_min_skill"] == 0
+    assert plateau["test"] == "one-sided t-test of skill > 0.1 over 5 seeds at alpha 0.05"
+    solved = learned([0.006, 0.004, 0.009, 0.003, 0.008], CONSTANT_MSE, False, 0.1, 0.95)
+    assert solved["learned"] is True and solved["p"] < 1e-6 and solved["skill_mean"] == pytest.approx(0.964, abs=1e-3)
+    single = learned([0.9], 0.1, True, 0.1, 0.95)
+    assert (single["learned"], single["p"], single["test"]) == (True, None, "one run's skill against 0.1 (no test)")
+
+
+def test_half_the_seeds_learning_is_not_learned():
+    mixed = learned([0.01, 0.165, 0.012, 0.166], CONSTANT_MSE, False, 0.1, 0.95)
+    assert mixed["learned"] is False and mixed["runs_above_min_skill"] == 2
+
+
+def test_a_cell_stopped_early_on_the_plateau_is_diagnosed_so():
+    fits = [fit(0.156, best_epoch=2, epochs_run=10) for _ in range(5)]
+    found = diagnose(fits, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    assert (found["learned"], found["plateau_stop"], found["plateau_stopped"]) == (False, True, 5)
+    assert (found["budget_limited"], found["still_improving"]) == (False, 0)
+
+
+def test_fits_that_all_peak_at_the_last_epoch_are_budget_limited():
+    fits = [fit(0.02, best_epoch=40, epochs_run=40) for _ in range(4)] + [fit(0.03, best_epoch=30, epochs_run=38)]
+    found = diagnose(fits, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    assert (found["budget_limited"], found["still_improving"], found["still_improving_fraction"]) == (True, 4, 0.8)
+    assert found["learned"] is True and found["plateau_stop"] is False
+
+
+def test_without_a_constant_predictor_only_the_budget_is_diagnosed():
+    found = diagnose([fit(0.02, 40, 40)], "test_mse", None, False, **BUDGET)
+    assert found["learned"] is None and found["plateau_stop"] is None and found["budget_limited"] is True
+
+
+def test_a_selected_value_at_a_movable_edge_of_the_space_is_reported():
+    space = {"units": {"min": 16, "max": 64, "step": 16}, "dropout": {"min": 0.0, "max": 0.2, "step": 0.1},
+             "layers": {"min": 1, "max": 1, "step": 1},
+             "learning_rate": {"min": 0.0001, "max": 0.01, "sampling": "log"}}
+    assert search_edges({"units": 64, "dropout": 0.0, "layers": 1, "learning_rate": 0.0095}, space) == {
+        "units": "max", "learning_rate": "max"}
+    assert search_edges({"units": 16, "dropout": 0.2, "layers": 1, "learning_rate": 0.001}, space) == {
+        "units": "min", "dropout": "max"}
+    assert search_edges({"units": 32, "dropout": 0.1, "layers": 1, "learning_rate": 0.00011}, space) == {
+        "learning_rate": "min"}
+
+
+def test_a_verdict_against_a_cell_that_did_not_learn_is_qualified_with_the_change_that_would_settle_it():
+    plateau = diagnose([fit(0.156, 2, 10)] * 5, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    solved = diagnose([fit(0.006, 25, 33)] * 5, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    pair = {"a": "lstm", "b": "gru", "winner": "gru", "verdict": "gru better"}
+    qualified = qualify(pair, plateau, solved, "test MSE")
+    assert qualified["qualified"] is True
+    assert qualified["verdict"] == (
+        "gru better at this budget; lstm did not learn (test MSE 0.156 at the constant predictor's 0.167, skill 0.07); "
+        "early stopping ended 5 of 5 lstm fits on the constant predictor's plateau")
+    assert qualify(pair, solved, solved, "test MSE") == {**pair, "qualified": False, "limits": []}
+    [learning_rate, samples] = suggestions({"lstm": plateau, "gru": solved})
+    assert learning_rate["keys"] == ["search.learning_rate", "training.patience"]
+    assert (samples["keys"], samples["architectures"]) == (["task.samples"], ["lstm"])
+
+
+def test_a_cell_that_learned_in_some_seeds_only_is_not_said_to_sit_at_the_constant_predictor():
+    mixed = diagnose([fit(0.01, 20, 30), fit(0.165, 3, 11), fit(0.012, 22, 30), fit(0.166, 2, 10)], "test_mse",
+                     CONSTANT_MSE, False, **BUDGET)
+    [phrase] = qualify({"a": "lstm", "b": "gru", "winner": None, "verdict": "no significant difference"},
+                       mixed, None, "test MSE")["limits"]
+    assert phrase == ("lstm did not learn reliably (skill 0.47 over 4 seeds is not significantly above 0.1: "
+                      "2 of 4 seeds above it)")
