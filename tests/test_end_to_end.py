@@ -37,6 +37,10 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
     for package in ("python", "tensorflow", "keras", "keras-tuner", "mlflow"):
         assert re.fullmatch(r"\d+\.\d+.*", study.data.tags[f"rnncompare.version.{package}"])
     assert study.data.params["tuner.max_trials"] == "2"
+    # every run says what started it, as the runs table's Source column shows
+    for run in client.search_runs([experiment.experiment_id], max_results=1000):
+        assert (run.data.tags["mlflow.source.name"], run.data.tags["mlflow.source.type"]) == (
+            "rnncompare run tiny.yaml", "LOCAL")
 
     architectures = runs_by_role(client, experiment.experiment_id, "architecture")
     assert sorted(run.data.tags["rnncompare.architecture"] for run in architectures) == sorted(ARCHITECTURES)
@@ -59,6 +63,8 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         # what a reviewer reads in the UI: the diagnostics and a one-line description
         assert tags["rnncompare.diagnostics.budget_limited"] == "true" and metrics["still_improving_fraction"] == 1.0
         assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test accuracy ")
+        figures = sorted(item.path for item in client.list_artifacts(architecture.info.run_id, "figures"))
+        assert figures == ["figures/learning_curves.png", "figures/seed_learning_curves.png", "figures/seed_scores.png"]
         # seeds: child runs of the architecture run, retrained with the selected hyperparameters
         seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
                  if s.data.tags["mlflow.parentRunId"] == architecture.info.run_id]
@@ -224,6 +230,31 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
     assert verdict.startswith("Ranked by mean test accuracy over seeds:")
 
 
+def browse_ui(runs_address: str, study_run_id: str) -> tuple[list[str], str]:
+    """In headless Chromium: the run names shown once the study's row is expanded on the runs table at
+    `runs_address`, and the study run's description on its own page."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(runs_address, wait_until="load")
+            study_cell = page.locator('[role="gridcell"]').filter(has_text="tiny").first
+            study_cell.wait_for(timeout=60_000)
+            study_cell.locator("button").first.click()  # the expander of the nested runs
+            page.get_by_text("simple_rnn", exact=True).first.wait_for(timeout=30_000)
+            names = page.eval_on_selector_all('[role="gridcell"] a', "links => links.map(link => link.innerText)")
+            page.goto(f"{runs_address}/{study_run_id}", wait_until="load")
+            page.get_by_text("Verdict", exact=True).first.wait_for(timeout=30_000)
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    return names, body[body.index("Verdict"):]
+
+
 def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -262,6 +293,13 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
                         cwd=tiny_study["folder"])
         assert completed.returncode == 0, completed.stderr
         assert (out / "tiny" / "summary.json").read_text() == (tiny_study["report_dir"] / "summary.json").read_text()
+        # in a real browser, the printed address is the training-runs table: the study opens onto its
+        # architecture runs, and the study run's page leads with the verdict
+        study_run = runs_by_role(client, experiment.experiment_id, "study")[0]
+        names, description = browse_ui(lines[heading + 1].split(": ", 1)[1], study_run.info.run_id)
+        assert {"lstm", "gru", "simple_rnn", "gru-at-lstm-budget"} <= set(names)
+        assert description.startswith("Verdict")
+        assert "lstm was still improving at the last epoch in 2 of 2 fits" in description
     finally:
         import os
         import signal
@@ -286,3 +324,31 @@ def test_run_study_from_python_returns_dataframes(tmp_path, monkeypatch):
     assert result.summary["architectures"]["gru"]["seeds"]["stats"]["n"] == 2
     assert result.architectures.loc["gru", "test_accuracy_seed_mean"] == result.summary["architectures"]["gru"][
         "seeds"]["stats"]["mean"]
+
+
+def test_each_architecture_run_holds_its_selected_and_a_representative_seed_model(tiny_study, monkeypatch):
+    import mlflow
+    import numpy as np
+
+    from rnncompare.config import load_config
+    from rnncompare.tasks import load_task
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tiny_study["uri"])
+    client = MlflowClient(tracking_uri=tiny_study["uri"])
+    experiment = client.get_experiment_by_name("tiny")
+    config = load_config(tiny_study["folder"] / "tiny.yaml")
+    task = load_task(config.task, config.seed)
+    for run in runs_by_role(client, experiment.experiment_id, "architecture"):
+        # loaded through pyfunc alone, each model scores on the test split what its run recorded
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+        accuracy = np.mean(np.argmax(model.predict(task.x_test), axis=-1) == task.y_test)
+        assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+        assert model.metadata.get_input_schema().inputs[0].shape == (-1, *task.x_test.shape[1:])
+        seeds = {s.data.tags["rnncompare.seed"]: s for s in runs_by_role(client, experiment.experiment_id, "seed")
+                 if s.data.tags["mlflow.parentRunId"] == run.info.run_id}
+        chosen = run.data.tags["rnncompare.seed_model"]
+        mean = np.mean([s.data.metrics["test_accuracy"] for s in seeds.values()])
+        assert chosen == min(seeds, key=lambda seed: (abs(seeds[seed].data.metrics["test_accuracy"] - mean), int(seed)))
+        seed_model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/seed_model")
+        seed_accuracy = np.mean(np.argmax(seed_model.predict(task.x_test), axis=-1) == task.y_test)
+        assert seed_accuracy == pytest.approx(seeds[chosen].data.metrics["test_accuracy"], abs=1e-6)

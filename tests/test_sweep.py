@@ -69,3 +69,13 @@ def test_a_sweep_runs_each_study_and_compares_them(tmp_path, cli):
     assert (out / "comparison.json").read_text() == (folder / "comparison.json").read_text()
     completed = cli("compare", "mem-length4", "nope", cwd=tmp_path)
     assert completed.returncode == 2 and completed.stderr.startswith("error: study 'nope' not found in ")
+
+
+def test_an_empty_sweep_override_runs_one_study_of_a_swept_experiment(tmp_path):
+    experiment = tmp_path / "mem.yaml"
+    experiment.write_text(SWEEP)
+    base, expanded = expand_sweep(experiment, ["sweep={}", "task.length=8", "study=mem-length8"])
+    assert base.sweep == {} and [(config.study, config.task.length) for _, config in expanded] == [("mem-length8", 8)]
+    # a sweep given later replaces the file's instead of adding to it
+    base, expanded = expand_sweep(experiment, ["sweep={seed: [1, 2]}"])
+    assert base.sweep == {"seed": [1, 2]} and len(expanded) == 2

@@ -11,7 +11,8 @@ from test_models import CELL_PARAMETERS
 pytestmark = pytest.mark.slow
 
 
-def run_tiny(cli, tmp_path, study: str, task_yaml: str, extra_yaml: str = ""):
+def run_tiny(cli, tmp_path, study: str, task_yaml: str,
+             extra_yaml: str = "tracking: {log_models: false}  # checked once, below and in test_end_to_end\n"):
     (tmp_path / f"{study}.yaml").write_text(
         f"study: {study}\n{task_yaml}\n{extra_yaml}architectures: [lstm, gru]\n"
         "search:\n  units: {min: 8, max: 16, step: 8}\n"
@@ -29,7 +30,7 @@ def run_tiny(cli, tmp_path, study: str, task_yaml: str, extra_yaml: str = ""):
 def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
     # a learning rate too small to move in 2 epochs: neither cell learns, and the verdict must say so
     runs, summary, markdown = run_tiny(cli, tmp_path, "adding10", "task: {name: adding, length: 10, samples: 200}",
-                                       "training: {learning_rate: 0.00001}\n")
+                                       "training: {learning_rate: 0.00001}\ntracking: {register_models: true}\n")
     by_role = {}
     for run in runs:
         by_role.setdefault(run.data.tags["rnncompare.role"], []).append(run)
@@ -69,6 +70,11 @@ def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
         assert "did not learn" in tags["mlflow.note.content"]
     [study] = by_role["study"]
     assert study.data.tags["mlflow.note.content"].startswith("**Verdict**\n\n- Ranked by mean test MSE over seeds")
+    # register_models: each selected model is a version of <study>-<architecture>, from its architecture run
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for architecture in by_role["architecture"]:
+        [version] = client.search_model_versions(f"name = 'adding10-{architecture.data.tags['rnncompare.architecture']}'")
+        assert version.run_id == architecture.info.run_id and int(version.version) == 1
 
 
 def test_a_text_study_tokenizes_and_embeds_end_to_end(cli, tmp_path):

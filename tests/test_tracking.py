@@ -17,7 +17,7 @@ def uri(tmp_path_factory):
 
 
 def start(tracker: Tracker, study: str, digest: str = "d1"):
-    return tracker.start_study(study, {"seed": 1, "tuner": {"epochs": 2}}, {"python": "3.11"}, None,
+    return tracker.start_study(study, {"seed": 1, "tuner": {"epochs": 2}}, {"python": "3.11"},
                                {"kind": "classification"}, config_digest=digest)
 
 
@@ -94,7 +94,7 @@ def test_an_unfinished_study_is_found_read_only_and_reopened_only_when_started(u
     assert {run.info.status for run in client.search_runs([runs.experiment_id])} == {"RUNNING"}  # nothing written
 
     again = Tracker.connect(uri)
-    resumed = again.start_study("interrupted", {}, {}, None, {}, config_digest="d2", resume=found)
+    resumed = again.start_study("interrupted", {}, {}, {}, config_digest="d2", resume=found)
     statuses = {run.data.tags["rnncompare.role"]: (run.info.status, run.data.tags.get("rnncompare.failure_reason", ""))
                 for run in client.search_runs([runs.experiment_id])}
     assert resumed.study_run_id == runs.study_run_id

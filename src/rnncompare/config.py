@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import itertools
 import json
 import re
 from importlib import resources
@@ -138,11 +139,12 @@ class EvaluationConfig(_Section):
 
 class TrackingConfig(_Section):
     uri: str | None
+    log_models: bool
+    register_models: bool
 
 
 class ReportConfig(_Section):
     dir: str
-
 
 SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
 
@@ -297,8 +299,6 @@ def expand_sweep(
     A study without a sweep expands to itself. Each swept study is named ``<study>-<key leaf><value>``; every one
     is checked here, so a bad value stops the sweep before its first study trains.
     """
-    import itertools
-
     base = load_config(source, overrides)
     if not base.sweep:
         return base, [({}, base)]
@@ -355,7 +355,8 @@ _ALL_TASK_OPTIONS = sorted({option for info in _TASKS.values() for option in inf
 def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str], prefix: str) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
+        # a sweep is one value, not a section: a later layer replaces it whole (`--set sweep={}` runs one study)
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and dotted != "sweep":
             _merge_into(target[key], value, origin, origins, prefix=f"{dotted}.")
         else:
             # Lists and scalars replace what was there: an experiment's `architectures` is the whole list.

@@ -57,7 +57,18 @@ def _train_seed(architecture: str, hyperparameters: dict[str, Any], seed: int, c
         return TrialResult(seed_id, dict(hyperparameters), FAILED, history=recorder.history,
                            failure_reason=failure_reason(exc))
     metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score), **test_metrics}
-    return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history)
+    return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history, model=model)
+
+
+def representative_seed(seed_results: Sequence[TrialResult], headline: str) -> TrialResult | None:
+    """The finished seed run (with its model at hand) whose headline score is closest to the seeds' mean: the one
+    model that stands for the architecture's typical result. None when no such run."""
+    finished = [result for result in seed_results if result.status == FINISHED]
+    candidates = [result for result in finished if result.model is not None]
+    if not candidates:
+        return None
+    mean = sum(result.metrics[headline] for result in finished) / len(finished)
+    return min(candidates, key=lambda result: (abs(result.metrics[headline] - mean), int(result.trial_id)))
 
 
 def matched_width(architecture: str, hyperparameters: dict[str, Any], target_params: int, config,

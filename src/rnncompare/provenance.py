@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
 
 VERSIONED_PACKAGES = ("tensorflow", "keras", "keras-tuner", "mlflow")
 
@@ -30,3 +32,11 @@ def git_commit() -> str | None:
         return None
     commit = completed.stdout.strip()
     return commit if completed.returncode == 0 and len(commit) == 40 else None
+
+
+def source_name() -> str:
+    """The command that started this process, as the MLflow runs table shows it ("rnncompare run x.yaml")."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("__main__.py", "rnncompare"):
+        program = "rnncompare"
+    return " ".join([program, *sys.argv[1:]])[:500]

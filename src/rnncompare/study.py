@@ -20,13 +20,13 @@ from rnncompare.distributed import Role
 from rnncompare.distributed.chief import ServedSearch
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
-from rnncompare.evaluation import matched_width, seed_statistics, train_seeds
+from rnncompare.evaluation import matched_width, representative_seed, seed_statistics, train_seeds
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
 from rnncompare.runtime import import_deep_learning
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
-from rnncompare.trials import ArchitectureOutcome, FanOut
+from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
 
@@ -110,7 +110,8 @@ def run_study(
         report = write_report(record, report_dir)
         context.tracker.log_report(context.runs, report.files)
         context.tracker.log_review(context.runs, run_notes(report.summary),
-                                   {name: row["diagnostics"] for name, row in report.summary["architectures"].items()})
+                                   {name: row["diagnostics"] for name, row in report.summary["architectures"].items()},
+                                   report.architecture_figures)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -127,10 +128,10 @@ def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, A
                 role: Role | None) -> StudyContext:
     """Open (or reopen) the study run and return the context every stage shares."""
     config, task = checked.config, checked.task
-    tracker = Tracker(checked.tracking_uri)
+    tracker = Tracker(checked.tracking_uri, provenance.source_name(), provenance.git_commit())
     dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
                **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
-    runs = tracker.start_study(config.study, config.to_dict(), provenance.versions(), provenance.git_commit(),
+    runs = tracker.start_study(config.study, config.to_dict(), provenance.versions(),
                                dataset, swept or {}, config_digest=checked.digest, resume=checked.resume,
                                oracle=f"{role.host}:{role.port}" if role else None)
     if runs.resumed:
@@ -153,11 +154,22 @@ def _architecture(context: StudyContext, search: ArchitectureSearch, architectur
     outcome = search.outcome(architecture, previous)
     run_id = context.runs.architecture_run_ids[architecture]
     if outcome.selected and context.config.evaluation.seeds:
-        outcome.seed_metrics = _seed_runs(context, architecture, outcome.best_hyperparameters, run_id,
-                                          resumed=previous is not None, label=architecture)
+        outcome.seed_metrics, seeds = _seed_runs(context, architecture, outcome.best_hyperparameters, run_id,
+                                                 resumed=previous is not None, label=architecture)
+        outcome.representative_seed = representative_seed(seeds, context.task.output_spec.metrics.headline)
+    if outcome.selected and context.config.tracking.log_models:
+        _log_models(context, architecture, run_id, outcome)
     context.tracker.finish_architecture(run_id, outcome, fixed)
     context.progress.architecture_done(architecture, outcome)
     return outcome
+
+
+def _log_models(context: StudyContext, architecture: str, run_id: str, outcome: ArchitectureOutcome) -> None:
+    """The selected model (as "model") and the representative seed's (as "seed_model") on the architecture run."""
+    seed = outcome.representative_seed
+    registered = f"{context.config.study}-{architecture}" if context.config.tracking.register_models else None
+    context.tracker.log_models(run_id, outcome.selected_model, context.task.x_test[:3], registered,
+                               seed_model=(seed.trial_id, seed.model) if seed else None)
 
 
 def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOutcome]) -> None:
@@ -178,14 +190,15 @@ def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureO
                                  f"against {reference}'s {target:,}")
         run_id = context.tracker.start_matched(context.runs, config.study, architecture, reference,
                                                {**context.fixed(architecture), **hyperparameters}, params_total)
-        context.tracker.finish_matched(run_id, _seed_runs(context, architecture, hyperparameters, run_id,
-                                                          resumed=previous is not None, label=f"{architecture}*"))
+        statistics, _ = _seed_runs(context, architecture, hyperparameters, run_id, resumed=previous is not None,
+                                   label=f"{architecture}*")
+        context.tracker.finish_matched(run_id, statistics)
 
 
 def _seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[str, Any], parent_run_id: str, *,
-               resumed: bool, label: str) -> dict[str, float]:
+               resumed: bool, label: str) -> tuple[dict[str, float], list[TrialResult]]:
     """Train the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
-    run finished) and return their statistics."""
+    run finished) and return their statistics and results."""
     config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
     observer = FanOut(
         tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
@@ -193,7 +206,7 @@ def _seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[s
     )
     done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
     results = train_seeds(architecture, hyperparameters, config, context.task, observer, done)
-    return seed_statistics(results, config.evaluation.confidence, context.task.output_spec.metrics)
+    return seed_statistics(results, config.evaluation.confidence, context.task.output_spec.metrics), results
 
 
 def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Role, progress: Progress | None = None,
@@ -210,7 +223,7 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     """
     progress = progress or Progress(enabled=False)
     config, task, uri = check_worker(experiment, overrides, role)
-    tracker = Tracker(uri)
+    tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
     progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")
     import_deep_learning()

@@ -25,6 +25,8 @@ class TrialResult:
     failure_reason: str | None = None
     # the trial's best-epoch weights and build config as keras-tuner saved them (set by a search, not by seeds)
     weights_files: list[str] = field(default_factory=list)
+    # a seed run's trained Keras model, kept until the one to log is chosen (never persisted)
+    model: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -41,6 +43,9 @@ class ArchitectureOutcome:
     test_metrics: dict[str, float]
     # statistics over the seed runs (`evaluation.seed_statistics`); empty until they ran
     seed_metrics: dict[str, float] = field(default_factory=dict)
+    # the selected trial's Keras model as tested, and the seed run closest to the seed mean (with its model)
+    selected_model: Any = field(default=None, repr=False, compare=False)
+    representative_seed: TrialResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def selected(self) -> bool:

@@ -213,20 +213,22 @@ def stopped_message(architecture: str, config, last_reason: str) -> str:
 def select_best(architecture: str, trials: list[TrialResult], tuner, load_model: Callable[[str], Any], config,
                 task: TaskData) -> ArchitectureOutcome:
     """The architecture's outcome: the oracle's best trial, its model (from `load_model(trial_id)`) scored once
-    on the test split, and every trial."""
+    on the test split and kept for logging, and every trial."""
     trials = sorted(trials, key=lambda trial: trial.trial_id)
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
     best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
     best = next(trial for trial in finished if trial.trial_id == best_trial_id)
+    model = load_model(best_trial_id)
     return ArchitectureOutcome(
         architecture=architecture,
         trials=trials,
         best_trial_id=best_trial_id,
         best_hyperparameters=dict(best.hyperparameters),
         selected_metrics=dict(best.metrics),
-        test_metrics=evaluate_test(load_model(best_trial_id), task, config.tuner.batch_size),
+        test_metrics=evaluate_test(model, task, config.tuner.batch_size),
+        selected_model=model,
     )
 
 

@@ -44,6 +44,21 @@ def draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Data
     return figures
 
 
+def architecture_figures(record: dict[str, Any], summary: dict[str, Any], folder: Path) -> dict[str, list[Path]]:
+    """Per architecture, the figures its own MLflow run shows, in `folder/<architecture>/`: its best trial's
+    learning curves and, where seeds finished, its seed scores and seed learning curves."""
+    drawn = {}
+    for entry in record["architectures"]:
+        own = {**record, "architectures": [entry], "matched": []}
+        target = folder / entry["name"]
+        target.mkdir(parents=True, exist_ok=True)
+        paths = [learning_curves(own, summary, target)]
+        if any(seed["status"] == "FINISHED" for seed in entry["seeds"]):
+            paths += [seed_scores([entry], own, summary, target), seed_learning_curves([entry], summary, target)]
+        drawn[entry["name"]] = paths
+    return drawn
+
+
 def learning_curves(record: dict[str, Any], summary: dict[str, Any], folder: Path) -> Path:
     """Train and validation loss and score per epoch of each architecture's best trial."""
     plt = _pyplot()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnncompare.report.figures import comparison_figure, draw_figures
+from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
 from rnncompare.report.summary import build_comparison, build_summary, trials_table, verdict
 
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
@@ -17,10 +17,12 @@ REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
 
 @dataclass
 class WrittenReport:
-    """A written report: its summary (what summary.json holds) and every file written, figures included."""
+    """A written report: its summary (what summary.json holds), every file of the report, figures included, and
+    the figures of each architecture on its own (for its MLflow run)."""
 
     summary: dict[str, Any]
     files: list[Path]
+    architecture_figures: dict[str, list[Path]]
 
 
 def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
@@ -42,7 +44,8 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
     environment = _templates()
     for name in ("report.md", "report.html"):
         write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))
-    return WrittenReport(summary, [out_dir / name for name in REPORT_FILES] + list(figures.values()))
+    return WrittenReport(summary, [out_dir / name for name in REPORT_FILES] + list(figures.values()),
+                         architecture_figures(record, summary, out_dir / "figures"))
 
 
 def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Path]:

@@ -15,8 +15,10 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
 import yaml
@@ -26,23 +28,39 @@ from rnncompare.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
     CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
-    TAG_DIAGNOSTIC_PREFIX, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_STUDY,
+    TAG_DIAGNOSTIC_PREFIX, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STUDY,
     TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
     metrics_batch, params_batch, run_filter, search_all, tags_batch,
 )
 
 
+def _save_keras_model(path: str, **arguments) -> None:
+    # mlflow.keras.save_model (MLflow 3.17) writes the input example before it creates the model's folder
+    import mlflow.keras
+
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **arguments)
+
+
+# MLflow's Keras flavour as `Model.log` calls it, with the folder made first
+_KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+
+
 class Tracker(RunReader):
     """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, source_name: str | None = None, git_commit: str | None = None):
         super().__init__(uri)
+        # on every run, so the runs table says what started it and from which commit
+        self.source_tags = {TAG_SOURCE_NAME: source_name, TAG_SOURCE_TYPE: "LOCAL"} if source_name else {}
+        if git_commit:
+            self.source_tags[TAG_GIT_COMMIT] = git_commit
         self._open_run_ids: list[str] = []
         self._children_of: dict[str, list[str]] = {}
 
     def open_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str) -> str:
         """Create a run that this process closes (`close_run`), or that `close_open_runs` closes if it breaks off."""
-        run_id = self.client.create_run(experiment_id, tags=dict(tags), run_name=run_name).info.run_id
+        run_id = self.client.create_run(experiment_id, tags={**self.source_tags, **tags}, run_name=run_name).info.run_id
         self._open_run_ids.append(run_id)
         if TAG_PARENT in tags:
             self._children_of.setdefault(tags[TAG_PARENT], []).append(run_id)
@@ -55,12 +73,11 @@ class Tracker(RunReader):
             self._open_run_ids.remove(run_id)
 
     def start_study(
-        self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], git_commit: str | None,
-        dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
+        self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
         resume: StudyRuns | None = None, oracle: str | None = None,
     ) -> StudyRuns:
         """Open the study run: reopen `resume` (found by `find_resumable`), else create the experiment if needed
-        and a new study run with config, versions and commit.
+        and a new study run with config, versions and dataset.
 
         Runs a killed process left RUNNING are marked KILLED first, so none stays RUNNING forever.
         """
@@ -86,8 +103,6 @@ class Tracker(RunReader):
         tags.update({f"{TAG_DATASET_PREFIX}{key}": value for key, value in dataset.items()})
         tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
                      for key, value in (swept or {}).items()})
-        if git_commit:
-            tags[TAG_GIT_COMMIT] = git_commit
         run_id = self.open_run(experiment_id, tags, study)
         self.client.log_batch(run_id, params=params_batch(flatten(resolved_config)))
         self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
@@ -204,17 +219,43 @@ class Tracker(RunReader):
         self.client.set_tag(run_id, TAG_BEST_TRIAL_ID, outcome.best_trial_id)
         self.close_run(run_id, "FINISHED")
 
+    def log_models(self, run_id: str, model, input_example, registered_name: str | None = None,
+                   seed_model: tuple[str, Any] | None = None) -> None:
+        """Log an architecture's selected Keras model as "model" (registered as `registered_name` if given) and a
+        seed run's as "seed_model" (its seed tagged on the run), with MLflow's Keras flavour, a signature and an
+        input example: ``mlflow.pyfunc.load_model("runs:/<run>/model")`` predicts."""
+        import mlflow
+        from mlflow.models import Model, infer_signature
+
+        # MLflow 3 files a logged model under the fluent API's current experiment, not its run's: point it there
+        mlflow.set_tracking_uri(self.client.tracking_uri)  # the absolute one (see store.client)
+        mlflow.set_experiment(experiment_id=self.client.get_run(run_id).info.experiment_id)
+        models = [("model", model, registered_name)]
+        if seed_model is not None:
+            self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
+            models.append(("seed_model", seed_model[1], None))
+        for name, keras_model, registered in models:
+            output = keras_model.predict(input_example, verbose=0)
+            Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                      signature=infer_signature(input_example, output), input_example=input_example,
+                      # given, not inferred: inferring them loads the model again in a subprocess
+                      pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                      registered_model_name=registered)
+
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
         for path in files:
             self.client.log_artifact(runs.study_run_id, str(path), artifact_path="report")
 
     def log_review(self, runs: StudyRuns, notes: Mapping[str, str],
-                   diagnostics: Mapping[str, Mapping[str, Any] | None]) -> None:
+                   diagnostics: Mapping[str, Mapping[str, Any] | None],
+                   figures: Mapping[str, Iterable[Path]]) -> None:
         """Put what a reviewer reads in the MLflow UI on the runs: each run's description (`notes`, the study's
-        under ``""``) and each architecture's diagnostics as tags and metrics."""
+        under ``""``), each architecture's diagnostics as tags and metrics, and its own figures."""
         self.client.set_tag(runs.study_run_id, TAG_NOTE, notes[""])
         for architecture, run_id in runs.architecture_run_ids.items():
+            for path in figures.get(architecture, ()):
+                self.client.log_artifact(run_id, str(path), artifact_path="figures")
             tags = {TAG_NOTE: notes[architecture]} if architecture in notes else {}
             found = diagnostics.get(architecture)
             metrics = {}
