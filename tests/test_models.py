@@ -1,6 +1,6 @@
 import pytest
 
-from rnncompare.models import build_model, count_parameters
+from rnncompare.models import build_model, count_parameters, units_for_budget
 from rnncompare.tasks import InputSpec, OutputSpec
 
 CELL_PARAMETERS = {
@@ -108,3 +108,20 @@ def test_token_input_starts_with_a_masking_embedding():
     embedding = model.get_layer("embedding")
     assert embedding.mask_zero and model.inputs[0].shape == (None, 10)
     assert count_parameters(model)["params_total"] == 50 * 4 + CELL_PARAMETERS["lstm"](4, 8) + 8 * 2 + 2
+
+
+@pytest.mark.parametrize("architecture, layers, target", [("gru", 1, 5_000), ("simple_rnn", 2, 12_345), ("gru", 3, 40_000)])
+def test_the_budget_width_is_the_closest_of_every_width(architecture, layers, target):
+    input_spec, output_spec = spec(features=5, classes=4)
+    hyperparameters = {"architecture": architecture, "units": 8, "dropout": 0.1, "layers": layers,
+                       "learning_rate": 1e-3}
+    units, params_total = units_for_budget(hyperparameters, target, input_spec, output_spec)
+    cell = CELL_PARAMETERS[architecture]
+
+    def closed_form(u):
+        return cell(5, u) + (layers - 1) * cell(u, u) + (u * 4 + 4)
+
+    best = min(range(1, 200), key=lambda u: (abs(closed_form(u) - target), u))
+    assert (units, params_total) == (best, closed_form(best))
+    built = build_model({**hyperparameters, "units": units}, input_spec, output_spec)
+    assert count_parameters(built)["params_total"] == params_total

@@ -23,30 +23,67 @@ def train_seeds(
 
     Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
     result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
+    The seeds share one compiled model (`SeedModels`); the result of the representative seed
+    (`representative_seed`) carries that model with its weights, the others none.
     """
-    results = []
+    models = SeedModels(model_hyperparameters(architecture, config, hyperparameters), task)
+    results, trained = [], {}
     for seed in evaluation_seeds(config.seed, config.evaluation.seeds):
         seed_id = str(seed)
         if done and seed_id in done:
             results.append(done[seed_id])
             continue
         observer.trial_started(seed_id, dict(hyperparameters))
-        result = _train_seed(architecture, hyperparameters, seed, config, task, observer)
+        result = _train_seed(models, hyperparameters, seed, config, task, observer)
         observer.trial_ended(result)
         results.append(result)
+        if result.status == FINISHED:
+            trained[seed_id] = models.model.get_weights()
+    chosen = representative_seed(results, task.output_spec.metrics.headline, among=set(trained))
+    if chosen is not None:
+        models.model.set_weights(trained[chosen.trial_id])
+        chosen.model = models.model
     return results
 
 
-def _train_seed(architecture: str, hyperparameters: dict[str, Any], seed: int, config, task: TaskData,
-                observer: TrialObserver) -> TrialResult:
-    import keras
+class SeedModels:
+    """One compiled model for every seed of one set of hyperparameters, so its training step is traced once.
 
+    `for_seed(seed)` gives the model as it would be had it been built right after ``set_random_seed(seed)``: a
+    model is built that way (building is cheap; tracing is not), and its initial weights and dropout seed states
+    are copied into the shared one, whose optimizer starts over. Same seeds, same results as a new model each.
+    """
+
+    def __init__(self, hyperparameters: dict[str, Any], task: TaskData):
+        self.hyperparameters = hyperparameters
+        self.task = task
+        self.model = None
+        self._optimizer_start: list = []
+
+    def for_seed(self, seed: int):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        fresh = build_model(self.hyperparameters, self.task.input_spec, self.task.output_spec)
+        if self.model is None:
+            fresh.optimizer.build(fresh.trainable_variables)  # what the first fit would do; its start is kept
+            self._optimizer_start = [variable.numpy() for variable in fresh.optimizer.variables]
+            self.model = fresh
+            return fresh
+        for shared, new in zip(self.model.layers, fresh.layers):
+            for variable, value in zip(shared.variables, new.variables):  # weights and dropout seed states
+                variable.assign(value)
+        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start):
+            variable.assign(value)
+        return self.model
+
+
+def _train_seed(models: SeedModels, hyperparameters: dict[str, Any], seed: int, config, task: TaskData,
+                observer: TrialObserver) -> TrialResult:
     seed_id = str(seed)
     recorder = epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
     try:
-        keras.utils.set_random_seed(seed)
-        model = build_model(model_hyperparameters(architecture, config, hyperparameters), task.input_spec,
-                            task.output_spec)
+        model = models.for_seed(seed)
         model.fit(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val),
                   epochs=config.tuner.epochs, batch_size=config.tuner.batch_size,
                   callbacks=[early_stopping(config), recorder], verbose=0)
@@ -57,14 +94,15 @@ def _train_seed(architecture: str, hyperparameters: dict[str, Any], seed: int, c
         return TrialResult(seed_id, dict(hyperparameters), FAILED, history=recorder.history,
                            failure_reason=failure_reason(exc))
     metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score), **test_metrics}
-    return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history, model=model)
+    return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history)
 
 
-def representative_seed(seed_results: Sequence[TrialResult], headline: str) -> TrialResult | None:
-    """The finished seed run (with its model at hand) whose headline score is closest to the seeds' mean: the one
-    model that stands for the architecture's typical result. None when no such run."""
+def representative_seed(seed_results: Sequence[TrialResult], headline: str,
+                        among: set[str] | None = None) -> TrialResult | None:
+    """The finished seed run (of those in `among`, by default any) whose headline score is closest to the seeds'
+    mean: the one model that stands for the architecture's typical result. None when there is no such run."""
     finished = [result for result in seed_results if result.status == FINISHED]
-    candidates = [result for result in finished if result.model is not None]
+    candidates = [result for result in finished if among is None or result.trial_id in among]
     if not candidates:
         return None
     mean = sum(result.metrics[headline] for result in finished) / len(finished)

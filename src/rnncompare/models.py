@@ -76,13 +76,27 @@ def units_for_budget(
 ) -> tuple[int, int]:
     """The width whose model (other hyperparameters unchanged) has the parameter count closest to `target_params`.
 
-    Parameter counts grow with the width, so a bisection over built models finds it; ties go to the narrower.
-    Returns (units, params_total).
+    Parameter counts grow with the width; ties go to the narrower. Every weight of a recurrent stack and its head
+    is a product of at most two widths, so the count is a quadratic in the width: three built models give it, a
+    bisection over it finds the width, and the two candidates are built to confirm their counts (a bisection over
+    built models takes over should they differ). Returns (units, params_total).
     """
-    def params(units: int) -> int:
+    def built(units: int) -> int:
         return count_parameters(build_model({**hyperparameters, "units": units}, input_spec, output_spec))[
             "params_total"]
 
+    one, two, three = (built(units) for units in (1, 2, 3))
+    square = (three - 2 * two + one) // 2
+    linear = two - one - 3 * square
+    constant = one - square - linear
+    units, count = _closest_width(lambda u: square * u * u + linear * u + constant, target_params, max_units)
+    confirmed = {candidate: built(candidate) for candidate in _candidates(units, count, target_params, max_units)}
+    if all(confirmed[u] == square * u * u + linear * u + constant for u in confirmed):
+        return units, count
+    return _closest_width(built, target_params, max_units)
+
+
+def _closest_width(params, target_params: int, max_units: int) -> tuple[int, int]:
     low, high = 1, max_units
     while low < high:  # the smallest width with at least the target count
         middle = (low + high) // 2
@@ -93,6 +107,12 @@ def units_for_budget(
     candidates = {units: params(units) for units in {max(low - 1, 1), low}}
     units = min(candidates, key=lambda u: (abs(candidates[u] - target_params), u))
     return units, candidates[units]
+
+
+def _candidates(units: int, count: int, target_params: int, max_units: int) -> set[int]:
+    # the chosen width and its neighbour on the other side of the target
+    other = units + 1 if count < target_params else units - 1
+    return {units, min(max(other, 1), max_units)}
 
 
 def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from rnncompare.distributed import Role
 from rnncompare.distributed.chief import ServedSearch
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
-from rnncompare.evaluation import matched_width, representative_seed, seed_statistics, train_seeds
+from rnncompare.evaluation import matched_width, seed_statistics, train_seeds
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
@@ -156,7 +156,7 @@ def _architecture(context: StudyContext, search: ArchitectureSearch, architectur
     if outcome.selected and context.config.evaluation.seeds:
         outcome.seed_metrics, seeds = _seed_runs(context, architecture, outcome.best_hyperparameters, run_id,
                                                  resumed=previous is not None, label=architecture)
-        outcome.representative_seed = representative_seed(seeds, context.task.output_spec.metrics.headline)
+        outcome.representative_seed = next((seed for seed in seeds if seed.model is not None), None)
     if outcome.selected and context.config.tracking.log_models:
         _log_models(context, architecture, run_id, outcome)
     context.tracker.finish_architecture(run_id, outcome, fixed)

@@ -25,7 +25,7 @@ class TrialResult:
     failure_reason: str | None = None
     # the trial's best-epoch weights and build config as keras-tuner saved them (set by a search, not by seeds)
     weights_files: list[str] = field(default_factory=list)
-    # a seed run's trained Keras model, kept until the one to log is chosen (never persisted)
+    # the representative seed run's trained Keras model, for logging (never persisted; other seeds have none)
     model: Any = field(default=None, repr=False, compare=False)
 
 

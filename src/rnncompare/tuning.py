@@ -78,7 +78,7 @@ def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
                            fetch_weights: Callable[[str, str], None] | None):
     kt = kt_compat.load()
 
-    class TrialReporting(kt_compat.with_fit_callbacks(base)):
+    class TrialReporting(kt_compat.patched_tuner_class(base)):
         """Reports each trial to `observer` as it starts and ends, failed or not."""
 
         def extra_fit_callbacks(self) -> list:
