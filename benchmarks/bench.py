@@ -1,0 +1,121 @@
+"""`make bench`: what rnncompare costs over the work it must do, measured side by side in one run.
+
+On bench.yaml (a search-only digits study), each as its own process, timed from start to exit:
+
+1. rnncompare with 1 worker (`rnncompare run bench.yaml --workers 1`);
+2. the bare fits: the same `build_model` calls and epochs that study made, read back from its store, with no
+   tuner, tracking or report (bare_fits.py);
+3. the hand-written alternative: keras-tuner's RandomSearch with MLflow autologging (keras_tuner_autolog.py);
+4. rnncompare with the default number of workers.
+
+Prints each wall time, CPU time and the ratios, and writes them to a JSON file (mlruns/bench/results.json by
+default). A benchmark, not a test: the figures quoted in the README come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STUDY = HERE / "bench.yaml"
+
+
+def timed(command: list[str], cwd: Path) -> dict[str, float]:
+    """Run `command` to completion; its wall time and the CPU time of the process and its children."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2)}
+
+
+def fit_plan(folder: Path) -> dict:
+    """The fits the study made, from its store: each trial's hyperparameters, per-trial seed and epochs."""
+    from mlflow.tracking import MlflowClient
+
+    from rnncompare.config import load_config
+    from rnncompare.seeds import trial_seed
+
+    config = load_config(STUDY)
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(config.study)
+    runs = client.search_runs([experiment.experiment_id], "tags.`rnncompare.role` = 'trial'", max_results=1000)
+    fits = []
+    for run in sorted(runs, key=lambda r: (r.data.tags["rnncompare.architecture"], int(r.data.tags["rnncompare.trial_id"]))):
+        params = run.data.params
+        fits.append({
+            "seed": trial_seed(config.seed, run.data.tags["rnncompare.trial_id"]),
+            "epochs": int(run.data.metrics["epochs_run"]),
+            "hyperparameters": {"architecture": params["architecture"], "units": int(params["units"]),
+                                "dropout": float(params["dropout"]), "layers": int(params["layers"]),
+                                "learning_rate": float(params["learning_rate"])},
+        })
+    return {"config": str(STUDY), "fits": fits}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
+    args = parser.parse_args(argv)
+    python = sys.executable
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="rnncompare-bench-") as scratch:
+        scratch = Path(scratch)
+        one, default, alternative = (scratch / name for name in ("one-worker", "default", "autolog"))
+        for folder in (one, default, alternative):
+            folder.mkdir()
+        print("rnncompare, 1 worker ...", flush=True)
+        results["rnncompare_1_worker"] = timed([python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], one)
+        plan = scratch / "plan.json"
+        plan.write_text(json.dumps(fit_plan(one)))
+        print(f"bare fits ({len(json.loads(plan.read_text())['fits'])}) ...", flush=True)
+        results["bare_fits"] = timed([python, str(HERE / "bare_fits.py"), str(plan)], scratch)
+        print("keras-tuner + MLflow autolog ...", flush=True)
+        results["keras_tuner_autolog"] = timed([python, str(HERE / "keras_tuner_autolog.py"), str(alternative)],
+                                               scratch)
+        print("rnncompare, default workers ...", flush=True)
+        results["rnncompare_default_workers"] = timed([python, "-m", "rnncompare", "run", str(STUDY)], default)
+    bare = results["bare_fits"]["wall_s"]
+    ratios = {
+        "rnncompare_1_worker_over_bare_fits": round(results["rnncompare_1_worker"]["wall_s"] / bare, 3),
+        "keras_tuner_autolog_over_bare_fits": round(results["keras_tuner_autolog"]["wall_s"] / bare, 3),
+        "default_workers_speedup_over_1_worker": round(
+            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
+    }
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
+              "study": STUDY.name, "results": results, "ratios": ratios}
+    print()
+    for name, values in results.items():
+        print(f"{name:28} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
+              f"{values['cores_busy']:.2f} cores busy")
+    for name, value in ratios.items():
+        print(f"{name:40} {value:.3f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
