@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     with_overrides(run)
     run.add_argument("--fresh", action="store_true",
                      help="start the study over instead of resuming an interrupted run of the same config")
+    run.add_argument("--workers", type=_workers, metavar="N",
+                     help="trials trained at once on this machine: a number, or auto for one per core "
+                          "(sets execution.workers)")
     distributed = run.add_argument_group(
         "distributed search (keras-tuner's chief/worker mode; also set by KERASTUNER_TUNER_ID, "
         "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)")
@@ -75,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
     return parser
+
+
+def _workers(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and 1 <= int(text) <= 256):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 256 or auto")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +133,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from rnncompare.study import run_sweep, run_worker
 
         role = role_from(args.chief, args.worker, args.oracle)
+        if args.workers is not None:
+            args.overrides.append(f"execution.workers={args.workers}")
         if role is not None and not role.is_chief and args.fresh:
             raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
         quiet_libraries()

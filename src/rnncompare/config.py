@@ -146,6 +146,10 @@ class TrackingConfig(_Section):
 class ReportConfig(_Section):
     dir: str
 
+
+class ExecutionConfig(_Section):
+    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=256)]
+
 SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
 
 
@@ -161,6 +165,7 @@ class StudyConfig(_Section):
     evaluation: EvaluationConfig
     tracking: TrackingConfig
     report: ReportConfig
+    execution: ExecutionConfig
 
     @field_validator("study")
     @classmethod
@@ -176,7 +181,7 @@ class StudyConfig(_Section):
     @classmethod
     def _sweepable(cls, value: dict[str, list]) -> dict[str, list]:
         for key in value:
-            if key.split(".")[0] in ("study", "sweep", "tracking", "report") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
+            if key.split(".")[0] in ("study", "sweep", "tracking", "report", "execution") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
                 raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
         return value
 
@@ -222,8 +227,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid YAML{where}: {problem}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot be read ({exc})") from None
-    if data is None:
-        return {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise UserError(f"{path}: must hold a mapping of config keys, got {type(data).__name__}")
     return data
@@ -439,11 +443,12 @@ def _allowed_keys(parent: str) -> list[str]:
 
 
 def config_digest(config: StudyConfig) -> str:
-    """A hash of the resolved config, without where this machine keeps things (tracking.uri, tuner.dir,
-    report.dir): an interrupted study run is resumed, and a chief's study joined by a worker, only with the same
-    config."""
+    """A hash of the resolved config, without where and how this machine runs it (tracking.uri, tuner.dir,
+    report.dir, execution): an interrupted study run is resumed, and a chief's study joined by a worker, only with
+    the same config."""
     resolved = config.to_dict()
     resolved.pop("tracking", None)
+    resolved.pop("execution", None)
     resolved["tuner"] = {key: value for key, value in resolved["tuner"].items() if key != "dir"}
     resolved["report"] = {key: value for key, value in resolved["report"].items() if key != "dir"}
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]

@@ -18,6 +18,7 @@ from rnncompare.config import expand_sweep
 from rnncompare.context import ArchitectureSearch, LocalSearch, StudyContext
 from rnncompare.distributed import Role
 from rnncompare.distributed.chief import ServedSearch
+from rnncompare.distributed.loopback import LocalCluster, resolve_workers
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
 from rnncompare.evaluation import matched_width, seed_statistics, train_seeds
@@ -94,9 +95,24 @@ def run_study(
                              f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
+    workers = resolve_workers(config.execution.workers, config.tuner.max_trials) if role is None else 1
     import_deep_learning()
-    context = _open_study(checked, progress, swept, role)
-    search: ArchitectureSearch = ServedSearch(context, role) if role is not None else LocalSearch(context)
+    if workers == 1:
+        return _run(checked, progress, swept, role, checked.tracking_uri)
+    loopback = Path(config.tuner.dir) / config.study / "loopback"
+    with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
+        progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
+                                  f"loopback (logs in {cluster.folder})")
+        return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check)
+
+
+def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None,
+         tracking_uri: str, check_workers=None) -> StudyResult:
+    """The study itself: the run tree, the searches (here, or served to `role`'s workers), seeds, report."""
+    config, task = checked.config, checked.task
+    context = _open_study(checked, progress, swept, role, tracking_uri)
+    search: ArchitectureSearch = (ServedSearch(context, role, check_workers) if role is not None
+                                  else LocalSearch(context))
     report_dir = Path(config.report.dir) / config.study
     status = "FAILED"
     try:
@@ -106,7 +122,7 @@ def run_study(
                     for architecture in config.architectures}
         if config.evaluation.match_params and config.evaluation.seeds:
             _run_budget_matched(context, outcomes)
-        record = load_study(checked.tracking_uri, config.study, context.runs.study_run_id)
+        record = load_study(tracking_uri, config.study, context.runs.study_run_id)
         report = write_report(record, report_dir)
         context.tracker.log_report(context.runs, report.files)
         context.tracker.log_review(context.runs, run_notes(report.summary),
@@ -125,10 +141,11 @@ def run_study(
 
 
 def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None,
-                role: Role | None) -> StudyContext:
+                role: Role | None, tracking_uri: str) -> StudyContext:
     """Open (or reopen) the study run and return the context every stage shares."""
     config, task = checked.config, checked.task
-    tracker = Tracker(checked.tracking_uri, provenance.source_name(), provenance.git_commit())
+    tracker = Tracker(tracking_uri, provenance.source_name(), provenance.git_commit(),
+                      artifacts_beside=checked.tracking_uri)
     dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
                **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
     runs = tracker.start_study(config.study, config.to_dict(), provenance.versions(),

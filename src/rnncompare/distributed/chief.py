@@ -54,9 +54,11 @@ class ServedOracle:
         over = self.servicer.stop_triggered or self.failure is not None or kt_compat.nothing_left(self.oracle)
         return over and not self.oracle.ongoing_trials
 
-    def wait(self, poll_seconds: float = 0.5) -> None:
-        """Block until the search is over."""
+    def wait(self, poll_seconds: float = 0.5, check: Callable[[], None] | None = None) -> None:
+        """Block until the search is over; `check()`, called at each poll, may raise to stop waiting."""
         while not self.finished:
+            if check is not None:
+                check()
             time.sleep(poll_seconds)
 
     def stop(self, grace_seconds: float) -> None:
@@ -80,9 +82,11 @@ class ServedSearch:
     """The chief's side of the study's search seam: serve every unfinished architecture's oracle at `start`, then
     give each architecture's outcome once the workers have finished its search."""
 
-    def __init__(self, context: StudyContext, role: Role):
+    def __init__(self, context: StudyContext, role: Role, check: Callable[[], None] | None = None):
         self.context = context
         self.role = role
+        # raises while waiting when the workers can no longer finish the search (a `LocalCluster`'s `check`)
+        self.check = check
         self.served: dict[str, tuple[ServedOracle, object]] = {}
 
     def start(self) -> None:
@@ -109,7 +113,7 @@ class ServedSearch:
         context = self.context
         server, tuner = self.served[architecture]
         run_id = context.runs.architecture_run_ids[architecture]
-        server.wait()
+        server.wait(check=self.check)
         context.tracker.mark_search(run_id, "done")
         trials = context.tracker.previous_results(run_id, "trial", context.fixed(architecture))
         if server.failure is not None:

@@ -7,11 +7,13 @@
 from rnncompare.tracking.reader import load_study, load_summary, training_views
 from rnncompare.tracking.runs import PreviousRun, RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    check_store, is_server, resolve_tracking_uri, server_command, ui_command, writable_folder,
+    check_store, is_server, loopback_server_command, resolve_tracking_uri, server_command, ui_command,
+    writable_folder,
 )
 from rnncompare.tracking.writer import Tracker, TrialLogger
 
 __all__ = [
     "PreviousRun", "RunReader", "StudyRuns", "Tracker", "TrialLogger", "check_store", "is_server", "load_study",
-    "load_summary", "resolve_tracking_uri", "server_command", "training_views", "ui_command", "writable_folder",
+    "load_summary", "loopback_server_command", "resolve_tracking_uri", "server_command", "training_views",
+    "ui_command", "writable_folder",
 ]

@@ -207,6 +207,16 @@ def server_command(backend_store_uri: str, artifacts_destination: str, host: str
             "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
+def loopback_server_command(store_uri: str, host: str, port: int) -> list[str]:
+    """The `mlflow server` command line in front of a local SQLite store, for the processes of one study on this
+    machine: it is the one writer to the file, and artifacts stay where the local store keeps them (each process
+    writes its own, as with the store alone)."""
+    path = (_sqlite_path(store_uri) or Path("mlruns/mlflow.db")).resolve()
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{path}",
+            "--default-artifact-root", (path.parent / "artifacts").as_uri(), "--no-serve-artifacts",
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
 def ui_command(uri: str, host: str, port: int) -> list[str]:
     """The `mlflow ui` command line that serves this store's UI."""
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]

@@ -49,8 +49,11 @@ _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_
 class Tracker(RunReader):
     """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
 
-    def __init__(self, uri: str, source_name: str | None = None, git_commit: str | None = None):
+    def __init__(self, uri: str, source_name: str | None = None, git_commit: str | None = None,
+                 artifacts_beside: str | None = None):
         super().__init__(uri)
+        # a loopback server in front of a local store: new experiments keep their artifacts beside that store
+        self.artifacts_beside = artifacts_beside or uri
         # on every run, so the runs table says what started it and from which commit
         self.source_tags = {TAG_SOURCE_NAME: source_name, TAG_SOURCE_TYPE: "LOCAL"} if source_name else {}
         if git_commit:
@@ -86,7 +89,7 @@ class Tracker(RunReader):
         experiment_id = (
             experiment.experiment_id
             if experiment is not None
-            else self.client.create_experiment(study, artifact_location=artifact_location(self.uri, study))
+            else self.client.create_experiment(study, artifact_location=artifact_location(self.artifacts_beside, study))
         )
         if experiment is None or experiment.tags.get(TAG_EXPERIMENT_KIND) != TRAINING_KIND:
             self.client.set_experiment_tag(experiment_id, TAG_EXPERIMENT_KIND, TRAINING_KIND)
@@ -234,13 +237,22 @@ class Tracker(RunReader):
         if seed_model is not None:
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
-        for name, keras_model, registered in models:
-            output = keras_model.predict(input_example, verbose=0)
-            Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                      signature=infer_signature(input_example, output), input_example=input_example,
-                      # given, not inferred: inferring them loads the model again in a subprocess
-                      pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                      registered_model_name=registered)
+        import keras
+
+        # MLflow checks the input example by predicting with Keras's default verbosity: no progress bars
+        interactive = keras.config.is_interactive_logging_enabled()
+        keras.config.disable_interactive_logging()
+        try:
+            for name, keras_model, registered in models:
+                output = keras_model.predict(input_example, verbose=0)
+                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                          signature=infer_signature(input_example, output), input_example=input_example,
+                          # given, not inferred: inferring them loads the model again in a subprocess
+                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                          registered_model_name=registered)
+        finally:
+            if interactive:
+                keras.config.enable_interactive_logging()
 
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""

@@ -1,0 +1,192 @@
+"""Several workers on one machine (`execution.workers`): `rnncompare run` starts keras-tuner's chief/worker search
+on loopback itself, the same engine as a search spread over machines.
+
+This process is the chief. `LocalCluster` puts an MLflow tracking server on loopback in front of the SQLite store
+(the one writer to the file, so the processes never meet "database is locked"), starts the workers as child
+processes (`rnncompare run CONFIG --worker local-N`), each with its share of the cores, restarts a worker that
+dies (it takes up its trial again under the same name), and stops all of it when the study ends. The children die
+with this process, so a study killed with `kill -9` leaves nothing running and resumes like any other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from rnncompare.config import StudyConfig
+from rnncompare.distributed.role import CHIEF, Role, check_ports_free
+from rnncompare.errors import StudyStopped, UserError
+from rnncompare.fitting import FAULT_VARIABLE
+from rnncompare.tracking import is_server, loopback_server_command
+
+LOOPBACK = "127.0.0.1"
+# What one training process may take, for `workers: auto` (TensorFlow, a model and a task's arrays).
+WORKER_MEMORY_BYTES = 1536 * 2**20
+RESTARTS_PER_WORKER = 3
+# Test hook, like RNNCOMPARE_KILL_AT_EPOCH: NAME:K makes worker NAME's first process kill itself at its K-th epoch.
+KILL_WORKER_VARIABLE = "RNNCOMPARE_KILL_WORKER"
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resolve_workers(setting: int | str, max_trials: int) -> int:
+    """`execution.workers` as a number: `auto` is one per core, as memory allows, and never more than trials."""
+    if setting != "auto":
+        return int(setting)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        available = WORKER_MEMORY_BYTES * available_cores()
+    return max(1, min(available_cores(), available // WORKER_MEMORY_BYTES, max_trials))
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGKILL when the process that started it dies, however it dies.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def _oracle_role(architectures: int, attempts: int = 20) -> Role:
+    """The chief's role on loopback, on `architectures` consecutive free ports."""
+    for _ in range(attempts):
+        role = Role(CHIEF, LOOPBACK, _free_port())
+        if role.port_for(architectures - 1) > 65000:
+            continue
+        try:
+            check_ports_free(role, architectures)
+            return role
+        except UserError:
+            continue
+    raise StudyStopped(f"execution.workers: found no {architectures} free consecutive ports on {LOOPBACK}")
+
+
+class LocalCluster:
+    """The chief's side of a loopback search: a tracking server (when the store is a SQLite file) and `workers`
+    worker processes. Use as a context manager around the study; `role` and `tracking_uri` are for the chief."""
+
+    def __init__(self, config: StudyConfig, store_uri: str, workers: int, folder: Path):
+        self.config = config
+        self.store_uri = store_uri
+        self.workers = workers
+        self.folder = folder
+        self.role = _oracle_role(len(config.architectures))
+        self.tracking_uri = store_uri
+        self._server: subprocess.Popen | None = None
+        self._processes: dict[str, subprocess.Popen] = {}
+        self._restarts: dict[str, int] = {}
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.failure: str | None = None
+
+    def __enter__(self) -> "LocalCluster":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            if not is_server(self.store_uri):
+                self._start_server()
+            self._config_file().write_text(yaml.safe_dump({**self.config.to_dict(), "tracking": {
+                **self.config.tracking.model_dump(mode="json"), "uri": self.tracking_uri}}, sort_keys=False))
+            for index in range(self.workers):
+                self._start_worker(f"local-{index + 1}", first=True)
+            threading.Thread(target=self._supervise, name="rnncompare-workers", daemon=True).start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()
+        with self._lock:
+            processes = list(self._processes.values())
+        for process in processes:
+            _stop(process, grace_seconds=10)
+        if self._server is not None:
+            _stop(self._server, grace_seconds=10)
+
+    def check(self) -> None:
+        """Raise `StudyStopped` when a worker died more often than it is restarted (called while the chief waits)."""
+        if self.failure is not None:
+            raise StudyStopped(self.failure)
+
+    @property
+    def threads_per_worker(self) -> int:
+        return max(1, available_cores() // self.workers)
+
+    def _config_file(self) -> Path:
+        return self.folder / "config.yaml"
+
+    def _start_server(self) -> None:
+        port = _free_port()
+        log = open(self.folder / "tracking-server.log", "ab")
+        self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
+                                        stderr=log, preexec_fn=_die_with_parent)
+        self.tracking_uri = f"http://{LOOPBACK}:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.tracking_uri}/health", timeout=2):
+                    return
+            except OSError:
+                if self._server.poll() is not None or time.monotonic() > deadline:
+                    raise StudyStopped(f"execution.workers: the loopback tracking server did not start; see "
+                                       f"{self.folder / 'tracking-server.log'}") from None
+                time.sleep(0.3)
+
+    def _start_worker(self, name: str, first: bool) -> None:
+        environment = {key: value for key, value in os.environ.items()
+                       if key not in (FAULT_VARIABLE, "MLFLOW_TRACKING_URI")}
+        threads = str(self.threads_per_worker)
+        environment.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads)
+        kill = os.environ.get(KILL_WORKER_VARIABLE, "")
+        if first and kill.partition(":")[0] == name:
+            environment[FAULT_VARIABLE] = kill.partition(":")[2]
+        log = open(self.folder / f"{name}.log", "ab")
+        command = [sys.executable, "-m", "rnncompare", "run", str(self._config_file()), "--worker", name,
+                   "--oracle", f"{self.role.host}:{self.role.port}", "--wait", "300"]
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=_die_with_parent)
+        with self._lock:
+            self._processes[name] = process
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            with self._lock:
+                ended = [(name, process.returncode) for name, process in self._processes.items()
+                         if process.poll() is not None and process.returncode != 0]
+            for name, code in ended:
+                restarts = self._restarts.get(name, 0)
+                if restarts >= RESTARTS_PER_WORKER:
+                    self.failure = (f"worker {name} stopped {restarts + 1} times (last exit status {code}); see "
+                                    f"{self.folder / (name + '.log')}")
+                    return
+                self._restarts[name] = restarts + 1
+                self._start_worker(name, first=False)
+
+
+def _stop(process: subprocess.Popen, grace_seconds: float) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,55 @@
+"""Several workers on one machine (`execution.workers`): the chief/worker search on loopback, started and stopped
+by `rnncompare run` itself, gives the same trials, scores and summary as one process, even when a worker dies."""
+
+import os
+import urllib.request
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import TINY_STUDY, clean_env, rnncompare
+from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
+from test_same_results import summary_differences, trial_differences
+
+pytestmark = pytest.mark.slow
+
+
+def test_auto_is_one_worker_per_core_and_never_more_than_the_trials():
+    assert resolve_workers(3, max_trials=2) == 3  # a number is taken as given
+    assert 1 <= resolve_workers("auto", max_trials=100) <= len(os.sched_getaffinity(0))
+    assert resolve_workers("auto", max_trials=1) == 1
+
+
+def test_two_workers_give_the_same_study_even_when_one_is_killed_mid_trial(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
+    # local-1's first process kills itself (SIGKILL) at the end of its first epoch, in the middle of a trial
+    completed = rnncompare("run", "tiny.yaml", "--workers", "2", cwd=tmp_path,
+                           env=clean_env(**{KILL_WORKER_VARIABLE: "local-1:1"}), timeout=400)
+    assert completed.returncode == 0, completed.stderr
+    assert "workers   2 worker processes, 1 core(s) each" in completed.stderr
+    report_dir = tmp_path / "mlruns" / "reports" / "tiny"
+    # random search: the same trial ids with the same hyperparameters, seeds and scores as in one process
+    assert trial_differences(report_dir) == []
+    assert summary_differences(report_dir) == []
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=500)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    trials = [run for run in runs if run.data.tags["rnncompare.role"] == "trial"]
+    finished = sorted((run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.trial_id"])
+                      for run in trials if run.info.status == "FINISHED")
+    assert finished == [(name, trial) for name in ("gru", "lstm", "simple_rnn") for trial in ("0", "1")]
+    assert {run.data.tags["rnncompare.worker"] for run in trials} == {"local-1", "local-2"}
+    killed = [run for run in trials if run.info.status == "KILLED"]
+    assert [run.data.tags["rnncompare.worker"] for run in killed] == ["local-1"]
+    # the artifacts stay beside the local store, where a study run without workers keeps them
+    artifacts = tmp_path / "mlruns" / "artifacts" / "tiny"
+    assert (artifacts / next(run.info.run_id for run in trials if run.info.status == "FINISHED")).is_dir()
+    # the workers ended on their own, and the loopback server stopped with the study
+    loopback = tmp_path / "mlruns" / "tuner" / "tiny" / "loopback"
+    assert "worker local-2 ran" in (loopback / "local-2.log").read_text()
+    server = yaml.safe_load((loopback / "config.yaml").read_text())["tracking"]["uri"]
+    assert server.startswith("http://127.0.0.1:")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{server}/health", timeout=2)
