@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: run test install ui clean chromium
+.PHONY: run test bench install ui clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chromium:
 
 test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
+
+# What rnncompare costs over the bare fits, and what the workers gain: benchmarks/bench.py (several minutes).
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench.py
 
 ui: $(VENV)/.installed
 	$(BIN)/rnncompare ui

@@ -9,16 +9,23 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import TINY_STUDY, clean_env, rnncompare
+from rnncompare.config import load_config
 from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
 
 
-def test_auto_is_one_worker_per_core_and_never_more_than_the_trials():
-    assert resolve_workers(3, max_trials=2) == 3  # a number is taken as given
-    assert 1 <= resolve_workers("auto", max_trials=100) <= len(os.sched_getaffinity(0))
-    assert resolve_workers("auto", max_trials=1) == 1
+def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_small_study():
+    def workers(setting, max_trials=8, epochs=10):
+        return resolve_workers(load_config({"execution": {"workers": setting},
+                                            "tuner": {"max_trials": max_trials, "epochs": epochs}}))
+
+    cores = len(os.sched_getaffinity(0))
+    assert workers(3, max_trials=2) == 3  # a number is taken as given
+    assert workers("auto", max_trials=100) == cores  # this machine has the memory for one per core
+    assert workers("auto", max_trials=1) == 1
+    assert workers("auto", max_trials=2, epochs=2) == 1  # 3 architectures x 2 trials x 2 epochs: not worth it
 
 
 def test_two_workers_give_the_same_study_even_when_one_is_killed_mid_trial(tmp_path):

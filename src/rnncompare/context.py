@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from rnncompare.config import StudyConfig
 from rnncompare.errors import UserError
+from rnncompare.evaluation import SeedPool
 from rnncompare.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import PreviousRun, StudyRuns, Tracker
@@ -29,6 +30,8 @@ class StudyContext:
     tracker: Tracker
     runs: StudyRuns
     progress: Progress
+    # where seed runs train at once (several workers), or None: one after the other in this process
+    seed_pool: SeedPool | None = None
 
     @property
     def tuner_dir(self) -> Path:

@@ -3,46 +3,56 @@ statistics over seeds (the only place they are computed, for the runs and for th
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
+from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason
 from rnncompare.models import build_model, units_for_budget
+from rnncompare.runtime import die_with_parent
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
-from rnncompare.tasks import TaskData
+from rnncompare.tasks import TaskData, load_task
 from rnncompare.trials import FAILED, FINISHED, TrialObserver, TrialResult
 from rnncompare.tuning import model_hyperparameters
 
 
 def train_seeds(
     architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
-    done: dict[str, TrialResult] | None = None,
+    done: dict[str, TrialResult] | None = None, pool: "SeedPool | None" = None,
 ) -> list[TrialResult]:
     """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
 
     Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
     result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
-    The seeds share one compiled model (`SeedModels`); the result of the representative seed
-    (`representative_seed`) carries that model with its weights, the others none.
+    Here, the seeds share one compiled model (`SeedModels`); with a `pool`, they train at once in its processes
+    and are reported as each ends. The result of the representative seed (`representative_seed`) carries its
+    trained model, the others none.
     """
-    models = SeedModels(model_hyperparameters(architecture, config, hyperparameters), task)
-    results, trained = [], {}
-    for seed in evaluation_seeds(config.seed, config.evaluation.seeds):
-        seed_id = str(seed)
-        if done and seed_id in done:
-            results.append(done[seed_id])
-            continue
-        observer.trial_started(seed_id, dict(hyperparameters))
-        result = _train_seed(models, hyperparameters, seed, config, task, observer)
-        observer.trial_ended(result)
-        results.append(result)
-        if result.status == FINISHED:
-            trained[seed_id] = models.model.get_weights()
+    seeds = [seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds)
+             if not (done and str(seed) in done)]
+    full = model_hyperparameters(architecture, config, hyperparameters)
+    trained: dict[str, list] = {}
+    if pool is not None:
+        fresh = pool.train(architecture, hyperparameters, seeds, observer, trained)
+        models = None
+    else:
+        models, fresh = SeedModels(full, task), {}
+        for seed in seeds:
+            observer.trial_started(str(seed), dict(hyperparameters))
+            result = _train_seed(models, hyperparameters, seed, config, task, observer)
+            observer.trial_ended(result)
+            fresh[str(seed)] = result
+            if result.status == FINISHED:
+                trained[str(seed)] = models.model.get_weights()
+    results = [done[str(seed)] if done and str(seed) in done else fresh[str(seed)]
+               for seed in evaluation_seeds(config.seed, config.evaluation.seeds)]
     chosen = representative_seed(results, task.output_spec.metrics.headline, among=set(trained))
     if chosen is not None:
-        models.model.set_weights(trained[chosen.trial_id])
-        chosen.model = models.model
+        model = models.model if models is not None else build_model(full, task.input_spec, task.output_spec)
+        model.set_weights(trained[chosen.trial_id])
+        chosen.model = model
     return results
 
 
@@ -95,6 +105,85 @@ def _train_seed(models: SeedModels, hyperparameters: dict[str, Any], seed: int, 
                            failure_reason=failure_reason(exc))
     metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score), **test_metrics}
     return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history)
+
+
+class SeedPool:
+    """Seed runs trained at once: `processes` child processes, each with its share of the cores, its own copy of
+    the task, and its own `SeedModels` per set of hyperparameters. The children die with this process."""
+
+    def __init__(self, config, processes: int, threads: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.config = config
+        # spawn, not fork: this process holds TensorFlow's threads, which a forked child would inherit broken
+        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_seed_process, initargs=(config.to_dict(), threads))
+
+    def train(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int],
+              observer: TrialObserver, trained: dict[str, list]) -> dict[str, TrialResult]:
+        """Train `seeds` at once; report each to `observer` as it ends (its epochs replayed); put the weights of
+        those that finished into `trained`. Returns the results by seed id."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures = {self.executor.submit(_seed_job, architecture, hyperparameters, seed): str(seed) for seed in seeds}
+        results = {}
+        for future in as_completed(futures):
+            seed_id = futures[future]
+            try:
+                result, epochs, weights = future.result()
+            except BrokenProcessPool as exc:
+                result, epochs, weights = TrialResult(seed_id, dict(hyperparameters), FAILED,
+                                                      failure_reason=f"the seed's process died ({exc})"), [], None
+            observer.trial_started(seed_id, dict(hyperparameters))
+            for epoch, metrics in epochs:
+                observer.epoch_ended(seed_id, epoch, metrics)
+            observer.trial_ended(result)
+            results[seed_id] = result
+            if weights is not None:
+                trained[seed_id] = weights
+        return results
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+_process_state: dict[str, Any] = {}
+
+
+def _start_seed_process(config_dict: dict[str, Any], threads: int) -> None:
+    os.environ.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
+    die_with_parent()
+    _process_state["config"] = config = load_config(config_dict)
+    _process_state["task"] = load_task(config.task, config.seed)
+    _process_state["models"] = {}
+
+
+def _seed_job(architecture: str, hyperparameters: dict[str, Any], seed: int):
+    config, task = _process_state["config"], _process_state["task"]
+    full = model_hyperparameters(architecture, config, hyperparameters)
+    models = _process_state["models"].setdefault(repr(sorted(full.items())), SeedModels(full, task))
+    epochs = _EpochLog()
+    result = _train_seed(models, hyperparameters, seed, config, task, epochs)
+    weights = models.model.get_weights() if result.status == FINISHED else None
+    return result, epochs.epochs, weights
+
+
+class _EpochLog:
+    """A `TrialObserver` that keeps a fit's epochs, to be replayed to the study's observers."""
+
+    def __init__(self):
+        self.epochs: list[tuple[int, dict[str, float]]] = []
+
+    def trial_started(self, trial_id, hyperparameters):
+        pass
+
+    def epoch_ended(self, trial_id, epoch, metrics):
+        self.epochs.append((epoch, dict(metrics)))
+
+    def trial_ended(self, result):
+        pass
 
 
 def representative_seed(seed_results: Sequence[TrialResult], headline: str,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -59,3 +61,12 @@ def import_deep_learning() -> None:
         import keras_tuner  # noqa: F401
     tensorflow.get_logger().setLevel(logging.ERROR)
     _imported = True
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the process that started it dies, however that one dies (elsewhere,
+    nothing): a study killed with `kill -9` leaves no worker, seed process or server behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

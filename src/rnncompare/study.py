@@ -21,7 +21,7 @@ from rnncompare.distributed.chief import ServedSearch
 from rnncompare.distributed.loopback import LocalCluster, resolve_workers
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
-from rnncompare.evaluation import matched_width, seed_statistics, train_seeds
+from rnncompare.evaluation import SeedPool, matched_width, seed_statistics, train_seeds
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
@@ -95,22 +95,27 @@ def run_study(
                              f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
-    workers = resolve_workers(config.execution.workers, config.tuner.max_trials) if role is None else 1
+    workers = resolve_workers(config) if role is None else 1
     import_deep_learning()
     if workers == 1:
         return _run(checked, progress, swept, role, checked.tracking_uri)
     loopback = Path(config.tuner.dir) / config.study / "loopback"
     with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
         progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
-                                  f"loopback (logs in {cluster.folder})")
-        return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check)
+                                  f"loopback (logs in {cluster.folder}); the seed runs {workers} at once")
+        seed_pool = SeedPool(config, workers, cluster.threads_per_worker)
+        try:
+            return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check, seed_pool)
+        finally:
+            seed_pool.close()
 
 
 def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None,
-         tracking_uri: str, check_workers=None) -> StudyResult:
+         tracking_uri: str, check_workers=None, seed_pool: SeedPool | None = None) -> StudyResult:
     """The study itself: the run tree, the searches (here, or served to `role`'s workers), seeds, report."""
     config, task = checked.config, checked.task
     context = _open_study(checked, progress, swept, role, tracking_uri)
+    context.seed_pool = seed_pool
     search: ArchitectureSearch = (ServedSearch(context, role, check_workers) if role is not None
                                   else LocalSearch(context))
     report_dir = Path(config.report.dir) / config.study
@@ -222,7 +227,7 @@ def _seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[s
         context.progress.seed_observer(label, config.evaluation.seeds),
     )
     done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
-    results = train_seeds(architecture, hyperparameters, config, context.task, observer, done)
+    results = train_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
     return seed_statistics(results, config.evaluation.confidence, context.task.output_spec.metrics), results
 
 

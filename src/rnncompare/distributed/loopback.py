@@ -10,9 +10,7 @@ with this process, so a study killed with `kill -9` leaves nothing running and r
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,12 +25,14 @@ from rnncompare.config import StudyConfig
 from rnncompare.distributed.role import CHIEF, Role, check_ports_free
 from rnncompare.errors import StudyStopped, UserError
 from rnncompare.fitting import FAULT_VARIABLE
+from rnncompare.runtime import die_with_parent
 from rnncompare.tracking import is_server, loopback_server_command
 
 LOOPBACK = "127.0.0.1"
 # What one training process may take, for `workers: auto` (TensorFlow, a model and a task's arrays).
 WORKER_MEMORY_BYTES = 1536 * 2**20
 RESTARTS_PER_WORKER = 3
+SMALL_STUDY_EPOCHS = 100
 # Test hook, like RNNCOMPARE_KILL_AT_EPOCH: NAME:K makes worker NAME's first process kill itself at its K-th epoch.
 KILL_WORKER_VARIABLE = "RNNCOMPARE_KILL_WORKER"
 
@@ -42,23 +42,20 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def resolve_workers(setting: int | str, max_trials: int) -> int:
-    """`execution.workers` as a number: `auto` is one per core, as memory allows, and never more than trials."""
+def resolve_workers(config: StudyConfig) -> int:
+    """`execution.workers` as a number. `auto` is one per core, as memory allows, never more than the trials of
+    one search, and 1 for a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of
+    search in all: each worker imports TensorFlow, about 5 s of a core)."""
+    setting = config.execution.workers
     if setting != "auto":
         return int(setting)
+    if len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS:
+        return 1
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
         available = WORKER_MEMORY_BYTES * available_cores()
-    return max(1, min(available_cores(), available // WORKER_MEMORY_BYTES, max_trials))
-
-
-def _die_with_parent() -> None:
-    # Linux: the child gets SIGKILL when the process that started it dies, however it dies.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    return max(1, min(available_cores(), available // WORKER_MEMORY_BYTES, config.tuner.max_trials))
 
 
 def _free_port() -> int:
@@ -139,7 +136,7 @@ class LocalCluster:
         port = _free_port()
         log = open(self.folder / "tracking-server.log", "ab")
         self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
-                                        stderr=log, preexec_fn=_die_with_parent)
+                                        stderr=log, preexec_fn=die_with_parent)
         self.tracking_uri = f"http://{LOOPBACK}:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -163,7 +160,7 @@ class LocalCluster:
         log = open(self.folder / f"{name}.log", "ab")
         command = [sys.executable, "-m", "rnncompare", "run", str(self._config_file()), "--worker", name,
                    "--oracle", f"{self.role.host}:{self.role.port}", "--wait", "300"]
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent)
         with self._lock:
             self._processes[name] = process
 

@@ -16,6 +16,7 @@ depends on which run happens to be active.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,8 @@ def _save_keras_model(path: str, **arguments) -> None:
     mlflow.keras.save_model(path=path, **arguments)
 
 
+# a running trial's per-epoch metrics are written at most this often (and when it ends)
+EPOCH_FLUSH_SECONDS = 5.0
 # MLflow's Keras flavour as `Model.log` calls it, with the folder made first
 _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
 
@@ -303,6 +306,8 @@ class TrialLogger:
         self.parent_run_id = parent_run_id
         self.worker = worker
         self.run_ids: dict[str, str] = {}
+        self._pending: dict[str, list] = {}
+        self._flushed: dict[str, float] = {}
 
     def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
         id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
@@ -313,13 +318,25 @@ class TrialLogger:
             self._close_interrupted(trial_id)
         run_id = self.tracker.open_run(self.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}")
         self.run_ids[trial_id] = run_id
+        self._flushed[trial_id] = time.monotonic()
         self.client.log_batch(run_id, params=params_batch({**self.fixed, **hyperparameters}))
 
     def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
-        self.client.log_batch(self.run_ids[trial_id], metrics=metrics_batch(metrics, step=epoch))
+        pending = self._pending.setdefault(trial_id, [])
+        pending.extend(metrics_batch(metrics, step=epoch))
+        # one write per few seconds, not per epoch: the UI's curves stay current, the store is not hammered
+        if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > 900:
+            self._flush(trial_id)
+
+    def _flush(self, trial_id: str) -> None:
+        pending = self._pending.pop(trial_id, [])
+        if pending:
+            self.client.log_batch(self.run_ids[trial_id], metrics=pending)
+        self._flushed[trial_id] = time.monotonic()
 
     def trial_ended(self, result: TrialResult) -> None:
         run_id = self.run_ids[result.trial_id]
+        self._flush(result.trial_id)
         if result.status == "FAILED":
             self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
             self.tracker.close_run(run_id, "FAILED")
