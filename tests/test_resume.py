@@ -33,9 +33,18 @@ def write_study(folder, algorithm="random", architectures="[lstm, gru]", trials=
     return folder
 
 
-def run(folder, kill_at_epoch=None, *extra):
-    env = clean_env(**({"RNNCOMPARE_KILL_AT_EPOCH": str(kill_at_epoch)} if kill_at_epoch else {}))
-    return rnncompare("run", "study.yaml", *extra, cwd=folder, env=env)
+def killed_run(folder, kill_at_epoch):
+    """`rnncompare run study.yaml` in its own process, which kills itself at the end of its k-th epoch."""
+    return rnncompare("run", "study.yaml", cwd=folder, env=clean_env(RNNCOMPARE_KILL_AT_EPOCH=str(kill_at_epoch)))
+
+
+@pytest.fixture
+def run(cli):
+    """`rnncompare run study.yaml` run to its end: in this process (cheaper than a new one; nothing kills it)."""
+    def run_to_end(folder, *extra):
+        return cli("run", "study.yaml", *extra, cwd=folder)
+
+    return run_to_end
 
 
 def all_runs(folder):
@@ -62,12 +71,12 @@ def finished(folder):
     return table
 
 
-def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted_study(tmp_path):
+def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted_study(tmp_path, run):
     killed, whole = write_study(tmp_path / "killed"), write_study(tmp_path / "whole")
     # epochs 1-2: lstm trial 0; 3: lstm trial 1, epoch 1 -> killed in the middle of a trial
-    assert run(killed, kill_at_epoch=3).returncode == -signal.SIGKILL
+    assert killed_run(killed, 3).returncode == -signal.SIGKILL
     # resumed: epochs 1-2 rerun lstm trial 1; 3-4 lstm seed 1; 5: lstm seed 2, epoch 1 -> killed in a seed run
-    second = run(killed, kill_at_epoch=5)
+    second = killed_run(killed, 5)
     assert second.returncode == -signal.SIGKILL
     assert "resume    continuing study run" in second.stderr
     third = run(killed)
@@ -102,11 +111,11 @@ def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted
     ("bayesian", {"0", "1", "2"}),
     ("hyperband", None),
 ])
-def test_resume_works_with_every_tuner_algorithm(tmp_path, algorithm, expected):
+def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expected):
     options = dict(algorithm=algorithm, architectures="[gru]", trials=3, epochs=4 if algorithm == "hyperband" else 2,
                    seeds=0)
     killed = write_study(tmp_path / "killed", **options)
-    assert run(killed, kill_at_epoch=3).returncode == -signal.SIGKILL
+    assert killed_run(killed, 3).returncode == -signal.SIGKILL
     resumed = run(killed)
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr and "Reloading" not in resumed.stdout
@@ -122,9 +131,9 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, algorithm, expected):
         assert finished(killed) == finished(whole)
 
 
-def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path):
+def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path, run):
     folder = write_study(tmp_path / "fresh", architectures="[gru]", trials=1, seeds=0)
-    assert run(folder, kill_at_epoch=1).returncode == -signal.SIGKILL
+    assert killed_run(folder, 1).returncode == -signal.SIGKILL
     shutil.rmtree(folder / "mlruns" / "tuner")
     left_by_the_kill = sorted((key(run), run.info.status) for run in all_runs(folder))
     refused = run(folder)
@@ -133,7 +142,7 @@ def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path):
                               "with --fresh to start the study over\n")
     # the refusal is found before anything is written: the interrupted runs are exactly as the kill left them
     assert sorted((key(run), run.info.status) for run in all_runs(folder)) == left_by_the_kill
-    completed = run(folder, None, "--fresh")
+    completed = run(folder, "--fresh")
     assert completed.returncode == 0, completed.stderr
     assert "continuing study run" not in completed.stderr
     studies = sorted((run.info.start_time, run.info.status) for run in all_runs(folder) if key(run)[0] == "study")

@@ -376,9 +376,7 @@ def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str],
 def _dotted_leaves(mapping: dict, prefix: str) -> list[str]:
     keys = []
     for key, value in mapping.items():
-        keys.append(f"{prefix}{key}")
-        if isinstance(value, dict):
-            keys.extend(_dotted_leaves(value, f"{prefix}{key}."))
+        keys += [f"{prefix}{key}", *(_dotted_leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else [])]
     return keys
 
 
@@ -392,9 +390,7 @@ def _dotted(loc: Sequence[Any]) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    if value is None:
-        return "null"
-    return repr(value)
+    return "null" if value is None else repr(value)
 
 
 def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
