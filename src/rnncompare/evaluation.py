@@ -10,7 +10,7 @@ from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason
 from rnncompare.models import build_model, units_for_budget
-from rnncompare.runtime import die_with_parent
+from rnncompare.runtime import die_with_parent, import_deep_learning
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
 from rnncompare.tasks import TaskData, load_task
@@ -30,30 +30,59 @@ def train_seeds(
     and are reported as each ends. The result of the representative seed (`representative_seed`) carries its
     trained model, the others none.
     """
+    return start_seeds(architecture, hyperparameters, config, task, observer, done, pool).results()
+
+
+def start_seeds(
+    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
+    done: dict[str, TrialResult] | None = None, pool: "SeedPool | None" = None,
+) -> "PendingSeeds":
+    """`train_seeds`, begun: with a `pool` the seeds are handed to it and this returns at once; without, they
+    train here before it returns. `.results()` gives what `train_seeds` returns."""
     seeds = [seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds)
              if not (done and str(seed) in done)]
-    full = model_hyperparameters(architecture, config, hyperparameters)
-    trained: dict[str, list] = {}
+    pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
     if pool is not None:
-        fresh = pool.train(architecture, hyperparameters, seeds, observer, trained)
-        models = None
-    else:
-        models, fresh = SeedModels(full, task), {}
-        for seed in seeds:
-            observer.trial_started(str(seed), dict(hyperparameters))
-            result = _train_seed(models, hyperparameters, seed, config, task, observer)
-            observer.trial_ended(result)
-            fresh[str(seed)] = result
-            if result.status == FINISHED:
-                trained[str(seed)] = models.model.get_weights()
-    results = [done[str(seed)] if done and str(seed) in done else fresh[str(seed)]
-               for seed in evaluation_seeds(config.seed, config.evaluation.seeds)]
-    chosen = representative_seed(results, task.output_spec.metrics.headline, among=set(trained))
-    if chosen is not None:
-        model = models.model if models is not None else build_model(full, task.input_spec, task.output_spec)
-        model.set_weights(trained[chosen.trial_id])
-        chosen.model = model
-    return results
+        pending.futures = pool.submit(architecture, hyperparameters, seeds)
+        return pending
+    pending.models = SeedModels(pending.full, task)
+    for seed in seeds:
+        observer.trial_started(str(seed), dict(hyperparameters))
+        result = _train_seed(pending.models, hyperparameters, seed, config, task, observer)
+        observer.trial_ended(result)
+        pending.fresh[str(seed)] = result
+        if result.status == FINISHED:
+            pending.trained[str(seed)] = pending.models.model.get_weights()
+    return pending
+
+
+class PendingSeeds:
+    """The seed runs of one model, begun by `start_seeds`."""
+
+    def __init__(self, architecture, hyperparameters, config, task: TaskData, observer: TrialObserver,
+                 done: dict[str, TrialResult]):
+        self.hyperparameters, self.config, self.task = hyperparameters, config, task
+        self.observer, self.done = observer, done
+        self.full = model_hyperparameters(architecture, config, hyperparameters)
+        self.models: SeedModels | None = None
+        self.futures: dict = {}
+        self.fresh: dict[str, TrialResult] = {}
+        self.trained: dict[str, list] = {}
+
+    def results(self) -> list[TrialResult]:
+        """Every seed's result in seed order (waiting for a pool's), the representative one with its model."""
+        if self.futures:
+            SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.fresh, self.trained)
+            self.futures = {}
+        results = [self.done.get(str(seed)) or self.fresh[str(seed)]
+                   for seed in evaluation_seeds(self.config.seed, self.config.evaluation.seeds)]
+        chosen = representative_seed(results, self.task.output_spec.metrics.headline, among=set(self.trained))
+        if chosen is not None:
+            model = (self.models.model if self.models is not None
+                     else build_model(self.full, self.task.input_spec, self.task.output_spec))
+            model.set_weights(self.trained[chosen.trial_id])
+            chosen.model = model
+        return results
 
 
 class SeedModels:
@@ -116,19 +145,28 @@ class SeedPool:
         from concurrent.futures import ProcessPoolExecutor
 
         self.config = config
+        self.processes = processes
         # spawn, not fork: this process holds TensorFlow's threads, which a forked child would inherit broken
         self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_start_seed_process, initargs=(config.to_dict(), threads))
 
-    def train(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int],
-              observer: TrialObserver, trained: dict[str, list]) -> dict[str, TrialResult]:
-        """Train `seeds` at once; report each to `observer` as it ends (its epochs replayed); put the weights of
-        those that finished into `trained`. Returns the results by seed id."""
+    def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int]) -> dict:
+        """Hand `seeds` to the processes; returns their futures, by future, for `collect`."""
+        return {self.executor.submit(_seed_job, architecture, hyperparameters, seed): str(seed) for seed in seeds}
+
+    def warm_up(self) -> None:
+        """Start every process now (TensorFlow's import, the task's data), not when the first seeds arrive."""
+        for _ in range(self.processes):
+            self.executor.submit(_nothing)
+
+    @staticmethod
+    def collect(futures: dict, hyperparameters: dict[str, Any], observer: TrialObserver,
+                results: dict[str, TrialResult], trained: dict[str, list]) -> None:
+        """Wait for `futures`; report each seed to `observer` as it ends (its epochs replayed); put its result in
+        `results` and, when it finished, its weights in `trained`."""
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
-        futures = {self.executor.submit(_seed_job, architecture, hyperparameters, seed): str(seed) for seed in seeds}
-        results = {}
         for future in as_completed(futures):
             seed_id = futures[future]
             try:
@@ -143,7 +181,6 @@ class SeedPool:
             results[seed_id] = result
             if weights is not None:
                 trained[seed_id] = weights
-        return results
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -155,9 +192,14 @@ _process_state: dict[str, Any] = {}
 def _start_seed_process(config_dict: dict[str, Any], threads: int) -> None:
     os.environ.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
     die_with_parent()
+    import_deep_learning()
     _process_state["config"] = config = load_config(config_dict)
     _process_state["task"] = load_task(config.task, config.seed)
     _process_state["models"] = {}
+
+
+def _nothing() -> None:
+    pass
 
 
 def _seed_job(architecture: str, hyperparameters: dict[str, Any], seed: int):

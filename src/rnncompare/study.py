@@ -21,7 +21,7 @@ from rnncompare.distributed.chief import ServedSearch
 from rnncompare.distributed.loopback import LocalCluster, resolve_workers
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
-from rnncompare.evaluation import SeedPool, matched_width, seed_statistics, train_seeds
+from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
@@ -104,6 +104,7 @@ def run_study(
         progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
                                   f"loopback (logs in {cluster.folder}); the seed runs {workers} at once")
         seed_pool = SeedPool(config, workers, cluster.threads_per_worker)
+        seed_pool.warm_up()
         try:
             return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check, seed_pool)
         finally:
@@ -123,8 +124,7 @@ def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | N
     try:
         progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
         search.start()
-        outcomes = {architecture: _architecture(context, search, architecture)
-                    for architecture in config.architectures}
+        outcomes = _architectures(context, search)
         if config.evaluation.match_params and config.evaluation.seeds:
             _run_budget_matched(context, outcomes)
         record = load_study(tracking_uri, config.study, context.runs.study_run_id)
@@ -165,23 +165,45 @@ def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, A
     return StudyContext(config, task, tracker, runs, progress)
 
 
-def _architecture(context: StudyContext, search: ArchitectureSearch, architecture: str) -> ArchitectureOutcome:
-    """One architecture: its search (or what a finished run recorded), then its seed runs, then its run closed."""
+def _architectures(context: StudyContext, search: ArchitectureSearch) -> dict[str, ArchitectureOutcome]:
+    """Every architecture's search, seed runs and closed run. With a seed pool, an architecture's seed runs train
+    while the next searches go on, and are collected after the last search; without, one after the other."""
+    architectures = context.config.architectures
+    if context.seed_pool is None:
+        return {name: _finish_architecture(context, name, *_start_architecture(context, search, name))
+                for name in architectures}
+    started = {name: _start_architecture(context, search, name) for name in architectures}
+    return {name: _finish_architecture(context, name, *started[name]) for name in architectures}
+
+
+def _start_architecture(context: StudyContext, search: ArchitectureSearch, architecture: str):
+    """An architecture's search (or what a finished run recorded), and its seed runs begun."""
     previous = context.runs.previous_architectures.get(architecture)
-    fixed = context.fixed(architecture)
     if previous and previous.finished:
-        outcome = context.tracker.finished_outcome(architecture, previous.run_id, fixed)
+        return context.tracker.finished_outcome(architecture, previous.run_id, context.fixed(architecture)), None
+    outcome = search.outcome(architecture, previous)
+    seeds = None
+    if outcome.selected and context.config.evaluation.seeds:
+        seeds = _start_seed_runs(context, architecture, outcome.best_hyperparameters,
+                                 context.runs.architecture_run_ids[architecture], resumed=previous is not None,
+                                 label=architecture)
+    return outcome, seeds
+
+
+def _finish_architecture(context: StudyContext, architecture: str, outcome: ArchitectureOutcome,
+                         seeds: PendingSeeds | None) -> ArchitectureOutcome:
+    """The seed runs' statistics and representative model, the models logged, the architecture run closed."""
+    previous = context.runs.previous_architectures.get(architecture)
+    if previous and previous.finished:
         context.progress.architecture_done(architecture, outcome)
         return outcome
-    outcome = search.outcome(architecture, previous)
     run_id = context.runs.architecture_run_ids[architecture]
-    if outcome.selected and context.config.evaluation.seeds:
-        outcome.seed_metrics, seeds = _seed_runs(context, architecture, outcome.best_hyperparameters, run_id,
-                                                 resumed=previous is not None, label=architecture)
-        outcome.representative_seed = next((seed for seed in seeds if seed.model is not None), None)
+    if seeds is not None:
+        outcome.seed_metrics, results = _seed_statistics(context, seeds)
+        outcome.representative_seed = next((seed for seed in results if seed.model is not None), None)
     if outcome.selected and context.config.tracking.log_models:
         _log_models(context, architecture, run_id, outcome)
-    context.tracker.finish_architecture(run_id, outcome, fixed)
+    context.tracker.finish_architecture(run_id, outcome, context.fixed(architecture))
     context.progress.architecture_done(architecture, outcome)
     return outcome
 
@@ -202,6 +224,7 @@ def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureO
         progress.stage("budget", f"skipped: {reference} has no selected model to match")
         return
     target = int(outcomes[reference].selected_metrics["params_total"])
+    started = []
     for architecture, outcome in outcomes.items():
         previous = context.runs.previous_matched.get(architecture)
         if architecture == reference or not outcome.selected or (previous and previous.finished):
@@ -212,23 +235,29 @@ def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureO
                                  f"against {reference}'s {target:,}")
         run_id = context.tracker.start_matched(context.runs, config.study, architecture, reference,
                                                {**context.fixed(architecture), **hyperparameters}, params_total)
-        statistics, _ = _seed_runs(context, architecture, hyperparameters, run_id, resumed=previous is not None,
-                                   label=f"{architecture}*")
-        context.tracker.finish_matched(run_id, statistics)
+        started.append((run_id, _start_seed_runs(context, architecture, hyperparameters, run_id,
+                                                 resumed=previous is not None, label=f"{architecture}*")))
+    for run_id, seeds in started:  # with a seed pool, every matched model's seeds train at once
+        context.tracker.finish_matched(run_id, _seed_statistics(context, seeds)[0])
 
 
-def _seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[str, Any], parent_run_id: str, *,
-               resumed: bool, label: str) -> tuple[dict[str, float], list[TrialResult]]:
-    """Train the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
-    run finished) and return their statistics and results."""
+def _start_seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[str, Any], parent_run_id: str,
+                     *, resumed: bool, label: str) -> PendingSeeds:
+    """Begin the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
+    run finished)."""
     config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
     observer = FanOut(
         tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
         context.progress.seed_observer(label, config.evaluation.seeds),
     )
     done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
-    results = train_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
-    return seed_statistics(results, config.evaluation.confidence, context.task.output_spec.metrics), results
+    return start_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
+
+
+def _seed_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[str, float], list[TrialResult]]:
+    """The seed runs' results (waiting for them) and their statistics."""
+    results = seeds.results()
+    return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results
 
 
 def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Role, progress: Progress | None = None,
