@@ -6,6 +6,7 @@ Each refusal is one `UserError` line; nothing here creates or changes a run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -67,14 +68,22 @@ def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, 
 
 
 def check_worker(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None, role: Role,
-                 ) -> tuple[StudyConfig, TaskData, str]:
-    """Every check before a worker joins its chief; returns the config, the data and the tracking URI."""
+                 wait_seconds: float = 0.0) -> tuple[StudyConfig, TaskData, str]:
+    """Every check before a worker joins its chief (waiting up to `wait_seconds` for the tracking server to
+    answer, as for the chief); returns the config, the data and the tracking URI."""
     config, task = check_config_and_data(experiment, overrides)
     check_output_folder("tuner.dir", Path(config.tuner.dir))
     uri = resolve_tracking_uri(config.tracking.uri)
     check_distributed(uri, role, len(config.architectures))
-    RunReader.connect(uri)
-    return config, task, uri
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            RunReader.connect(uri)
+            return config, task, uri
+        except UserError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def check_distributed(uri: str, role: Role, architectures: int) -> None:

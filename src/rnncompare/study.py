@@ -127,7 +127,8 @@ def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | N
         outcomes = _architectures(context, search)
         if config.evaluation.match_params and config.evaluation.seeds:
             _run_budget_matched(context, outcomes)
-        record = load_study(tracking_uri, config.study, context.runs.study_run_id)
+        # every write is in: read the store itself (a loopback server would only add its HTTP calls)
+        record = load_study(checked.tracking_uri, config.study, context.runs.study_run_id)
         report = write_report(record, report_dir)
         context.tracker.log_report(context.runs, report.files)
         context.tracker.log_review(context.runs, run_notes(report.summary),
@@ -273,7 +274,7 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
         StudyStopped: the chief stopped the study, or stopped answering.
     """
     progress = progress or Progress(enabled=False)
-    config, task, uri = check_worker(experiment, overrides, role)
+    config, task, uri = check_worker(experiment, overrides, role, wait_seconds)
     tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
     progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")

@@ -103,8 +103,11 @@ class LocalCluster:
                 self._start_server()
             self._config_file().write_text(yaml.safe_dump({**self.config.to_dict(), "tracking": {
                 **self.config.tracking.model_dump(mode="json"), "uri": self.tracking_uri}}, sort_keys=False))
+            # the workers start meanwhile: they wait for the server (and the chief) themselves
             for index in range(self.workers):
                 self._start_worker(f"local-{index + 1}", first=True)
+            if self._server is not None:
+                self._wait_for_server()
             threading.Thread(target=self._supervise, name="rnncompare-workers", daemon=True).start()
         except BaseException:
             self.__exit__(None, None, None)
@@ -118,7 +121,7 @@ class LocalCluster:
         for process in processes:
             _stop(process, grace_seconds=10)
         if self._server is not None:
-            _stop(self._server, grace_seconds=10)
+            _stop(self._server, grace_seconds=3)
 
     def check(self) -> None:
         """Raise `StudyStopped` when a worker died more often than it is restarted (called while the chief waits)."""
@@ -135,9 +138,13 @@ class LocalCluster:
     def _start_server(self) -> None:
         port = _free_port()
         log = open(self.folder / "tracking-server.log", "ab")
+        # MLflow's GenAI job runner (about eight more processes) serves nothing a study uses
+        environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
-                                        stderr=log, preexec_fn=die_with_parent)
+                                        stderr=log, env=environment, preexec_fn=die_with_parent)
         self.tracking_uri = f"http://{LOOPBACK}:{port}"
+
+    def _wait_for_server(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
