@@ -103,12 +103,14 @@ def run_study(
     with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
         progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
                                   f"loopback (logs in {cluster.folder}); the seed runs {workers} at once")
-        seed_pool = SeedPool(config, workers, cluster.threads_per_worker)
-        seed_pool.warm_up()
+        seed_pool = SeedPool(config, workers, cluster.threads_per_worker) if config.evaluation.seeds else None
+        if seed_pool is not None:
+            seed_pool.warm_up()
         try:
             return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check, seed_pool)
         finally:
-            seed_pool.close()
+            if seed_pool is not None:
+                seed_pool.close()
 
 
 def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None,
