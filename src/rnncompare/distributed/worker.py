@@ -32,7 +32,7 @@ def search_on_worker(architecture: str, config, task: TaskData, observer: TrialO
 
 
 def wait_until(ready, wait_seconds: float, message: str):
-    """Poll `ready()` once a second until it returns something other than None; UserError after `wait_seconds`."""
+    """Poll `ready()` every quarter second until it returns something other than None; UserError after `wait_seconds`."""
     deadline = time.monotonic() + wait_seconds
     while True:
         value = ready()
@@ -40,7 +40,7 @@ def wait_until(ready, wait_seconds: float, message: str):
             return value
         if time.monotonic() > deadline:
             raise UserError(message)
-        time.sleep(1.0)
+        time.sleep(0.25)
 
 
 def find_chief(config: StudyConfig, tracker: Tracker, role: Role, progress: Progress, wait_seconds: float) -> StudyRuns:
