@@ -91,7 +91,9 @@ def tracking_server(folder: Path, log=None):
     server = subprocess.Popen(
         [sys.executable, "-m", "rnncompare", "server", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts")],
-        cwd=folder.parent, env=clean_env(), stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL,
+        # MLflow's GenAI job runner (eight processes) is of no use to these tests
+        cwd=folder.parent, env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
         start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"

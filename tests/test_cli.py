@@ -34,6 +34,8 @@ def test_help_answers_at_once_without_importing_tensorflow():
         (["--set", "search.dropout.max=1.5"], "error: --set: search.dropout.max must be less than 1, got 1.5"),
         (["--set", "tuner.max_trail=2"], "error: --set: unknown key tuner.max_trail (did you mean tuner.max_trials?)"),
         (["--set", "tracking.uri=./mlruns"], "error: tracking.uri: './mlruns' is a plain folder store"),
+        (["--set", "execution.workers=0"], "error: --set: execution.workers must be auto or a number from 1 to 256, "
+                                           "got 0"),
     ],
 )
 def test_bad_config_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import TINY_STUDY, clean_env, rnncompare
+from conftest import REPO, TINY_STUDY, clean_env, rnncompare
 from rnncompare.config import load_config
 from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
 from test_same_results import summary_differences, trial_differences
@@ -26,6 +26,15 @@ def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_sm
     assert workers("auto", max_trials=100) == cores  # this machine has the memory for one per core
     assert workers("auto", max_trials=1) == 1
     assert workers("auto", max_trials=2, epochs=2) == 1  # 3 architectures x 2 trials x 2 epochs: not worth it
+
+
+def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):
+    completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), "--workers", "none", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert "argument --workers: 'none' is not a number from 1 to 256 or auto" in completed.stderr
+    completed = cli("validate", str(REPO / "experiments" / "quickstart.yaml"), "--set", "execution.workers=2",
+                    cwd=tmp_path)
+    assert completed.returncode == 0 and list(tmp_path.iterdir()) == []
 
 
 def test_two_workers_give_the_same_study_even_when_one_is_killed_mid_trial(tmp_path):

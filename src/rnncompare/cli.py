@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -175,15 +176,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         return subprocess.call(server_command(args.backend_store_uri, args.artifacts_destination, args.host,
                                               args.port, args.workers))
     if args.command == "ui":
-        from rnncompare.tracking import resolve_tracking_uri, training_views, ui_command
-
-        uri = resolve_tracking_uri(args.tracking_uri)
-        if uri.startswith(("http://", "https://")):
-            raise UserError(f"--tracking-uri: {uri} is a tracking server; open it in a browser, it serves its own UI")
-        address = f"http://{args.host}:{args.port}"
-        views = training_views(uri, address)
-        print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", file=sys.stderr)
-        for study, view in views:  # MLflow opens on its GenAI overview; these go straight to a study's runs
-            print(f"  {study}: {view}", file=sys.stderr)
-        return subprocess.call(ui_command(uri, args.host, args.port))
+        return _ui(args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from rnncompare.tracking import resolve_tracking_uri, training_views, ui_command
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise UserError(f"--tracking-uri: {uri} is a tracking server; open it in a browser, it serves its own UI")
+    address = f"http://{args.host}:{args.port}"
+    views = training_views(uri, address)
+    print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", file=sys.stderr)
+    for study, view in views:  # MLflow opens on its GenAI overview; these go straight to a study's runs
+        print(f"  {study}: {view}", file=sys.stderr)
+    # MLflow's GenAI job runner (eight more processes, seconds of start-up) serves nothing in a training store
+    environment = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    return subprocess.call(ui_command(uri, args.host, args.port), env=environment)

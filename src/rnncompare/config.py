@@ -148,7 +148,14 @@ class ReportConfig(_Section):
 
 
 class ExecutionConfig(_Section):
-    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=256)]
+    workers: Literal["auto"] | int
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: Any) -> Any:
+        if value != "auto" and not (type(value) is int and 1 <= value <= 256):
+            raise ValueError(f"must be auto or a number from 1 to 256, got {_show(value)}")
+        return value
 
 SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
 
@@ -209,9 +216,7 @@ class StudyConfig(_Section):
 def default_config_path() -> Path:
     """configs/default.yaml: in the source tree, or the copy packaged into a built wheel."""
     in_tree = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
-    if in_tree.is_file():
-        return in_tree
-    return Path(str(resources.files("rnncompare") / "default.yaml"))
+    return in_tree if in_tree.is_file() else Path(str(resources.files("rnncompare") / "default.yaml"))
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -325,11 +330,9 @@ def expand_sweep(
 
 
 def _as_list(overrides: Sequence[str] | Mapping[str, Any] | None) -> list[str]:
-    if not overrides:
-        return []
     if isinstance(overrides, Mapping):
         return [f"{key}={_yaml_scalar(value)}" for key, value in overrides.items()]
-    return list(overrides)
+    return list(overrides or [])
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -423,8 +426,7 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
         return f"{origin}: {key} must list at least {error['ctx']['min_length']} item(s), got {_show(error.get('input'))}"
     message = re.sub(r"^(Input|String|List|Value) should( be| have)?", lambda m: "must" + (m.group(2) or ""), message)
     message = message.replace("a valid dictionary or instance of", "a mapping of keys for")
-    if kind == "model_type":
-        message = "must be a mapping of keys"
+    message = "must be a mapping of keys" if kind == "model_type" else message
     return f"{origin}: {key} {message}, got {_show(error.get('input'))}"
 
 
@@ -442,9 +444,7 @@ def config_digest(config: StudyConfig) -> str:
     """A hash of the resolved config, without where and how this machine runs it (tracking.uri, tuner.dir,
     report.dir, execution): an interrupted study run is resumed, and a chief's study joined by a worker, only with
     the same config."""
-    resolved = config.to_dict()
-    resolved.pop("tracking", None)
-    resolved.pop("execution", None)
+    resolved = {key: value for key, value in config.to_dict().items() if key not in ("tracking", "execution")}
     resolved["tuner"] = {key: value for key, value in resolved["tuner"].items() if key != "dir"}
     resolved["report"] = {key: value for key, value in resolved["report"].items() if key != "dir"}
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
