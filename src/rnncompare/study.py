@@ -96,8 +96,8 @@ def run_study(
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
     workers = resolve_workers(config) if role is None else 1
-    import_deep_learning()
     if workers == 1:
+        import_deep_learning()
         return _run(checked, progress, swept, role, checked.tracking_uri)
     loopback = Path(config.tuner.dir) / config.study / "loopback"
     with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
@@ -106,6 +106,8 @@ def run_study(
         seed_pool = SeedPool(config, workers, cluster.threads_per_worker) if config.evaluation.seeds else None
         if seed_pool is not None:
             seed_pool.warm_up()
+        import_deep_learning()  # while the server and the other processes start
+        cluster.ready()
         try:
             return _run(checked, progress, swept, cluster.role, cluster.tracking_uri, cluster.check, seed_pool)
         finally:

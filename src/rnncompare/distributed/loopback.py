@@ -106,8 +106,6 @@ class LocalCluster:
             # the workers start meanwhile: they wait for the server (and the chief) themselves
             for index in range(self.workers):
                 self._start_worker(f"local-{index + 1}", first=True)
-            if self._server is not None:
-                self._wait_for_server()
             threading.Thread(target=self._supervise, name="rnncompare-workers", daemon=True).start()
         except BaseException:
             self.__exit__(None, None, None)
@@ -122,6 +120,11 @@ class LocalCluster:
             _stop(process, grace_seconds=10)
         if self._server is not None:
             _stop(self._server, grace_seconds=3)
+
+    def ready(self) -> None:
+        """Wait for the tracking server to answer (it starts with the cluster; the caller may work meanwhile)."""
+        if self._server is not None:
+            self._wait_for_server()
 
     def check(self) -> None:
         """Raise `StudyStopped` when a worker died more often than it is restarted (called while the chief waits)."""
