@@ -35,7 +35,7 @@ test: $(VENV)/.installed-test chromium
 
 # What rnncompare costs over the bare fits, and what the workers gain: benchmarks/bench.py (several minutes).
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --repeat 3
 
 ui: $(VENV)/.installed
 	$(BIN)/rnncompare ui

@@ -69,10 +69,8 @@ def fit_plan(folder: Path) -> dict:
     return {"config": str(STUDY), "fits": fits}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
-    args = parser.parse_args(argv)
+def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
+    """The four measurements, in one scratch folder, one after the other."""
     python = sys.executable
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="rnncompare-bench-") as scratch:
@@ -80,17 +78,32 @@ def main(argv: list[str] | None = None) -> int:
         one, default, alternative = (scratch / name for name in ("one-worker", "default", "autolog"))
         for folder in (one, default, alternative):
             folder.mkdir()
-        print("rnncompare, 1 worker ...", flush=True)
+        print(f"round {number}/{total}: rnncompare, 1 worker ...", flush=True)
         results["rnncompare_1_worker"] = timed([python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], one)
         plan = scratch / "plan.json"
         plan.write_text(json.dumps(fit_plan(one)))
-        print(f"bare fits ({len(json.loads(plan.read_text())['fits'])}) ...", flush=True)
+        print(f"round {number}/{total}: bare fits ({len(json.loads(plan.read_text())['fits'])}) ...", flush=True)
         results["bare_fits"] = timed([python, str(HERE / "bare_fits.py"), str(plan)], scratch)
-        print("keras-tuner + MLflow autolog ...", flush=True)
+        print(f"round {number}/{total}: keras-tuner + MLflow autolog ...", flush=True)
         results["keras_tuner_autolog"] = timed([python, str(HERE / "keras_tuner_autolog.py"), str(alternative)],
                                                scratch)
-        print("rnncompare, default workers ...", flush=True)
+        print(f"round {number}/{total}: rnncompare, default workers ...", flush=True)
         results["rnncompare_default_workers"] = timed([python, "-m", "rnncompare", "run", str(STUDY)], default)
+    return results
+
+
+def _median_round(measured: list[dict[str, float]]) -> dict[str, float]:
+    ordered = sorted(measured, key=lambda values: values["wall_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "wall_s_all": [values["wall_s"] for values in measured]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all four; each figure is the median round")
+    args = parser.parse_args(argv)
+    rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
+    results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
     bare = results["bare_fits"]["wall_s"]
     ratios = {
         "rnncompare_1_worker_over_bare_fits": round(results["rnncompare_1_worker"]["wall_s"] / bare, 3),
@@ -99,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
     }
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-              "study": STUDY.name, "results": results, "ratios": ratios}
+              "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios}
     print()
     for name, values in results.items():
         print(f"{name:28} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
-              f"{values['cores_busy']:.2f} cores busy")
+              f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})")
     for name, value in ratios.items():
         print(f"{name:40} {value:.3f}")
     out = Path(args.out)

@@ -2,6 +2,8 @@
 by `rnncompare run` itself, gives the same trials, scores and summary as one process, even when a worker dies."""
 
 import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -69,3 +71,20 @@ def test_two_workers_give_the_same_study_even_when_one_is_killed_mid_trial(tmp_p
     assert server.startswith("http://127.0.0.1:")
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{server}/health", timeout=2)
+
+
+def test_a_python_script_without_a_main_guard_runs_its_study_once(tmp_path):
+    # the seed processes are spawned: they must not import the caller's script again (it would start the study
+    # again in each); `run_study` from a plain script is how the Python API is used
+    (tmp_path / "script.py").write_text(
+        "import rnncompare\n"
+        "print('script body runs')\n"
+        "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru'], 'evaluation': {'seeds': 2},\n"
+        "                               'tuner': {'max_trials': 2, 'epochs': 2, 'batch_size': 128}},\n"
+        "                              {'execution.workers': 2})\n"
+        "print('seeds', len(result.summary['architectures']['gru']['seeds']['scores']))\n")
+    completed = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.count("script body runs") == 1
+    assert "seeds 2" in completed.stdout

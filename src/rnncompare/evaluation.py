@@ -149,15 +149,29 @@ class SeedPool:
         # spawn, not fork: this process holds TensorFlow's threads, which a forked child would inherit broken
         self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_start_seed_process, initargs=(config.to_dict(), threads))
+        self._start_processes()
 
     def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int]) -> dict:
         """Hand `seeds` to the processes; returns their futures, by future, for `collect`."""
         return {self.executor.submit(_seed_job, architecture, hyperparameters, seed): str(seed) for seed in seeds}
 
-    def warm_up(self) -> None:
-        """Start every process now (TensorFlow's import, the task's data), not when the first seeds arrive."""
-        for _ in range(self.processes):
-            self.executor.submit(_nothing)
+    def _start_processes(self) -> None:
+        """Start every process now (TensorFlow's import, the task's data), not when the first seeds arrive.
+
+        A spawned process imports the caller's main script again unless told not to; a script that calls
+        `run_study` without an ``if __name__ == "__main__":`` guard would then start its study again in each.
+        The jobs need nothing from it, so the processes are started with the main module's file hidden."""
+        import sys
+
+        main = sys.modules["__main__"]
+        saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+        main.__spec__ = None
+        main.__dict__.pop("__file__", None)
+        try:
+            for _ in range(self.processes):  # each submit starts one more process, up to `processes`
+                self.executor.submit(_nothing)
+        finally:
+            main.__dict__.update(saved)
 
     @staticmethod
     def collect(futures: dict, hyperparameters: dict[str, Any], observer: TrialObserver,

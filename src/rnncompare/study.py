@@ -104,8 +104,6 @@ def run_study(
         progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
                                   f"loopback (logs in {cluster.folder}); the seed runs {workers} at once")
         seed_pool = SeedPool(config, workers, cluster.threads_per_worker) if config.evaluation.seeds else None
-        if seed_pool is not None:
-            seed_pool.warm_up()
         import_deep_learning()  # while the server and the other processes start
         cluster.ready()
         try:
