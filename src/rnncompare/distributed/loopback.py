@@ -140,11 +140,11 @@ class LocalCluster:
 
     def _start_server(self) -> None:
         port = _free_port()
-        log = open(self.folder / "tracking-server.log", "ab")
         # MLflow's GenAI job runner (about eight more processes) serves nothing a study uses
         environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
-                                        stderr=log, env=environment, preexec_fn=die_with_parent)
+        with open(self.folder / "tracking-server.log", "ab") as log:  # the child keeps its own descriptor
+            self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
+                                            stderr=log, env=environment, preexec_fn=die_with_parent)
         self.tracking_uri = f"http://{LOOPBACK}:{port}"
 
     def _wait_for_server(self) -> None:
@@ -167,10 +167,10 @@ class LocalCluster:
         kill = os.environ.get(KILL_WORKER_VARIABLE, "")
         if first and kill.partition(":")[0] == name:
             environment[FAULT_VARIABLE] = kill.partition(":")[2]
-        log = open(self.folder / f"{name}.log", "ab")
         command = [sys.executable, "-m", "rnncompare", "run", str(self._config_file()), "--worker", name,
                    "--oracle", f"{self.role.host}:{self.role.port}", "--wait", "300"]
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent)
+        with open(self.folder / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent)
         with self._lock:
             self._processes[name] = process
 
