@@ -2,6 +2,7 @@
 by `rnncompare run` itself, gives the same trials, scores and summary as one process, even when a worker dies."""
 
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -46,6 +47,10 @@ def test_two_workers_give_the_same_study_even_when_one_is_killed_mid_trial(tmp_p
                            env=clean_env(**{KILL_WORKER_VARIABLE: "local-1:1"}), timeout=400)
     assert completed.returncode == 0, completed.stderr
     assert "workers   2 worker processes, 1 core(s) each" in completed.stderr
+    # the chief's progress shows each trial as a worker takes it, then as it ends
+    started = re.findall(r"(lstm|gru|simple_rnn) +trial (\d) on (local-\d): started, units=\d+", completed.stderr)
+    assert {(name, trial) for name, trial, _ in started} == {(name, trial) for name in ("lstm", "gru", "simple_rnn")
+                                                              for trial in ("0", "1")}
     report_dir = tmp_path / "mlruns" / "reports" / "tiny"
     # random search: the same trial ids with the same hyperparameters, seeds and scores as in one process
     assert trial_differences(report_dir) == []

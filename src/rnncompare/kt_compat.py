@@ -218,7 +218,8 @@ def _release_oracle_lock(oracle) -> None:
         oracle_module.LOCKS[oracle].release()
 
 
-def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None], None] | None):
+def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None], None] | None,
+                    on_trial_start: Callable[[str, str, dict], None] | None = None):
     """Upstream's gRPC `OracleServicer` for `oracle`, with three changes:
 
     - upstream raises inside the gRPC call when trials fail in a row; here every worker is told STOPPED instead
@@ -227,7 +228,8 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
     - the oracle is saved again after each ended trial, since upstream saves before it drops the trial from the
       running ones and a chief resumed from that state would hand it out again.
 
-    `on_trial_end(trial_id, tuner_id, status, score)` hears of each ended trial.
+    `on_trial_end(trial_id, tuner_id, status, score)` hears of each ended trial, `on_trial_start(trial_id,
+    tuner_id, values)` of each trial handed out (again, to a worker that restarted).
     """
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
@@ -244,7 +246,11 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
                 stopped = trial_module.Trial(self.oracle.get_space(), trial_id="stopped",
                                              status=trial_module.TrialStatus.STOPPED)
                 return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
-            return super().CreateTrial(request, context)
+            response = super().CreateTrial(request, context)
+            handed = self.oracle.ongoing_trials.get(request.tuner_id)
+            if on_trial_start is not None and handed is not None:
+                on_trial_start(handed.trial_id, request.tuner_id, dict(handed.hyperparameters.values))
+            return response
 
         def EndTrial(self, request, context):
             trial_id = request.trial.trial_id

@@ -56,6 +56,15 @@ class Progress:
         """A `TrialObserver` printing one line per seed run."""
         return _TrialLines(self, architecture, label="seed", count=seeds, counts_toward_search=False)
 
+    def served_trial_starter(self, architecture: str):
+        """For the chief: a callback printing one line per trial handed to a worker (the trials in flight)."""
+
+        def started(trial_id: str, worker: str, values: dict) -> None:
+            searched = {key: value for key, value in values.items() if not key.startswith("tuner/")}
+            self._print(f"  {architecture:<10} trial {trial_id} on {worker}: started, {_values(searched, ' ')}")
+
+        return started
+
     def served_trial_reporter(self, architecture: str, objective: str):
         """For the chief: a callback printing one line per trial that a worker ends."""
 

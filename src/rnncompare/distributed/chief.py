@@ -25,11 +25,12 @@ class ServedOracle:
     """
 
     def __init__(self, architecture: str, oracle, address: str,
-                 on_trial_end: Callable[[str, str, str, float | None], None] | None = None):
+                 on_trial_end: Callable[[str, str, str, float | None], None] | None = None,
+                 on_trial_start: Callable[[str, str, dict], None] | None = None):
         self.architecture = architecture
         self.oracle = oracle
         self.address = address
-        self.servicer = kt_compat.oracle_servicer(oracle, on_trial_end)
+        self.servicer = kt_compat.oracle_servicer(oracle, on_trial_end, on_trial_start)
         self._server = None
 
     def start(self) -> None:
@@ -100,7 +101,8 @@ class ServedSearch:
             tuner = chief_tuner(architecture, config, context.task, str(context.tuner_dir), role, index,
                                 resume=previous is not None)
             server = ServedOracle(architecture, tuner.oracle, f"{role.host}:{role.port_for(index)}",
-                                  context.progress.served_trial_reporter(architecture, config.tuner.objective))
+                                  context.progress.served_trial_reporter(architecture, config.tuner.objective),
+                                  context.progress.served_trial_starter(architecture))
             server.start()
             self.served[architecture] = (server, tuner)
             context.tracker.mark_search(run_id, "searching")
