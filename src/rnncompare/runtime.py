@@ -63,10 +63,10 @@ def import_deep_learning() -> None:
     _imported = True
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the process that started it dies, however that one dies (elsewhere,
-    nothing): a study killed with `kill -9` leaves no worker, seed process or server behind."""
+def die_with_parent(signal_number: int = signal.SIGKILL) -> None:
+    """Ask Linux to send this process `signal_number` when the process that started it dies, however that one
+    dies (elsewhere, nothing): a study killed with `kill -9` leaves no worker, seed process or server behind."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal_number)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass

@@ -11,6 +11,7 @@ with this process, so a study killed with `kill -9` leaves nothing running and r
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -143,8 +144,11 @@ class LocalCluster:
         # MLflow's GenAI job runner (about eight more processes) serves nothing a study uses
         environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with open(self.folder / "tracking-server.log", "ab") as log:  # the child keeps its own descriptor
+            # SIGTERM, not SIGKILL: `mlflow server` then stops the uvicorn process it started, which would
+            # otherwise outlive a chief killed with `kill -9`
             self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
-                                            stderr=log, env=environment, preexec_fn=die_with_parent)
+                                            stderr=log, env=environment,
+                                            preexec_fn=lambda: die_with_parent(signal.SIGTERM))
         self.tracking_uri = f"http://{LOOPBACK}:{port}"
 
     def _wait_for_server(self) -> None:
