@@ -18,27 +18,19 @@ from rnncompare.trials import FAILED, FINISHED, TrialObserver, TrialResult
 from rnncompare.tuning import model_hyperparameters
 
 
-def train_seeds(
-    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
-    done: dict[str, TrialResult] | None = None, pool: "SeedPool | None" = None,
-) -> list[TrialResult]:
-    """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
-
-    Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
-    result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
-    Here, the seeds share one compiled model (`SeedModels`); with a `pool`, they train at once in its processes
-    and are reported as each ends. The result of the representative seed (`representative_seed`) carries its
-    trained model, the others none.
-    """
-    return start_seeds(architecture, hyperparameters, config, task, observer, done, pool).results()
-
-
 def start_seeds(
     architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
     done: dict[str, TrialResult] | None = None, pool: "SeedPool | None" = None,
 ) -> "PendingSeeds":
-    """`train_seeds`, begun: with a `pool` the seeds are handed to it and this returns at once; without, they
-    train here before it returns. `.results()` gives what `train_seeds` returns."""
+    """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
+
+    Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
+    result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
+    Without a `pool`, the seeds train here, one after the other, sharing one compiled model (`SeedModels`),
+    before this returns; with one, they are handed to its processes and this returns at once. `.results()` of
+    what it returns waits for them and gives every seed's result, the representative seed's
+    (`representative_seed`) with its trained model.
+    """
     seeds = [seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds)
              if not (done and str(seed) in done)]
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
