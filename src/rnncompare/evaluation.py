@@ -10,7 +10,7 @@ from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason
 from rnncompare.models import build_model, units_for_budget
-from rnncompare.runtime import die_with_parent, import_deep_learning
+from rnncompare.runtime import die_with_parent, import_deep_learning, thread_limits
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
 from rnncompare.tasks import TaskData, load_task
@@ -196,7 +196,7 @@ _process_state: dict[str, Any] = {}
 
 
 def _start_seed_process(config_dict: dict[str, Any], threads: int) -> None:
-    os.environ.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
+    os.environ.update(thread_limits(threads))
     die_with_parent()
     import_deep_learning()
     _process_state["config"] = config = load_config(config_dict)

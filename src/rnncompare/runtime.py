@@ -63,6 +63,12 @@ def import_deep_learning() -> None:
     _imported = True
 
 
+def thread_limits(threads: int) -> dict[str, str]:
+    """The environment that holds a new process's TensorFlow (and OpenMP) to `threads` cores; read when
+    TensorFlow starts, so it must be set before the import."""
+    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
+
+
 def die_with_parent(signal_number: int = signal.SIGKILL) -> None:
     """Ask Linux to send this process `signal_number` when the process that started it dies, however that one
     dies (elsewhere, nothing): a study killed with `kill -9` leaves no worker, seed process or server behind."""

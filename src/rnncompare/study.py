@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -114,11 +114,11 @@ def run_study(
 
 
 def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None,
-         tracking_uri: str, check_workers=None, seed_pool: SeedPool | None = None) -> StudyResult:
+         tracking_uri: str, check_workers: Callable[[], None] | None = None,
+         seed_pool: SeedPool | None = None) -> StudyResult:
     """The study itself: the run tree, the searches (here, or served to `role`'s workers), seeds, report."""
     config, task = checked.config, checked.task
-    context = _open_study(checked, progress, swept, role, tracking_uri)
-    context.seed_pool = seed_pool
+    context = _open_study(checked, progress, swept, role, tracking_uri, seed_pool)
     search: ArchitectureSearch = (ServedSearch(context, role, check_workers) if role is not None
                                   else LocalSearch(context))
     report_dir = Path(config.report.dir) / config.study
@@ -149,7 +149,7 @@ def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | N
 
 
 def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None,
-                role: Role | None, tracking_uri: str) -> StudyContext:
+                role: Role | None, tracking_uri: str, seed_pool: SeedPool | None = None) -> StudyContext:
     """Open (or reopen) the study run and return the context every stage shares."""
     config, task = checked.config, checked.task
     tracker = Tracker(tracking_uri, provenance.source_name(), provenance.git_commit(),
@@ -165,7 +165,7 @@ def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, A
                                  f"{' (' + ', '.join(done) + ' done)' if done else ''}")
     else:
         tracker.log_dataset(runs, task)
-    return StudyContext(config, task, tracker, runs, progress)
+    return StudyContext(config, task, tracker, runs, progress, seed_pool)
 
 
 def _architectures(context: StudyContext, search: ArchitectureSearch) -> dict[str, ArchitectureOutcome]:

@@ -26,7 +26,7 @@ from rnncompare.config import StudyConfig
 from rnncompare.distributed.role import CHIEF, Role, check_ports_free
 from rnncompare.errors import StudyStopped, UserError
 from rnncompare.fitting import FAULT_VARIABLE
-from rnncompare.runtime import die_with_parent
+from rnncompare.runtime import die_with_parent, thread_limits
 from rnncompare.tracking import is_server, loopback_server_command
 
 LOOPBACK = "127.0.0.1"
@@ -166,8 +166,7 @@ class LocalCluster:
     def _start_worker(self, name: str, first: bool) -> None:
         environment = {key: value for key, value in os.environ.items()
                        if key not in (FAULT_VARIABLE, "MLFLOW_TRACKING_URI")}
-        threads = str(self.threads_per_worker)
-        environment.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads)
+        environment.update(thread_limits(self.threads_per_worker))
         kill = os.environ.get(KILL_WORKER_VARIABLE, "")
         if first and kill.partition(":")[0] == name:
             environment[FAULT_VARIABLE] = kill.partition(":")[2]
