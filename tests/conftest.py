@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The suite's recorded numbers (test_same_results) are TensorFlow's, and a process's Keras backend is fixed at its
+# first import: every test process and subprocess runs on TensorFlow unless a test names jax itself
+# (`execution.backend: jax` wins over this; `auto` keeps it).
+os.environ["KERAS_BACKEND"] = "tensorflow"
 TINY_STUDY = """\
 study: tiny
 architectures: [lstm, gru, simple_rnn]

@@ -252,3 +252,30 @@ def test_a_chief_and_two_workers_log_every_trial_exactly_once_even_when_a_worker
     assert {name: len(row["seeds"]["scores"]) for name, row in summary["architectures"].items()} == {
         "lstm": 2, "gru": 2}
     assert "report" in outputs["chief"][1] and "the chief trains the seed runs" in outputs["w2"][1]
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_for_good_loses_its_trial_to_another_after_the_lease(tmp_path, server_uri):
+    (tmp_path / "s.yaml").write_text(
+        "study: lease\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 16, step: 8}\n"
+        "tuner: {max_trials: 3, epochs: 3, batch_size: 128}\nevaluation: {seeds: 0}\n")
+    oracle = f"127.0.0.1:{free_port()}"
+    # w1 kills itself at its first epoch and is not started again: without the lease, the chief waits forever
+    w1 = start(tmp_path, server_uri, oracle, "--worker", "w1", kill_at_epoch=1)
+    w2 = start(tmp_path, server_uri, oracle, "--worker", "w2")
+    chief = start(tmp_path, server_uri, oracle, "--chief", "--set", "execution.worker_timeout=4")
+    (_, chief_err), (_, w2_err), _ = finish([chief, w2, w1], timeout=200)
+    assert (chief.returncode, w2.returncode, w1.returncode) == (0, 0, -9), chief_err + w2_err
+
+    client = MlflowClient(tracking_uri=server_uri)
+    runs = client.search_runs([client.get_experiment_by_name("lease").experiment_id])
+    trials = sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status)
+                    for run in runs if run.data.tags["rnncompare.role"] == "trial")
+    lost = next(trial_id for trial_id, worker, _ in trials if worker == "w1")
+    assert trials == sorted([(lost, "w1", "KILLED"), ("0", "w2", "FINISHED"), ("1", "w2", "FINISHED"),
+                                        ("2", "w2", "FINISHED")])
+    assert f"gru trial {lost}: w1 not heard from in 4 s; handed to the next worker that asks" in chief_err
+    killed = next(run for run in runs if run.info.status == "KILLED")
+    assert killed.data.tags["rnncompare.failure_reason"] == (
+        "worker w1 not heard from in 4 s (execution.worker_timeout); its trial went to the next worker that asked")
+    assert {run.info.status for run in runs if run.data.tags["rnncompare.role"] != "trial"} == {"FINISHED"}

@@ -21,16 +21,18 @@ from test_same_results import summary_differences, trial_differences
 pytestmark = pytest.mark.slow
 
 
-def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_small_study():
-    def workers(setting, max_trials=8, epochs=10):
+def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_small_study_or_jax():
+    def workers(setting, max_trials=8, epochs=10, backend="tensorflow"):
         return resolve_workers(load_config({"execution": {"workers": setting},
-                                            "tuner": {"max_trials": max_trials, "epochs": epochs}}))
+                                            "tuner": {"max_trials": max_trials, "epochs": epochs}}), backend)
 
     cores = len(os.sched_getaffinity(0))
     assert workers(3, max_trials=2) == 3  # a number is taken as given
     assert workers("auto", max_trials=100) == cores  # this machine has the memory for one per core
     assert workers("auto", max_trials=1) == 1
     assert workers("auto", max_trials=2, epochs=2) == 1  # 3 architectures x 2 trials x 2 epochs: not worth it
+    assert workers("auto", max_trials=100, backend="jax") == 1  # one JAX process already keeps the cores busy
+    assert workers(2, backend="jax") == 2
 
 
 def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):

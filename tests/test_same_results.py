@@ -20,8 +20,8 @@ BEFORE = Path(__file__).parent / "data" / "before_redesign"
 # keys whose values differ from run to run by design
 VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
 # keys added to summary.json since: stats.compare's `winner` (which the verdict now reads), the diagnostics with the
-# verdicts they qualify, and the config keys search.learning_rate and evaluation.min_skill
-ADDED = {"winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill"}
+# verdicts they qualify, the config keys search.learning_rate and evaluation.min_skill, and the Keras backend
+ADDED = {"winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend"}
 # the verdict's text now carries its qualifications; its winner is compared instead
 REWORDED = {"verdict"}
 

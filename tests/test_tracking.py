@@ -117,3 +117,31 @@ def test_a_relative_store_follows_the_current_folder(tmp_path, monkeypatch):
         client = MlflowClient(f"sqlite:///{tmp_path / name / 'mlruns' / 'mlflow.db'}")
         assert [experiment.name for experiment in client.search_experiments()
                 if experiment.name != "Default"] == [f"in-{name}"]
+
+
+def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_over(uri):
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "lease")
+    run_id = tracker.start_architecture(runs, "lease", "gru")
+    slow, other = (tracker.trial_logger(runs, "lease", "gru", FIXED, worker=name) for name in ("w1", "w2"))
+
+    def statuses():
+        found = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial"))
+        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status)
+                      for run in found)
+
+    # trial 0: w1 falls silent, the chief closes its run, w2 takes the trial; w1 then ends it too
+    slow.trial_started("0", {"units": 8})
+    tracker.mark_abandoned(run_id, "0", "w1", "worker w1 not heard from in 4 s")
+    other.trial_started("0", {"units": 8})
+    slow.trial_ended(trial("0", val_loss=0.4))
+    other.trial_ended(trial("0", val_loss=0.4))
+    # trial 1: w1's run was closed (the chief restarted) but no one took the trial over: w1's result stands
+    slow.trial_started("1", {"units": 8})
+    tracker.mark_abandoned(run_id, "1", "w1", "worker w1 not heard from in 4 s")
+    slow.trial_ended(trial("1", val_loss=0.5))
+    assert statuses() == [("0", "w1", "KILLED"), ("0", "w2", "FINISHED"), ("1", "w1", "FINISHED")]
+    finished = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial", "FINISHED", trial_id="1"))
+    assert "rnncompare.failure_reason" not in finished[0].data.tags
+    assert finished[0].data.metrics["best_val_loss"] == 0.5
+    tracker.close_open_runs("FINISHED")

@@ -149,6 +149,8 @@ class ReportConfig(_Section):
 
 class ExecutionConfig(_Section):
     workers: Literal["auto"] | int
+    backend: Literal["auto", "tensorflow", "jax"]
+    worker_timeout: Annotated[float, Field(gt=0)]
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -384,10 +386,7 @@ def _dotted_leaves(mapping: dict, prefix: str) -> list[str]:
 
 
 def _dotted(loc: Sequence[Any]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
 
 
 def _show(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from typing import Callable, Iterator
 
@@ -116,6 +117,11 @@ def drop_ended_from_retry_queue(oracle) -> None:
     oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue if trial_id not in oracle.end_order]
 
 
+def trials_waiting(oracle) -> bool:
+    """Whether trials wait in the oracle's retry queue (a silent worker's trial, see `expire_silent`)."""
+    return bool(oracle._retry_queue)
+
+
 def nothing_left(oracle) -> bool:
     """Whether a reloaded oracle has used its whole budget and has no trial waiting to be retried."""
     return bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials and not oracle._retry_queue
@@ -209,6 +215,44 @@ def pause_when_idle(client, seconds: float = 0.5) -> None:
     client.create_trial = create_trial
 
 
+def keep_alive(client, seconds: float) -> Callable[[], None]:
+    """Tell the chief every `seconds`, from a thread of its own, that this worker still runs its trial (the
+    chief's lease, `expire_silent`, would otherwise hand the trial on during an epoch longer than the lease).
+    Returns the function that stops it."""
+    current: dict[str, str | None] = {"trial": None}
+    ask = client.create_trial
+
+    def create_trial(tuner_id):
+        trial = ask(tuner_id)
+        current["trial"] = trial.trial_id if trial.status == "RUNNING" else None
+        return trial
+
+    def beat() -> None:
+        while not stopped.wait(seconds):
+            if current["trial"] is not None:
+                with contextlib.suppress(Exception):  # a chief that is gone is found by the search itself
+                    client.get_trial(current["trial"])
+
+    client.create_trial = create_trial
+    stopped = threading.Event()
+    threading.Thread(target=beat, name="rnncompare-heartbeat", daemon=True).start()
+    return stopped.set
+
+
+@contextlib.contextmanager
+def _oracle_locked(oracle) -> Iterator[None]:
+    # the lock upstream's `synchronized` methods take, so that no gRPC call changes the oracle meanwhile
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    oracle_module.LOCKS[oracle].acquire()
+    oracle_module.THREADS[oracle] = threading.current_thread().name
+    try:
+        yield
+    finally:
+        oracle_module.THREADS[oracle] = None
+        oracle_module.LOCKS[oracle].release()
+
+
 def _release_oracle_lock(oracle) -> None:
     # Upstream's `synchronized` takes the oracle's lock and does not release it when the method raises.
     from keras_tuner.src.engine import oracle as oracle_module
@@ -220,13 +264,15 @@ def _release_oracle_lock(oracle) -> None:
 
 def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None], None] | None,
                     on_trial_start: Callable[[str, str, dict], None] | None = None):
-    """Upstream's gRPC `OracleServicer` for `oracle`, with three changes:
+    """Upstream's gRPC `OracleServicer` for `oracle`, with these changes:
 
     - upstream raises inside the gRPC call when trials fail in a row; here every worker is told STOPPED instead
       and `failure` holds the message;
     - the oracle's lock is released when `end_trial` raises (see `_release_oracle_lock`);
     - the oracle is saved again after each ended trial, since upstream saves before it drops the trial from the
-      running ones and a chief resumed from that state would hand it out again.
+      running ones and a chief resumed from that state would hand it out again;
+    - every call from a worker renews its lease on its trial (`expire_silent`). A trial ends once: a second
+      end of it (a silent worker came back, or the one its trial went to finished later) is ignored.
 
     `on_trial_end(trial_id, tuner_id, status, score)` hears of each ended trial, `on_trial_start(trial_id,
     tuner_id, values)` of each trial handed out (again, to a worker that restarted).
@@ -239,8 +285,15 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
         def __init__(self):
             super().__init__(oracle)
             self.failure: str | None = None
+            self.heard: dict[str, float] = {}  # tuner id -> when it last called
+
+        def _heard_about(self, trial_id: str) -> None:
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                if trial.trial_id == trial_id:
+                    self.heard[tuner_id] = time.monotonic()
 
         def CreateTrial(self, request, context):
+            self.heard[request.tuner_id] = time.monotonic()
             if self.failure is not None:
                 self.stop_triggered = True
                 stopped = trial_module.Trial(self.oracle.get_space(), trial_id="stopped",
@@ -252,8 +305,23 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
                 on_trial_start(handed.trial_id, request.tuner_id, dict(handed.hyperparameters.values))
             return response
 
+        def UpdateTrial(self, request, context):
+            self._heard_about(request.trial_id)
+            if request.trial_id in self.oracle.end_order:
+                trial = self.oracle.trials[request.trial_id]
+                return protos.get_service().UpdateTrialResponse(trial=trial.to_proto())
+            return super().UpdateTrial(request, context)
+
+        def GetTrial(self, request, context):
+            self._heard_about(request.trial_id)
+            return super().GetTrial(request, context)
+
         def EndTrial(self, request, context):
             trial_id = request.trial.trial_id
+            if trial_id in self.oracle.end_order:
+                return protos.get_service().EndTrialResponse()
+            if trial_id in self.oracle._retry_queue:  # its silent worker came back before another took it
+                self.oracle._retry_queue.remove(trial_id)
             tuner_id = next((tuner for tuner, trial in self.oracle.ongoing_trials.items()
                              if trial.trial_id == trial_id), "")
             try:
@@ -272,6 +340,22 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
             return response
 
     return StudyOracleServicer()
+
+
+def expire_silent(servicer, seconds: float) -> list[tuple[str, str]]:
+    """Take the running trials of workers that `servicer` has not heard from in `seconds` off them and queue them
+    for the next worker that asks; returns their (trial id, tuner id) pairs."""
+    oracle = servicer.oracle
+    now = time.monotonic()
+    with _oracle_locked(oracle):
+        silent = [(tuner_id, trial) for tuner_id, trial in oracle.ongoing_trials.items()
+                  if now - servicer.heard.setdefault(tuner_id, now) > seconds]
+        for tuner_id, trial in silent:
+            oracle.ongoing_trials.pop(tuner_id)
+            oracle._retry_queue.append(trial.trial_id)
+        if silent:
+            oracle.save()
+    return [(trial.trial_id, tuner_id) for tuner_id, trial in silent]
 
 
 def add_oracle_servicer(servicer, server) -> None:

@@ -1,22 +1,72 @@
-"""Process-wide quiet: TensorFlow imported only when a command trains, and without its start-up chatter."""
+"""Process-wide settings: the Keras backend, chosen before Keras is imported; TensorFlow and Keras imported only
+when a command trains, and without their start-up chatter; the limits and lifetime of child processes."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import logging
 import os
+import shutil
 import signal
 import sys
 import warnings
 
 _imported = False
 
+BACKENDS = ("tensorflow", "jax")
+
+
+class BackendUnavailable(ValueError):
+    """The Keras backend asked for cannot run in this process."""
+
+
+def keras_backend_in_use() -> str | None:
+    """The backend Keras was imported with in this process (it cannot change after), or None before the import."""
+    keras = sys.modules.get("keras")
+    config = getattr(keras, "config", None)
+    return config.backend() if config is not None else None
+
+
+def current_backend() -> str | None:
+    """This process's Keras backend: the one Keras runs on, else the one `choose_backend` settled, else None."""
+    return keras_backend_in_use() or os.environ.get("KERAS_BACKEND")
+
+
+def gpu_present() -> bool:
+    """Whether an NVIDIA GPU driver is on this machine, found without importing TensorFlow."""
+    return os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi") is not None
+
+
+def choose_backend(requested: str, prefer_jax: bool = True) -> str:
+    """Settle this process's Keras backend before Keras is imported, and return it.
+
+    ``auto`` keeps a backend already in use (Keras imported, or ``KERAS_BACKEND`` set, which is also how a study
+    hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras's LSTM
+    and GRU run cuDNN's kernels only there), else JAX when installed and `prefer_jax` (its epochs are 2-7x faster
+    on CPU, its compiles slower: `preflight.jax_repays`), else TensorFlow. Raises `BackendUnavailable` when the
+    choice cannot run here.
+    """
+    in_use = keras_backend_in_use()
+    chosen = requested
+    if requested == "auto":
+        chosen = (in_use or os.environ.get("KERAS_BACKEND")
+                  or ("jax" if prefer_jax and not gpu_present() and importlib.util.find_spec("jax") else "tensorflow"))
+        if chosen not in BACKENDS:
+            raise BackendUnavailable(f"auto found KERAS_BACKEND={chosen}; rnncompare runs on {' or '.join(BACKENDS)}")
+    if in_use is not None and in_use != chosen:
+        raise BackendUnavailable(f"{chosen} asked for, but this process already imported Keras with {in_use} (a "
+                                 f"Keras backend is fixed at its import): use {in_use} or auto, or a new process")
+    if chosen == "jax" and importlib.util.find_spec("jax") is None:
+        raise BackendUnavailable("jax is not installed here: pip install 'jax[cpu]', or use tensorflow")
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
 
 def quiet_libraries() -> None:
     """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Against a tracking server MLflow prints two "View run" links for every run it closes (and fetches the run
@@ -45,8 +95,8 @@ def muted_stderr():
 
 
 def import_deep_learning() -> None:
-    """Import TensorFlow, Keras and keras-tuner once, with file descriptor 2 muted meanwhile (`kt_compat.load`
-    checks and patches keras-tuner).
+    """Import Keras (on the backend `choose_backend` settled; TensorFlow where none was) and keras-tuner once,
+    with file descriptor 2 muted meanwhile (`kt_compat.load` checks and patches keras-tuner).
 
     TensorFlow 2.21 prints oneDNN and CUDA notices from C++ before absl logging starts, which no environment
     variable silences; muting the descriptor for the import alone hides them and nothing else.
@@ -55,18 +105,33 @@ def import_deep_learning() -> None:
     if _imported:
         return
     quiet_libraries()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # where no study chose one (`choose_backend`)
+    import_tensorflow()  # under JAX too: `keras.utils.set_random_seed` imports it to seed it
     with muted_stderr():
-        import tensorflow  # noqa: F401
         import keras  # noqa: F401
         import keras_tuner  # noqa: F401
-    tensorflow.get_logger().setLevel(logging.ERROR)
     _imported = True
 
 
+def import_tensorflow() -> None:
+    """Import TensorFlow quietly: its start-up notices muted, its logger at errors only."""
+    quiet_libraries()
+    if "tensorflow" in sys.modules:
+        return
+    with muted_stderr():
+        import tensorflow
+    tensorflow.get_logger().setLevel(logging.ERROR)
+
+
 def thread_limits(threads: int) -> dict[str, str]:
-    """The environment that holds a new process's TensorFlow (and OpenMP) to `threads` cores; read when
-    TensorFlow starts, so it must be set before the import."""
-    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
+    """The environment that holds a new process's TensorFlow, XLA (JAX) and OpenMP to `threads` cores; read when
+    they start, so it must be set before the import. Keeps this process's backend choice for the child."""
+    xla = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()} intra_op_parallelism_threads={threads}"
+    limits = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads),
+              "XLA_FLAGS": " ".join(filter(None, (os.environ.get("XLA_FLAGS"), xla)))}
+    if "KERAS_BACKEND" in os.environ:
+        limits["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    return limits
 
 
 def die_with_parent(signal_number: int = signal.SIGKILL) -> None:

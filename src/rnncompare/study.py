@@ -25,7 +25,7 @@ from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_st
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
-from rnncompare.runtime import import_deep_learning
+from rnncompare.runtime import current_backend, import_deep_learning
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
 
@@ -95,7 +95,10 @@ def run_study(
                              f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
-    workers = resolve_workers(config) if role is None else 1
+    backend = current_backend()
+    progress.stage("backend", f"Keras on {backend}" + (" (chosen by execution.backend: auto)"
+                                                       if config.execution.backend == "auto" else ""))
+    workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         import_deep_learning()
         return _run(checked, progress, swept, role, checked.tracking_uri)

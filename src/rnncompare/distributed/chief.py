@@ -53,11 +53,17 @@ class ServedOracle:
         # Read without the oracle's lock: `end_trial` empties ongoing_trials as its very last step. A chief resumed
         # after its search was over hears from no worker: its reloaded oracle has nothing left.
         over = self.servicer.stop_triggered or self.failure is not None or kt_compat.nothing_left(self.oracle)
-        return over and not self.oracle.ongoing_trials
+        return over and not self.oracle.ongoing_trials and not kt_compat.trials_waiting(self.oracle)
 
-    def wait(self, poll_seconds: float = 0.5, check: Callable[[], None] | None = None) -> None:
-        """Block until the search is over; `check()`, called at each poll, may raise to stop waiting."""
+    def wait(self, lease_seconds: float, poll_seconds: float = 0.5, check: Callable[[], None] | None = None,
+             on_expired: Callable[[str, str], None] | None = None) -> None:
+        """Block until the search is over. At each poll, a trial whose worker has not been heard from in
+        `lease_seconds` goes to the next worker that asks (`on_expired(trial_id, worker)` hears of it), and
+        `check()` may raise to stop waiting."""
         while not self.finished:
+            for trial_id, worker in kt_compat.expire_silent(self.servicer, lease_seconds):
+                if on_expired is not None:
+                    on_expired(trial_id, worker)
             if check is not None:
                 check()
             time.sleep(poll_seconds)
@@ -115,7 +121,16 @@ class ServedSearch:
         context = self.context
         server, tuner = self.served[architecture]
         run_id = context.runs.architecture_run_ids[architecture]
-        server.wait(check=self.check)
+        lease = context.config.execution.worker_timeout
+
+        def expired(trial_id: str, worker: str) -> None:
+            context.tracker.mark_abandoned(run_id, trial_id, worker, f"worker {worker} not heard from in {lease:g} s "
+                                                                     "(execution.worker_timeout); its trial went to "
+                                                                     "the next worker that asked")
+            context.progress.stage("chief", f"{architecture} trial {trial_id}: {worker} not heard from in {lease:g} "
+                                            "s; handed to the next worker that asks")
+
+        server.wait(lease, check=self.check, on_expired=expired)
         context.tracker.mark_search(run_id, "done")
         trials = context.tracker.previous_results(run_id, "trial", context.fixed(architecture))
         if server.failure is not None:

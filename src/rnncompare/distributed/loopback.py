@@ -43,14 +43,17 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def resolve_workers(config: StudyConfig) -> int:
-    """`execution.workers` as a number. `auto` is one per core, as memory allows, never more than the trials of
-    one search, and 1 for a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of
-    search in all: each worker imports TensorFlow, about 5 s of a core)."""
+def resolve_workers(config: StudyConfig, backend: str | None) -> int:
+    """`execution.workers` as a number, for a study on Keras `backend`. `auto` is one per core, as memory allows, never more than the trials of
+    one search; and 1 for a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of
+    search in all: each worker imports TensorFlow, about 5 s of a core), and 1 under JAX, whose one process
+    already keeps about 1.4 of 2 cores busy (XLA compiles and steps on several threads) and where each worker
+    would compile every model again: on the quickstart, 2 workers took 91-100 s against 78 s for one."""
     setting = config.execution.workers
     if setting != "auto":
         return int(setting)
-    if len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS:
+    if (len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS
+            or backend == "jax"):
         return 1
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -19,6 +19,11 @@ from rnncompare.tracking import StudyRuns, Tracker
 from rnncompare.trials import FanOut, ResultCollector, TrialObserver
 from rnncompare.tuning import fixed_hyperparameters, make_tuner, search
 
+# a worker tells the chief it is alive this often while it trains (the chief's lease: execution.worker_timeout)
+HEARTBEAT_SECONDS = 5.0
+# a worker done with every architecture looks again this often for trials that silent workers left
+REVISIT_SECONDS = 2.0
+
 
 def search_on_worker(architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, role: Role,
                      index: int, fetch_weights: Callable[[str, str], None]) -> None:
@@ -28,7 +33,11 @@ def search_on_worker(architecture: str, config, task: TaskData, observer: TrialO
         tuner = make_tuner(architecture, config, task, observer, directory, resume=False,
                            fetch_weights=fetch_weights)
         kt_compat.pause_when_idle(tuner.oracle)
-        search(tuner, config, task)
+        stop_heartbeat = kt_compat.keep_alive(tuner.oracle, HEARTBEAT_SECONDS)
+        try:
+            search(tuner, config, task)
+        finally:
+            stop_heartbeat()
 
 
 def wait_until(ready, wait_seconds: float, message: str):
@@ -57,26 +66,38 @@ def find_chief(config: StudyConfig, tracker: Tracker, role: Role, progress: Prog
 
 def run_trials(config: StudyConfig, task: TaskData, tracker: Tracker, runs: StudyRuns, role: Role,
                progress: Progress, wait_seconds: float) -> int:
-    """Train what the chief hands out for every architecture in turn; return how many trials this worker ran."""
+    """Train what the chief hands out for every architecture in turn, then keep taking up trials that silent
+    workers left until every search is done; return how many trials this worker ran."""
     collected = ResultCollector()
     folder = Path(config.tuner.dir) / config.study / f"worker-{role.name}"
+
+    def search_architecture(index: int, architecture: str) -> None:
+        fixed = fixed_hyperparameters(architecture, config)
+        run_id = runs.architecture_run_ids[architecture]
+        observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, worker=role.name),
+                          progress.trial_observer(architecture, shared=True), collected)
+        try:
+            search_on_worker(architecture, config, task, observer, str(folder), role, index,
+                             lambda trial_id, into: tracker.trial_weights(run_id, trial_id, into))
+        except grpc.RpcError as exc:
+            if tracker.refresh_architectures(runs).get(architecture) == "done":
+                return  # the search ended while this worker was joining it
+            raise StudyStopped(f"worker {role.name}: lost the chief at {role.host}:{role.port_for(index)} "
+                               f"({exc.code().name}); once it is back, restart this worker with the same "
+                               "name and it takes up its trial again") from None
+
     try:
         for index, architecture in enumerate(config.architectures):
-            if _wait_for_oracle(tracker, runs, role, index, architecture, wait_seconds) == "done":
-                continue
-            fixed = fixed_hyperparameters(architecture, config)
-            run_id = runs.architecture_run_ids[architecture]
-            observer = FanOut(tracker.trial_logger(runs, config.study, architecture, fixed, worker=role.name),
-                              progress.trial_observer(architecture, shared=True), collected)
-            try:
-                search_on_worker(architecture, config, task, observer, str(folder), role, index,
-                                 lambda trial_id, into: tracker.trial_weights(run_id, trial_id, into))
-            except grpc.RpcError as exc:
-                if tracker.refresh_architectures(runs).get(architecture) == "done":
-                    continue  # the search ended while this worker was joining it
-                raise StudyStopped(f"worker {role.name}: lost the chief at {role.host}:{role.port_for(index)} "
-                                   f"({exc.code().name}); once it is back, restart this worker with the same "
-                                   "name and it takes up its trial again") from None
+            if _wait_for_oracle(tracker, runs, role, index, architecture, wait_seconds) != "done":
+                search_architecture(index, architecture)
+        while True:  # the chief marks a search done within a poll of its end: look after that
+            time.sleep(REVISIT_SECONDS)
+            unfinished = _unfinished_searches(tracker, runs, config.architectures)
+            if not unfinished:
+                break
+            for index, architecture in unfinished:
+                if oracle_reachable(role, index):
+                    search_architecture(index, architecture)
     except KeyboardInterrupt:
         tracker.close_open_runs("KILLED")
         raise
@@ -88,6 +109,15 @@ def run_trials(config: StudyConfig, task: TaskData, tracker: Tracker, runs: Stud
         raise StudyStopped(f"worker {role.name}: the chief's study run {runs.study_run_id} ended {status}; see the "
                            "chief's output")
     return len(collected.results)
+
+
+def _unfinished_searches(tracker: Tracker, runs: StudyRuns, architectures: list[str]) -> list[tuple[int, str]]:
+    """The architectures whose search the chief has not closed yet (a trial may wait there for a worker), while
+    its study runs."""
+    if tracker.run_status(runs.study_run_id) != "RUNNING":
+        return []
+    states = tracker.refresh_architectures(runs)
+    return [(index, name) for index, name in enumerate(architectures) if states.get(name) == "searching"]
 
 
 def _wait_for_oracle(tracker: Tracker, runs: StudyRuns, role: Role, index: int, architecture: str,

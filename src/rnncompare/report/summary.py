@@ -87,6 +87,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         "baseline": baseline,
         "dataset": record.get("dataset", {}),
         "sweep": record.get("sweep", {}),
+        "backend": record.get("backend"),
         "seed": config["seed"],
         "tuner": {key: config["tuner"][key] for key in ("algorithm", "max_trials", "epochs", "batch_size", "objective")},
         "search": config["search"],

@@ -14,7 +14,7 @@ from rnncompare.metrics import ALL_EPOCH_METRICS
 from rnncompare.tracking.store import client as store_client
 from rnncompare.tracking.store import (
     CONFIG_ARTIFACT, SUMMARY_ARTIFACT, TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_DATASET_PREFIX, TAG_FAILURE,
-    TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_SEED, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, check_store,
+    TAG_BACKEND, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_SEED, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, check_store,
     parse_param, parse_params, run_filter, search_all,
 )
 
@@ -105,6 +105,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         "config": config,
         "versions": {k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)},
         "git_commit": tags.get(TAG_GIT_COMMIT),
+        "backend": tags.get(TAG_BACKEND),
         "dataset": {k.removeprefix(TAG_DATASET_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DATASET_PREFIX)},
         "sweep": {k.removeprefix(TAG_SWEEP_PREFIX): parse_param(v) for k, v in tags.items()
                   if k.startswith(TAG_SWEEP_PREFIX)},

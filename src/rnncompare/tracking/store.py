@@ -36,6 +36,7 @@ TAG_SWEEP_PREFIX = "rnncompare.sweep."
 TAG_MATCHED_TO = "rnncompare.matched_to"
 TAG_CONFIG_DIGEST = "rnncompare.config_digest"
 TAG_WORKER = "rnncompare.worker"
+TAG_BACKEND = "rnncompare.backend"  # the Keras backend that trained (or would train) the run's models
 TAG_ORACLE = "rnncompare.oracle"
 TAG_SEARCH = "rnncompare.search"
 TAG_DIAGNOSTIC_PREFIX = "rnncompare.diagnostics."

@@ -15,6 +15,8 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 import warnings
@@ -25,10 +27,11 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from rnncompare.metrics import ALL_EPOCH_METRICS
+from rnncompare.runtime import current_backend
 from rnncompare.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
+    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BACKEND, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
     TAG_DIAGNOSTIC_PREFIX, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STUDY,
     TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
     metrics_batch, params_batch, run_filter, search_all, tags_batch,
@@ -61,6 +64,9 @@ class Tracker(RunReader):
         self.source_tags = {TAG_SOURCE_NAME: source_name, TAG_SOURCE_TYPE: "LOCAL"} if source_name else {}
         if git_commit:
             self.source_tags[TAG_GIT_COMMIT] = git_commit
+        backend = current_backend()
+        if backend:
+            self.source_tags[TAG_BACKEND] = backend
         self._open_run_ids: list[str] = []
         self._children_of: dict[str, list[str]] = {}
 
@@ -124,12 +130,26 @@ class Tracker(RunReader):
         self.client.set_tag(run_id, TAG_FAILURE, INTERRUPTED)
         self.client.set_terminated(run_id, "KILLED")
 
+    def mark_abandoned(self, architecture_run_id: str, trial_id: str, worker: str, reason: str) -> None:
+        """Close as KILLED the run of `trial_id` that `worker` left RUNNING when it fell silent (see
+        `TrialLogger.trial_ended` for a worker that comes back)."""
+        for run in search_all(self.client, self.client.get_run(architecture_run_id).info.experiment_id,
+                              run_filter(architecture_run_id, status="RUNNING", trial_id=trial_id, worker=worker)):
+            self.client.set_tag(run.info.run_id, TAG_FAILURE, reason)
+            self.client.set_terminated(run.info.run_id, "KILLED")
+
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
         if TAG_FAILURE in self.client.get_run(run_id).data.tags:  # the "interrupted" mark no longer holds
             self.client.delete_tag(run_id, TAG_FAILURE)
         self.client.update_run(run_id, status="RUNNING")
-        self._open_run_ids.append(run_id)
+        if run_id not in self._open_run_ids:
+            self._open_run_ids.append(run_id)
+
+    def forget(self, run_id: str) -> None:
+        """Leave a run to whoever closed it: this process no longer closes it (`close_open_runs`)."""
+        if run_id in self._open_run_ids:
+            self._open_run_ids.remove(run_id)
 
     def mark_search(self, run_id: str, state: str) -> None:
         """Tell workers whether the chief serves this architecture's oracle (``searching``) or not (``done``)."""
@@ -242,17 +262,20 @@ class Tracker(RunReader):
             models.append(("seed_model", seed_model[1], None))
         import keras
 
-        # MLflow checks the input example by predicting with Keras's default verbosity: no progress bars
+        # MLflow checks the input example by predicting with Keras's default verbosity: no progress bars. Under
+        # JAX, Keras runs the progress callback in a thread of its own, which the (thread-local) switch misses, and
+        # whose bar goes to stdout; the study's progress goes to stderr.
         interactive = keras.config.is_interactive_logging_enabled()
         keras.config.disable_interactive_logging()
         try:
             for name, keras_model, registered in models:
                 output = keras_model.predict(input_example, verbose=0)
-                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                          signature=infer_signature(input_example, output), input_example=input_example,
-                          # given, not inferred: inferring them loads the model again in a subprocess
-                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                          registered_model_name=registered)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                              signature=infer_signature(input_example, output), input_example=input_example,
+                              # given, not inferred: inferring them loads the model again in a subprocess
+                              pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                              registered_model_name=registered)
         finally:
             if interactive:
                 keras.config.enable_interactive_logging()
@@ -337,6 +360,8 @@ class TrialLogger:
     def trial_ended(self, result: TrialResult) -> None:
         run_id = self.run_ids[result.trial_id]
         self._flush(result.trial_id)
+        if self.worker is not None and self._superseded(result.trial_id, run_id):
+            return
         if result.status == "FAILED":
             self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
             self.tracker.close_run(run_id, "FAILED")
@@ -350,6 +375,21 @@ class TrialLogger:
             for path in result.weights_files:
                 self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
         self.tracker.close_run(run_id, "FINISHED")
+
+    def _superseded(self, trial_id: str, run_id: str) -> bool:
+        """Whether this worker's run of `trial_id` was closed while it ran (the chief's lease ran out, or the chief
+        restarted) and another run of the trial runs or finished: then this one stays KILLED, so that the trial
+        has one finished run. With no other run, this one is finished after all."""
+        if self.tracker.run_status(run_id) == "RUNNING":
+            return False
+        others = [run for run in search_all(self.client, self.experiment_id,
+                                            run_filter(self.parent_run_id, trial_id=trial_id))
+                  if run.info.run_id != run_id and run.info.status in ("RUNNING", "FINISHED")]
+        if others:
+            self.tracker.forget(run_id)
+            return True
+        self.tracker.reopen(run_id)
+        return False
 
     def _close_interrupted(self, trial_id: str) -> None:
         # The chief gives a restarted worker back the trial it was running; that trial's run from before the
