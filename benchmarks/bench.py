@@ -6,7 +6,10 @@ On bench.yaml (a search-only digits study), each as its own process, timed from 
 2. the bare fits: the same `build_model` calls and epochs that study made, read back from its store, with no
    tuner, tracking or report (bare_fits.py);
 3. the hand-written alternative: keras-tuner's RandomSearch with MLflow autologging (keras_tuner_autolog.py);
-4. rnncompare with the default number of workers.
+4. rnncompare with the default number of workers (and the default backend: TensorFlow for this study);
+5. rnncompare with 1 worker on JAX, what `execution.backend: auto` chose against for this study;
+6. the quickstart (`make run`'s study) with the defaults (on this machine: JAX, 1 worker), and with one
+   TensorFlow process (`--workers 1 --set execution.backend=tensorflow`).
 
 Prints each wall time, CPU time and the ratios, and writes them to a JSON file (mlruns/bench/results.json by
 default). A benchmark, not a test: the figures quoted in the README come from it.
@@ -28,12 +31,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STUDY = HERE / "bench.yaml"
+QUICKSTART = HERE.parent / "experiments" / "quickstart.yaml"
+
+
+def _folder(scratch: Path, name: str) -> Path:
+    (scratch / name).mkdir()
+    return scratch / name
 
 
 def timed(command: list[str], cwd: Path) -> dict[str, float]:
     """Run `command` to completion; its wall time and the CPU time of the process and its children."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("KERAS_BACKEND", None)  # `execution.backend: auto` decides, as it does for a user
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
@@ -89,6 +99,17 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
                                                scratch)
         print(f"round {number}/{total}: rnncompare, default workers ...", flush=True)
         results["rnncompare_default_workers"] = timed([python, "-m", "rnncompare", "run", str(STUDY)], default)
+        print(f"round {number}/{total}: rnncompare, 1 worker on JAX ...", flush=True)
+        results["rnncompare_1_worker_jax"] = timed(
+            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1", "--set", "execution.backend=jax"],
+            _folder(scratch, "jax"))
+        print(f"round {number}/{total}: quickstart, defaults ...", flush=True)
+        results["quickstart_default"] = timed([python, "-m", "rnncompare", "run", str(QUICKSTART)],
+                                              _folder(scratch, "quickstart-default"))
+        print(f"round {number}/{total}: quickstart, 1 TensorFlow process ...", flush=True)
+        results["quickstart_tensorflow_1_worker"] = timed(
+            [python, "-m", "rnncompare", "run", str(QUICKSTART), "--workers", "1", "--set",
+             "execution.backend=tensorflow"], _folder(scratch, "quickstart-tensorflow"))
     return results
 
 
@@ -100,7 +121,7 @@ def _median_round(measured: list[dict[str, float]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds of all four; each figure is the median round")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all seven; each figure is the median round")
     args = parser.parse_args(argv)
     rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
     results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
@@ -110,15 +131,19 @@ def main(argv: list[str] | None = None) -> int:
         "keras_tuner_autolog_over_bare_fits": round(results["keras_tuner_autolog"]["wall_s"] / bare, 3),
         "default_workers_speedup_over_1_worker": round(
             results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
+        "jax_over_tensorflow_1_worker": round(
+            results["rnncompare_1_worker_jax"]["wall_s"] / results["rnncompare_1_worker"]["wall_s"], 3),
+        "quickstart_default_speedup_over_tensorflow_1_worker": round(
+            results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
     }
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
               "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios}
     print()
     for name, values in results.items():
-        print(f"{name:28} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
+        print(f"{name:32} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
               f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})")
     for name, value in ratios.items():
-        print(f"{name:40} {value:.3f}")
+        print(f"{name:52} {value:.3f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
