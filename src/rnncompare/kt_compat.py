@@ -12,7 +12,7 @@ import contextlib
 import os
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from rnncompare.runtime import import_deep_learning
 
@@ -65,7 +65,10 @@ def patched_tuner_class(base):
       from is the same, so are the models;
     - upstream's `SaveBestEpoch` writes the weights file at every epoch that improves the objective (most epochs
       of a fit that is still learning, about 18 ms each); here the best weights are kept in memory and the file is
-      written once, when the fit ends. A trial cut off mid-fit is run again on resume either way.
+      written once, when the fit ends. A trial cut off mid-fit is run again on resume either way;
+    - the best trial's model so far stays in memory with its best-epoch weights, and `get_best_models(1)` gives
+      it rather than building the model again and loading the file: the same weights, and its evaluation and
+      prediction steps already traced (compiled, under JAX) for the validation split's shapes.
     """
     import keras
     from keras_tuner.src.engine import tuner_utils
@@ -73,20 +76,22 @@ def patched_tuner_class(base):
     class BestEpochWrittenAtEnd(tuner_utils.SaveBestEpoch):
         def __init__(self, upstream):
             super().__init__(upstream.objective, upstream.filepath)
-            self._best_weights = None
+            self.best_weights = None
 
         def _save_model(self):
-            self._best_weights = self.model.get_weights()
+            self.best_weights = self.model.get_weights()
 
         def on_train_end(self, logs=None):
-            if self._best_weights is None:
+            if self.best_weights is None:
                 return
             current = self.model.get_weights()
-            self.model.set_weights(self._best_weights)
+            self.model.set_weights(self.best_weights)
             super()._save_model()
             self.model.set_weights(current)
 
     class PatchedTuner(base):
+        best_model_so_far: tuple[str, Any, float] | None = None  # (trial id, model with its best weights, value)
+
         def extra_fit_callbacks(self) -> list:
             return []
 
@@ -94,7 +99,20 @@ def patched_tuner_class(base):
             callbacks = [BestEpochWrittenAtEnd(callback) if type(callback) is tuner_utils.SaveBestEpoch else callback
                          for callback in kwargs.get("callbacks", [])]
             kwargs["callbacks"] = [*callbacks, *self.extra_fit_callbacks()]
-            return super()._build_and_fit_model(trial, *args, **kwargs)
+            results = super()._build_and_fit_model(trial, *args, **kwargs)
+            saver = next((callback for callback in callbacks if isinstance(callback, BestEpochWrittenAtEnd)), None)
+            if saver is not None and saver.best_weights is not None and (
+                    self.best_model_so_far is None
+                    or saver.objective.better_than(saver.best_value, self.best_model_so_far[2])):
+                saver.model.set_weights(saver.best_weights)
+                self.best_model_so_far = (trial.trial_id, saver.model, saver.best_value)
+            return results
+
+        def get_best_models(self, num_models=1):
+            kept = self.best_model_so_far
+            if num_models == 1 and kept is not None and kept[0] == self.oracle.get_best_trials(1)[0].trial_id:
+                return [kept[1]]
+            return super().get_best_models(num_models)
 
         def _try_build(self, hp):
             keras.backend.clear_session(free_memory=False)
