@@ -99,6 +99,10 @@ class SeedModels:
         if self.model is None:
             fresh.optimizer.build(fresh.trainable_variables)  # what the first fit would do; its start is kept
             self._optimizer_start = [variable.numpy() for variable in fresh.optimizer.variables]
+            # A model's first fit builds its loss and metrics from a batch it peeks at, which under JAX draws an
+            # extra shuffle from NumPy's generator: built here, every seed's fit draws the same, whichever ran
+            # first (a resumed study reruns only some seeds).
+            fresh._symbolic_build(data_batch=(self.task.x_train[:1], self.task.y_train[:1]))
             self.model = fresh
             return fresh
         for shared, new in zip(self.model.layers, fresh.layers):
