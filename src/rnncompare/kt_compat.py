@@ -54,7 +54,7 @@ def load():
 
 
 def patched_tuner_class(base):
-    """`base` with two changes to upstream's trial loop:
+    """`base` with these changes to upstream's trial loop:
 
     - a hook that adds `self.extra_fit_callbacks()` to every fit: upstream deep-copies the search's callbacks for
       each trial inside the private `_build_and_fit_model`, and a callback added after the copy (one that collects
@@ -67,8 +67,8 @@ def patched_tuner_class(base):
       of a fit that is still learning, about 18 ms each); here the best weights are kept in memory and the file is
       written once, when the fit ends. A trial cut off mid-fit is run again on resume either way;
     - the best trial's model so far stays in memory with its best-epoch weights, and `get_best_models(1)` gives
-      it rather than building the model again and loading the file: the same weights, and its evaluation and
-      prediction steps already traced (compiled, under JAX) for the validation split's shapes.
+      it rather than building the model again and loading the file: the same weights, and its evaluation step
+      already traced (compiled, under JAX) for the validation split's shapes.
     """
     import keras
     from keras_tuner.src.engine import tuner_utils
