@@ -107,3 +107,24 @@ def test_the_learning_rate_is_fixed_unless_the_search_names_a_range():
     declare_search_space(hp, searched.search)
     rate = hp._hps["learning_rate"][0]
     assert (type(rate).__name__, rate.min_value, rate.max_value, rate.sampling) == ("Float", 0.0001, 0.01, "log")
+
+
+@pytest.mark.slow
+def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_path):
+    import numpy as np
+
+    from rnncompare.runtime import import_deep_learning
+    from rnncompare.tasks import load_task
+    from rnncompare.trials import ResultCollector
+    from rnncompare.tuning import load_trial_model, tune_architecture
+
+    import_deep_learning()
+    config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=3", "tuner.batch_size=128"])
+    task = load_task(config.task, config.seed)
+    outcome = tune_architecture("gru", config, task, ResultCollector(), str(tmp_path))
+    model = outcome.selected_model
+    # kept from the search, not built again: its optimizer has taken the fit's steps
+    assert int(model.optimizer.iterations.numpy()) == 3 * int(np.ceil(len(task.x_train) / 128))
+    checkpoint, = tmp_path.glob(f"**/trial_{outcome.best_trial_id}/checkpoint.weights.h5")
+    reloaded = load_trial_model("gru", outcome.best_hyperparameters, str(checkpoint.parent), config, task)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reloaded.get_weights()))
