@@ -11,7 +11,7 @@ import numpy as np
 
 from rnncompare.errors import UserError
 from rnncompare.metrics import KindMetrics, for_kind
-from rnncompare.runtime import import_deep_learning, import_tensorflow
+from rnncompare.runtime import import_deep_learning
 from rnncompare.seeds import derive_seed
 from rnncompare.tasks.base import RawTask, Split
 
@@ -268,7 +268,6 @@ def tokenize(parts: tuple[Split, Split, Split], tokens: str, length: int | None)
     Returns the three splits with int32 ids (samples, steps; 0 is padding, 1 out-of-vocabulary), the vocabulary
     size and the number of steps (`length`, or the longest training text).
     """
-    import_tensorflow()  # TextVectorization runs on TensorFlow under any backend
     import_deep_learning()
     import keras
 

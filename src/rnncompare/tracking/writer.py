@@ -125,9 +125,9 @@ class Tracker(RunReader):
         for run in search_all(self.client, experiment_id, run_filter(status="RUNNING")):
             self.mark_interrupted(run.info.run_id)
 
-    def mark_interrupted(self, run_id: str) -> None:
-        """Close a run whose process died as KILLED, tagged as interrupted (it is run again)."""
-        self.client.set_tag(run_id, TAG_FAILURE, INTERRUPTED)
+    def mark_interrupted(self, run_id: str, reason: str = INTERRUPTED) -> None:
+        """Close a run whose process died (or fell silent) as KILLED, tagged with `reason` (it is run again)."""
+        self.client.set_tag(run_id, TAG_FAILURE, reason)
         self.client.set_terminated(run_id, "KILLED")
 
     def mark_abandoned(self, architecture_run_id: str, trial_id: str, worker: str, reason: str) -> None:
@@ -135,8 +135,7 @@ class Tracker(RunReader):
         `TrialLogger.trial_ended` for a worker that comes back)."""
         for run in search_all(self.client, self.client.get_run(architecture_run_id).info.experiment_id,
                               run_filter(architecture_run_id, status="RUNNING", trial_id=trial_id, worker=worker)):
-            self.client.set_tag(run.info.run_id, TAG_FAILURE, reason)
-            self.client.set_terminated(run.info.run_id, "KILLED")
+            self.mark_interrupted(run.info.run_id, reason)
 
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
@@ -260,25 +259,17 @@ class Tracker(RunReader):
         if seed_model is not None:
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
-        import keras
-
-        # MLflow checks the input example by predicting with Keras's default verbosity: no progress bars. Under
-        # JAX, Keras runs the progress callback in a thread of its own, which the (thread-local) switch misses, and
-        # whose bar goes to stdout; the study's progress goes to stderr.
-        interactive = keras.config.is_interactive_logging_enabled()
-        keras.config.disable_interactive_logging()
-        try:
-            for name, keras_model, registered in models:
-                output = keras_model.predict(input_example, verbose=0)
-                with contextlib.redirect_stdout(io.StringIO()):
-                    Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                              signature=infer_signature(input_example, output), input_example=input_example,
-                              # given, not inferred: inferring them loads the model again in a subprocess
-                              pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                              registered_model_name=registered)
-        finally:
-            if interactive:
-                keras.config.enable_interactive_logging()
+        # MLflow checks the input example by predicting with Keras's default verbosity: its progress bars go to
+        # stdout, from a thread of Keras's own under JAX (where the thread-local `disable_interactive_logging`
+        # misses them), so stdout goes to a buffer meanwhile; the study's progress goes to stderr.
+        for name, keras_model, registered in models:
+            output = keras_model.predict(input_example, verbose=0)
+            with contextlib.redirect_stdout(io.StringIO()):
+                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                          signature=infer_signature(input_example, output), input_example=input_example,
+                          # given, not inferred: inferring them loads the model again in a subprocess
+                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                          registered_model_name=registered)
 
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
