@@ -67,6 +67,7 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     completed = rnncompare("run", "tiny.yaml", cwd=tmp_path, timeout=400)
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
+    assert "/step" not in completed.stdout  # no Keras progress bar while a model is logged (from Keras's thread)
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
