@@ -98,7 +98,7 @@ def test_regression_head_is_one_linear_output_with_mse_and_mae():
     model = build_model(hyperparameters("gru"), InputSpec(6, 2), OutputSpec("regression"))
     head = model.get_layer("head")
     assert head.units == 1 and head.get_config()["activation"] == "linear"
-    assert model.loss == "mean_squared_error"
+    assert model.loss.name == "mean_squared_error" and model.loss.reduction == "mean_with_sample_weight"
     assert count_parameters(model)["params_total"] == CELL_PARAMETERS["gru"](2, 8) + 8 + 1
 
 

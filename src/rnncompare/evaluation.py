@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
-from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason
+from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
 from rnncompare.models import build_model, units_for_budget
 from rnncompare.runtime import die_with_parent, import_deep_learning, thread_limits
 from rnncompare.seeds import evaluation_seeds
@@ -119,8 +119,7 @@ def _train_seed(models: SeedModels, hyperparameters: dict[str, Any], seed: int, 
     recorder = epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
     try:
         model = models.for_seed(seed)
-        model.fit(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val),
-                  epochs=config.tuner.epochs, batch_size=config.tuner.batch_size,
+        model.fit(**fit_arguments(task, config.tuner.batch_size), epochs=config.tuner.epochs,
                   callbacks=[early_stopping(config), recorder], verbose=0)
         if recorder.diverged_at is not None:
             raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")

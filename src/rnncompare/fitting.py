@@ -19,7 +19,19 @@ from rnncompare.tasks import TaskData
 from rnncompare.trials import TrialObserver
 
 FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
+# The most input values (samples x steps x features) scored in one batch under JAX; a larger split is scored in
+# batches of the fit's size (and pays a compile for its last, partial batch).
+ONE_BATCH_VALUES = 1 << 22
 _epochs_seen = 0
+
+# Under JAX every new array shape is a new XLA compile: about 0.4 to 0.8 s for a small recurrent model on CPU,
+# against 0.01 s for an epoch of digits; and Keras's last, partial batch of each pass is such a shape. So under
+# JAX a fit sees one training shape (its last batch filled up with rows of weight zero) and one evaluation shape
+# (the validation and test splits, padded with weight-zero rows to the same length, each in one batch). Models
+# are compiled with the "mean_with_sample_weight" loss reduction and weighted metrics (`models.build_model`), so
+# those rows change no gradient and no validation or test number. One logged number differs from an unpadded
+# fit: the training loss's epoch mean, which weighs the filled-up batch as a full one. Under TensorFlow (which
+# traces shapes loosely) fits take the arrays as they are.
 
 
 def early_stopping(config):
@@ -127,6 +139,70 @@ def summarize_epochs(
     }
 
 
+def _jax_in_use() -> bool:
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
+def _padded(x: np.ndarray, y: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`x` and `y` followed by copies of their first rows up to `length` rows, and weights 1 then 0."""
+    rows = np.arange(length) % len(x)
+    weights = (np.arange(length) < len(x)).astype("float32")
+    return x[rows], y[rows], weights
+
+
+def _evaluation_length(task: TaskData) -> int | None:
+    """Under JAX, the one length to which the validation and test splits are padded and scored in one batch;
+    None where they are scored as they are (TensorFlow, or splits too large for one batch)."""
+    if not _jax_in_use():
+        return None
+    length = max(len(task.x_val), len(task.x_test))
+    values_per_sample = int(np.prod(task.x_val.shape[1:]))
+    return length if length * values_per_sample <= ONE_BATCH_VALUES else None
+
+
+def full_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
+    """A `keras.utils.PyDataset` of `x`, `y` in shuffled batches of exactly `batch_size` rows, the last filled up
+    with weight-zero rows; each epoch's order is drawn from NumPy's generator at the epoch's start."""
+    import keras
+
+    class FullBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.steps = math.ceil(len(x) / batch_size)
+            self.weights = (np.arange(self.steps * batch_size) < len(x)).astype("float32")
+            self.order: np.ndarray | None = None
+
+        def __len__(self):
+            return self.steps
+
+        def on_epoch_begin(self):
+            # Drawn here, after the trial's or seed's seed is set, never carried over from an earlier fit.
+            shuffled = np.random.permutation(len(x))
+            self.order = np.concatenate([shuffled, shuffled[: self.steps * batch_size - len(x)]])
+
+        def on_epoch_end(self):
+            self.order = None
+
+        def __getitem__(self, index):
+            # Keras peeks at the first batch for its shapes before the first epoch begins: any rows do.
+            order = self.order if self.order is not None else np.arange(len(self.weights)) % len(x)
+            rows = slice(index * batch_size, (index + 1) * batch_size)
+            return x[order[rows]], y[order[rows]], self.weights[rows]
+
+    return FullBatches()
+
+
+def fit_arguments(task: TaskData, batch_size: int) -> dict:
+    """The data arguments of every `model.fit` (and `tuner.search`) here: training and validation splits."""
+    length = _evaluation_length(task)
+    if length is None:
+        return dict(x=task.x_train, y=task.y_train, validation_data=(task.x_val, task.y_val), batch_size=batch_size)
+    return dict(x=full_batches(task.x_train, task.y_train, batch_size), shuffle=False,
+                validation_data=_padded(task.x_val, task.y_val, length), validation_batch_size=length)
+
+
 def failure_reason(exc: BaseException) -> str:
     """The one line a failed trial or seed run records: the exception's type and the last line of its text."""
     text = str(exc).strip()
@@ -135,13 +211,18 @@ def failure_reason(exc: BaseException) -> str:
 
 def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
     """Score a trained model once on the test split: loss and accuracy plus macro F1, or MSE and MAE."""
-    results = model.evaluate(task.x_test, task.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+    length = _evaluation_length(task)
+    if length is None:
+        x, y, weights, length = task.x_test, task.y_test, None, batch_size
+    else:
+        x, y, weights = _padded(task.x_test, task.y_test, length)
+    results = model.evaluate(x, y, sample_weight=weights, batch_size=length, verbose=0, return_dict=True)
     if task.kind == "regression":
         return {"test_loss": float(results["loss"]), "test_mse": float(results["loss"]),
                 "test_mae": float(results["mae"])}
     from sklearn.metrics import f1_score
 
-    predicted = np.argmax(model.predict(task.x_test, batch_size=batch_size, verbose=0), axis=-1)
+    predicted = np.argmax(model.predict(x, batch_size=length, verbose=0)[: len(task.x_test)], axis=-1)
     return {
         "test_loss": float(results["loss"]),
         "test_accuracy": float(results["accuracy"]),

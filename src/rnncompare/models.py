@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from rnncompare.architectures import KERAS_LAYERS
 from rnncompare.tasks import InputSpec, OutputSpec
 
+WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weighted losses over the sum of weights
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
 
 
@@ -53,13 +54,15 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
         hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
     if output_spec.kind == "regression":
         outputs = keras.layers.Dense(1, name="head")(hidden)
-        loss, metrics = "mean_squared_error", ["mae"]
+        loss, metrics = keras.losses.MeanSquaredError(reduction=WEIGHTED_MEAN), ["mae"]
     else:
         outputs = keras.layers.Dense(output_spec.classes, activation="softmax", name="head")(hidden)
-        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        loss, metrics = keras.losses.SparseCategoricalCrossentropy(reduction=WEIGHTED_MEAN), ["accuracy"]
     model = keras.Model(inputs, outputs, name=f"{values['architecture']}_{values['layers']}x{values['units']}")
+    # Weighted, so that rows of weight zero (`fitting` pads batches with them under JAX) count for nothing; with no
+    # weights given, both are the plain means.
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]), loss=loss, metrics=metrics
+        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]), loss=loss, weighted_metrics=metrics
     )
     return model
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from rnncompare import kt_compat
 from rnncompare.config import TUNER_ALGORITHMS
 from rnncompare.errors import FailedTrial, StudyStopped
-from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason
+from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.models import build_model
 from rnncompare.seeds import derive_seed, trial_seed
@@ -193,15 +193,8 @@ def tune_architecture(
 
 def search(tuner, config, task: TaskData) -> None:
     """Run `tuner`'s search over the task's training split, selecting on validation, with early stopping."""
-    tuner.search(
-        task.x_train,
-        task.y_train,
-        validation_data=(task.x_val, task.y_val),
-        epochs=config.tuner.epochs,
-        batch_size=config.tuner.batch_size,
-        callbacks=[early_stopping(config)],
-        verbose=0,
-    )
+    tuner.search(**fit_arguments(task, config.tuner.batch_size), epochs=config.tuner.epochs,
+                 callbacks=[early_stopping(config)], verbose=0)
 
 
 def stopped_message(architecture: str, config, last_reason: str) -> str:

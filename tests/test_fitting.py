@@ -1,0 +1,98 @@
+"""The data of every fit: under JAX, batches of one shape whose filler rows count for nothing."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import clean_env
+from rnncompare.fitting import full_batches
+from rnncompare.models import build_model
+from rnncompare.tasks import InputSpec, OutputSpec
+
+HYPERPARAMETERS = {"architecture": "gru", "units": 8, "dropout": 0.0, "layers": 1, "learning_rate": 0.01}
+
+
+def test_full_batches_cover_every_row_once_per_epoch_with_filler_rows_weighted_zero():
+    x, y = np.arange(10, dtype="float32").reshape(10, 1, 1), np.arange(10)
+    batches = full_batches(x, y, 4)
+    orders = []
+    for seed in (1, 2, 1):
+        np.random.seed(seed)
+        batches.on_epoch_begin()
+        epoch = [batches[index] for index in range(len(batches))]
+        batches.on_epoch_end()
+        assert len(epoch) == 3 and all(len(batch_x) == 4 and len(weights) == 4 for batch_x, _, weights in epoch)
+        rows = np.concatenate([batch_y for _, batch_y, _ in epoch])
+        weights = np.concatenate([weights for _, _, weights in epoch])
+        assert sorted(rows[weights == 1]) == list(range(10))
+        assert weights.tolist() == [1.0] * 10 + [0.0] * 2  # the filler is at the end of the last batch
+        orders.append(rows[:10].tolist())
+    assert orders[0] == orders[2] != orders[1]  # each epoch's order is drawn from NumPy's seeded generator
+
+
+def test_filler_rows_change_no_gradient_and_no_score():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 3, 2)).astype("float32"), rng.integers(0, 3, 10)
+    spec = InputSpec(3, 2), OutputSpec("classification", 3, ("a", "b", "c"))
+
+    def model():
+        keras.utils.set_random_seed(7)
+        return build_model(HYPERPARAMETERS, *spec)
+
+    plain = model()
+    plain.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    padded = model()
+    batches = full_batches(x, y, 4)
+    batches.on_epoch_begin = lambda: setattr(batches, "order", np.arange(12) % 10)  # the plain fit's order
+    padded.fit(batches, epochs=2, shuffle=False, verbose=0)
+    for plain_weights, padded_weights in zip(plain.get_weights(), padded.get_weights()):
+        np.testing.assert_allclose(padded_weights, plain_weights, atol=1e-6)
+
+    filler = np.arange(16) % 10
+    weights = (np.arange(16) < 10).astype("float32")
+    scored = padded.evaluate(x[filler], y[filler], sample_weight=weights, batch_size=16, verbose=0, return_dict=True)
+    unpadded = padded.evaluate(x, y, batch_size=10, verbose=0, return_dict=True)
+    assert scored["accuracy"] == unpadded["accuracy"]
+    assert scored["loss"] == pytest.approx(unpadded["loss"], abs=1e-6)
+
+
+JAX_COMPILES_SCRIPT = """
+import collections, logging, re
+import jax
+from rnncompare.preflight import check_config_and_data
+config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
+from rnncompare.fitting import evaluate_test, fit_arguments
+from rnncompare.models import build_model
+
+compiled = collections.Counter()
+class Compiles(logging.Handler):
+    def emit(self, record):
+        found = re.match(r"Finished XLA compilation of jit\\((\\w+)\\)", record.getMessage())
+        if found:
+            compiled[found.group(1)] += 1
+jax.config.update("jax_log_compiles", True)
+logging.getLogger("jax").addHandler(Compiles())
+logging.getLogger("jax").propagate = False
+model = build_model(%r, task.input_spec, task.output_spec)
+model.fit(**fit_arguments(task, 64), epochs=2, verbose=0)
+scored = evaluate_test(model, task, 64)
+print(task.split_sizes, compiled["train_step"], compiled["test_step"])
+plain = model.evaluate(task.x_test, task.y_test, batch_size=64, verbose=0, return_dict=True)
+print(scored["test_accuracy"] - plain["accuracy"], scored["test_loss"] - plain["loss"])
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape():
+    completed = subprocess.run([sys.executable, "-c", JAX_COMPILES_SCRIPT % HYPERPARAMETERS], env=clean_env(),
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    sizes, counts = completed.stdout.strip().splitlines()[-2:]
+    # digits: 1257 training rows (19 full batches of 64 and one of 41), 270 validation and 270 test rows
+    assert sizes.startswith("{'train': 1257, 'validation': 270, 'test': 270}")
+    assert sizes.split("} ")[1] == "1 1"  # unpadded: a second compile of each for the last, partial batch
+    accuracy_difference, loss_difference = map(float, counts.split())
+    assert accuracy_difference == 0.0 and abs(loss_difference) < 1e-6  # the test split scored in one padded batch
