@@ -1,29 +1,27 @@
 """The floor a study is measured against: the same `build_model` calls and `fit`s a study made, and nothing else.
 
 Usage: python bare_fits.py PLAN.json, where the plan (written by bench.py from the study's store) holds the
-study's config and, per trial, its hyperparameters and epochs. No tuner, no tracking, no report.
+study's config and Keras backend and, per trial, its hyperparameters and epochs. Each fit takes its data as the
+study's did (`fitting.fit_arguments`: under JAX, batches of one shape). No tuner, no tracking, no report.
 """
 
 import json
 import sys
 
+from rnncompare.fitting import fit_arguments
+from rnncompare.models import build_model
 from rnncompare.preflight import check_config_and_data
-from rnncompare.runtime import import_deep_learning
+from rnncompare.runtime import import_deep_learning, set_random_seed
 
 
 def main(plan_path: str) -> None:
     plan = json.loads(open(plan_path).read())
+    config, task = check_config_and_data(plan["config"], [f"execution.backend={plan['backend']}"])
     import_deep_learning()
-    import keras
-
-    from rnncompare.models import build_model
-
-    config, task = check_config_and_data(plan["config"])
     for fit in plan["fits"]:
-        keras.utils.set_random_seed(fit["seed"])
+        set_random_seed(fit["seed"])
         model = build_model(fit["hyperparameters"], task.input_spec, task.output_spec)
-        model.fit(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val), epochs=fit["epochs"],
-                  batch_size=config.tuner.batch_size, verbose=0)
+        model.fit(**fit_arguments(task, config.tuner.batch_size), epochs=fit["epochs"], verbose=0)
 
 
 if __name__ == "__main__":

@@ -62,15 +62,27 @@ def test_a_backend_that_cannot_run_is_one_line_and_writes_nothing(cli, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+CLI_THEN_TELL_TENSORFLOW = """
+import sys
+from rnncompare.cli import main
+status = main(["run", "tiny.yaml"])
+print("tensorflow imported:", "tensorflow" in sys.modules)
+sys.exit(status)
+"""
+
+
 @pytest.mark.slow
 def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_every_run(tmp_path):
     # the tiny study, one architecture of it: each new model compiles for seconds under JAX
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[gru]").replace(
         "  match_params: true\n  reference: lstm\n", "") + "execution: {backend: jax}\n")
-    completed = rnncompare("run", "tiny.yaml", cwd=tmp_path, timeout=400)
+    completed = subprocess.run([sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW], cwd=tmp_path, env=clean_env(),
+                               capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "/step" not in completed.stdout  # no Keras progress bar while a model is logged (from Keras's thread)
+    # Keras seeds TensorFlow wherever it can import it: 3 s of every JAX process, for nothing
+    assert completed.stdout.strip().splitlines()[-1] == "tensorflow imported: False"
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")

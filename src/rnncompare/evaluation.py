@@ -10,7 +10,7 @@ from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
 from rnncompare.models import build_model, units_for_budget
-from rnncompare.runtime import die_with_parent, import_deep_learning, thread_limits
+from rnncompare.runtime import die_with_parent, import_deep_learning, set_random_seed, thread_limits
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
 from rnncompare.tasks import TaskData, load_task
@@ -92,9 +92,7 @@ class SeedModels:
         self._optimizer_start: list = []
 
     def for_seed(self, seed: int):
-        import keras
-
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         fresh = build_model(self.hyperparameters, self.task.input_spec, self.task.output_spec)
         if self.model is None:
             fresh.optimizer.build(fresh.trainable_variables)  # what the first fit would do; its start is kept

@@ -106,7 +106,8 @@ def import_deep_learning() -> None:
         return
     quiet_libraries()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # where no study chose one (`choose_backend`)
-    import_tensorflow()  # under JAX too: `keras.utils.set_random_seed` imports it to seed it
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
+        import_tensorflow()
     with muted_stderr():
         import keras  # noqa: F401
         import keras_tuner  # noqa: F401
@@ -120,17 +121,35 @@ def import_tensorflow() -> None:
         return
     # TensorFlow Lite imports JAX, when installed, for a converter nothing here uses: 0.6 s of every TensorFlow
     # process. Under the TensorFlow backend it finds none; a JAX process has imported it already.
-    hide_jax = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and "jax" not in sys.modules
-    if hide_jax:
-        sys.modules["jax"] = None  # type: ignore[assignment]  # the import system's "not importable"
-    try:
-        with muted_stderr():
-            import tensorflow
-            import tensorflow.lite  # noqa: F401  # while JAX is hidden (Keras imports it lazily otherwise)
-    finally:
-        if hide_jax:
-            del sys.modules["jax"]
+    hide_jax = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
+    with muted_stderr(), _hidden("jax" if hide_jax else None):
+        import tensorflow
+        import tensorflow.lite  # noqa: F401  # while JAX is hidden (Keras imports it lazily otherwise)
     tensorflow.get_logger().setLevel(logging.ERROR)
+
+
+def set_random_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed` (Python's, NumPy's and Keras's generators, and TensorFlow's where Keras runs
+    on it), without importing TensorFlow into a process whose Keras runs on another backend: Keras seeds
+    TensorFlow wherever it can import it, which costs a JAX process 3 s for a generator nothing there draws from."""
+    import keras
+
+    unused = keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules
+    with _hidden("tensorflow" if unused else None):  # Keras remembers it as unavailable from then on
+        keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def _hidden(module: str | None):
+    """Make `module` (unless None or already imported) unimportable while the block runs."""
+    hide = module is not None and module not in sys.modules
+    if hide:
+        sys.modules[module] = None  # type: ignore[assignment]  # the import system's "not importable"
+    try:
+        yield
+    finally:
+        if hide:
+            del sys.modules[module]
 
 
 def thread_limits(threads: int) -> dict[str, str]:

@@ -19,6 +19,7 @@ from rnncompare.errors import FailedTrial, StudyStopped
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.models import build_model
+from rnncompare.runtime import set_random_seed
 from rnncompare.seeds import derive_seed, trial_seed
 from rnncompare.tasks import TaskData
 from rnncompare.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
@@ -85,12 +86,10 @@ def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
             return [self._recorder]
 
         def run_trial(self, trial, *args, **kwargs):
-            import keras
-
             searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
             self._recorder = epoch_recorder(trial.trial_id, observer, kind_metrics.epoch)
             observer.trial_started(trial.trial_id, searched)
-            keras.utils.set_random_seed(trial_seed(config.seed, trial.trial_id))
+            set_random_seed(trial_seed(config.seed, trial.trial_id))
             try:
                 parent = trial.hyperparameters.values.get("tuner/trial_id")
                 if parent and fetch_weights and not kt_compat.has_checkpoint(self, parent):
