@@ -1,3 +1,5 @@
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -62,6 +64,15 @@ def test_aso_equals_deepsig_on_the_same_scores(sizes):
                        num_bootstrap_iterations=BOOTSTRAP)
     assert aso_epsilon(good, bad, 0.95, 3, 7, bootstrap=BOOTSTRAP) == expected
     assert 0.0 <= expected <= 1.0
+
+
+def test_aso_leaves_tensorflow_unimported_in_a_process_without_it():
+    # deepsig imports TensorFlow if it can (3 s), only to accept its tensors
+    script = ("import sys; from rnncompare.stats import aso_epsilon; aso_epsilon([0.9, 0.92], [0.8, 0.81], 0.95, 1, 0, "
+              "bootstrap=50); print('tensorflow' in sys.modules)")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "False"
 
 
 def test_close_lists_say_how_many_seeds_would_be_needed():

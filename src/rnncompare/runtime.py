@@ -122,7 +122,7 @@ def import_tensorflow() -> None:
     # TensorFlow Lite imports JAX, when installed, for a converter nothing here uses: 0.6 s of every TensorFlow
     # process. Under the TensorFlow backend it finds none; a JAX process has imported it already.
     hide_jax = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
-    with muted_stderr(), _hidden("jax" if hide_jax else None):
+    with muted_stderr(), hidden_module("jax" if hide_jax else None):
         import tensorflow
         import tensorflow.lite  # noqa: F401  # while JAX is hidden (Keras imports it lazily otherwise)
     tensorflow.get_logger().setLevel(logging.ERROR)
@@ -135,13 +135,14 @@ def set_random_seed(seed: int) -> None:
     import keras
 
     unused = keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules
-    with _hidden("tensorflow" if unused else None):  # Keras remembers it as unavailable from then on
+    with hidden_module("tensorflow" if unused else None):  # Keras remembers it as unavailable from then on
         keras.utils.set_random_seed(seed)
 
 
 @contextlib.contextmanager
-def _hidden(module: str | None):
-    """Make `module` (unless None or already imported) unimportable while the block runs."""
+def hidden_module(module: str | None):
+    """Make `module` (unless None or already imported) unimportable while the block runs: for libraries that
+    import a framework only if they can (3 s for TensorFlow), where this process has no use for it."""
     hide = module is not None and module not in sys.modules
     if hide:
         sys.modules[module] = None  # type: ignore[assignment]  # the import system's "not importable"

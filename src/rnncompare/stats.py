@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
-from rnncompare.runtime import import_tensorflow
+from rnncompare.runtime import hidden_module
 
 ASO_RULE = "ASO epsilon_min < {threshold} and Welch's t-test p < {alpha} after Bonferroni over {pairs} pair(s)"
 NO_DIFFERENCE = "no significant difference at this number of seeds"
@@ -67,8 +67,8 @@ def sorted_quantile_function(scores: Sequence[float]):
 def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int,
                 bootstrap: int = 1000) -> float:
     """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
-    import_tensorflow()  # deepsig imports it: once, quietly
-    from deepsig import aso
+    with hidden_module("tensorflow"):  # deepsig imports it, if it can, to convert its tensors (we pass lists)
+        from deepsig import aso
 
     # `aso` and its bootstrap look the quantile function up in deepsig's module at each call (the function
     # `deepsig.aso` shadows that module as an attribute of the package)
