@@ -344,6 +344,8 @@ def test_each_architecture_run_holds_its_selected_and_a_representative_seed_mode
         accuracy = np.mean(np.argmax(model.predict(task.x_test), axis=-1) == task.y_test)
         assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
         assert model.metadata.get_input_schema().inputs[0].shape == (-1, *task.x_test.shape[1:])
+        output = model.metadata.get_output_schema().inputs[0]
+        assert output.shape == (-1, task.output_spec.classes) and output.type == np.dtype("float32")
         seeds = {s.data.tags["rnncompare.seed"]: s for s in runs_by_role(client, experiment.experiment_id, "seed")
                  if s.data.tags["mlflow.parentRunId"] == run.info.run_id}
         chosen = run.data.tags["rnncompare.seed_model"]

@@ -15,8 +15,6 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 import warnings
@@ -24,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import yaml
 
 from rnncompare.metrics import ALL_EPOCH_METRICS
@@ -43,6 +42,7 @@ def _save_keras_model(path: str, **arguments) -> None:
     import mlflow.keras
 
     os.makedirs(path, exist_ok=True)
+    arguments.pop("validate_serving_input", None)  # `Model.log`'s own option, which it hands on to the flavour
     mlflow.keras.save_model(path=path, **arguments)
 
 
@@ -259,17 +259,19 @@ class Tracker(RunReader):
         if seed_model is not None:
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
-        # MLflow checks the input example by predicting with Keras's default verbosity: its progress bars go to
-        # stdout, from a thread of Keras's own under JAX (where the thread-local `disable_interactive_logging`
-        # misses them), so stdout goes to a buffer meanwhile; the study's progress goes to stderr.
         for name, keras_model, registered in models:
-            output = keras_model.predict(input_example, verbose=0)
-            with contextlib.redirect_stdout(io.StringIO()):
-                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                          signature=infer_signature(input_example, output), input_example=input_example,
-                          # given, not inferred: inferring them loads the model again in a subprocess
-                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                          registered_model_name=registered)
+            # The signature needs the output's type and shape, not values: predicting would compile the model for
+            # the example's shape under JAX (a second or so a model).
+            output = np.zeros((len(input_example), *keras_model.output_shape[1:]), dtype=keras_model.output.dtype)
+            Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                      signature=infer_signature(input_example, output), input_example=input_example,
+                      # given, not inferred: inferring them loads the model again in a subprocess
+                      pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                      registered_model_name=registered,
+                      # MLflow's check loads the saved model and predicts the example (and only warns when that
+                      # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
+                      # test_end_to_end loads and predicts the logged models instead
+                      validate_serving_input=False)
 
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
