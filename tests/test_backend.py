@@ -73,13 +73,15 @@ sys.exit(status)
 
 @pytest.mark.slow
 def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_every_run(tmp_path):
-    # the tiny study, one architecture of it: each new model compiles for seconds under JAX
-    (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[gru]").replace(
+    # the tiny study, two architectures of it (each new model compiles for a second or two under JAX); the seed
+    # runs of the first train in a second process while the second is searched
+    (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[lstm, gru]").replace(
         "  match_params: true\n  reference: lstm\n", "") + "execution: {backend: jax}\n")
     completed = subprocess.run([sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW], cwd=tmp_path, env=clean_env(),
                                capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
+    assert "the seed runs train in another, beside the next search" in completed.stderr
     assert "/step" not in completed.stdout  # no Keras progress bar while a model is logged (from Keras's thread)
     # Keras seeds TensorFlow wherever it can import it: 3 s of every JAX process, for nothing
     assert completed.stdout.strip().splitlines()[-1] == "tensorflow imported: False"
@@ -97,11 +99,11 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     def trials(path):
         with open(path) as handle:
             return [(row["architecture"], row["trial_id"], row["hp_units"], row["hp_dropout"], row["params_total"])
-                    for row in csv.DictReader(handle) if row["architecture"] == "gru"]
+                    for row in csv.DictReader(handle) if row["architecture"] in ("lstm", "gru")]
 
     report = tmp_path / "mlruns" / "reports" / "tiny"
     recorded = trials(REPO / "tests" / "data" / "before_redesign" / "runs.csv")
-    assert len(recorded) == 2 and trials(report / "runs.csv") == recorded
+    assert len(recorded) == 4 and trials(report / "runs.csv") == recorded
     summary = json.loads((report / "summary.json").read_text())
     assert summary["backend"] == "jax"
     for row in summary["architectures"].values():

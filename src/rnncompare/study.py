@@ -18,7 +18,7 @@ from rnncompare.config import expand_sweep
 from rnncompare.context import ArchitectureSearch, LocalSearch, StudyContext
 from rnncompare.distributed import Role
 from rnncompare.distributed.chief import ServedSearch
-from rnncompare.distributed.loopback import LocalCluster, resolve_workers
+from rnncompare.distributed.loopback import LocalCluster, resolve_workers, seed_process_repays
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
 from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
@@ -100,8 +100,16 @@ def run_study(
                                                        if config.execution.backend == "auto" else ""))
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
+        seed_pool = None
+        if role is None and seed_process_repays(config, backend):
+            progress.stage("workers", "1 process searches; the seed runs train in another, beside the next search")
+            seed_pool = SeedPool(config, 1, 1)
         import_deep_learning()
-        return _run(checked, progress, swept, role, checked.tracking_uri)
+        try:
+            return _run(checked, progress, swept, role, checked.tracking_uri, seed_pool=seed_pool)
+        finally:
+            if seed_pool is not None:
+                seed_pool.close()
     loopback = Path(config.tuner.dir) / config.study / "loopback"
     with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
         progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "

@@ -48,7 +48,8 @@ def resolve_workers(config: StudyConfig, backend: str | None) -> int:
     one search; and 1 for a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of
     search in all: each worker imports TensorFlow, about 5 s of a core), and 1 under JAX, whose one process
     already keeps about 1.4 of 2 cores busy (XLA compiles and steps on several threads) and where each worker
-    would compile every model again: on the quickstart, 2 workers took 91-100 s against 78 s for one."""
+    would compile every model again: on the quickstart, 2 workers took 91-100 s against 78 s for one, and on the
+    benchmark 53-56 s against 41 s (`seed_process_repays` puts the seed runs beside the search instead)."""
     setting = config.execution.workers
     if setting != "auto":
         return int(setting)
@@ -60,6 +61,14 @@ def resolve_workers(config: StudyConfig, backend: str | None) -> int:
     except (ValueError, OSError):
         available = WORKER_MEMORY_BYTES * available_cores()
     return max(1, min(available_cores(), available // WORKER_MEMORY_BYTES, config.tuner.max_trials))
+
+
+def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
+    """Whether a study that `execution.workers: auto` keeps in one process (JAX) trains its seed runs in a second
+    process, beside the next architecture's search: on a machine with a second core, for a study with seed runs
+    and another architecture to search meanwhile. The quickstart: 47-50 s against 52-54 s in one process."""
+    return (config.execution.workers == "auto" and backend == "jax" and available_cores() > 1
+            and config.evaluation.seeds > 0 and len(config.architectures) > 1)
 
 
 def _free_port() -> int:
