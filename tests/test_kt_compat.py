@@ -33,3 +33,24 @@ def test_oracle_environment_sets_and_restores_keras_tuners_variables(monkeypatch
         assert oracle_client.TIMEOUT == 7
     assert os.environ[kt_compat.ENV_TUNER_ID] == "before" and kt_compat.ENV_ORACLE_IP not in os.environ
     assert oracle_client.TIMEOUT == timeout
+
+
+@pytest.mark.parametrize("declares, builds_at_start", [(True, 0), (False, 1)])
+def test_a_hypermodel_that_declares_its_space_is_not_built_to_discover_it(tmp_path, declares, builds_at_start):
+    # upstream builds a model when the tuner starts, to find the space; under JAX that compiles its initializers
+    keras_tuner = kt_compat.load()
+    import keras
+
+    builds = []
+
+    class Counted(keras_tuner.HyperModel):
+        def build(self, hp):
+            builds.append(hp.Int("units", 8, 32, step=8))
+            return keras.Sequential([keras.Input((2,)), keras.layers.Dense(builds[-1])])
+
+    if declares:
+        Counted.declare_hyperparameters = lambda self, hp: hp.Int("units", 8, 32, step=8)
+    tuner = kt_compat.patched_tuner_class(keras_tuner.RandomSearch)(
+        hypermodel=Counted(), objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="p")
+    assert len(builds) == builds_at_start
+    assert [hp.name for hp in tuner.oracle.get_space().space] == ["units"]

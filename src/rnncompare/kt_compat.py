@@ -68,9 +68,13 @@ def patched_tuner_class(base):
       written once, when the fit ends. A trial cut off mid-fit is run again on resume either way;
     - the best trial's model so far stays in memory with its best-epoch weights, and `get_best_models(1)` gives
       it rather than building the model again and loading the file: the same weights, and its evaluation step
-      already traced (compiled, under JAX) for the validation split's shapes.
+      already traced (compiled, under JAX) for the validation split's shapes;
+    - a hypermodel that declares its whole space in `declare_hyperparameters` (as rnncompare's do: no conditional
+      scopes) is not also built once when the tuner starts, to discover the space: upstream's
+      `_activate_all_conditions` builds a model for that, which under JAX compiles its initializers (about 1 s).
     """
     import keras
+    import keras_tuner
     from keras_tuner.src.engine import tuner_utils
 
     class BestEpochWrittenAtEnd(tuner_utils.SaveBestEpoch):
@@ -113,6 +117,10 @@ def patched_tuner_class(base):
             if num_models == 1 and kept is not None and kept[0] == self.oracle.get_best_trials(1)[0].trial_id:
                 return [kept[1]]
             return super().get_best_models(num_models)
+
+        def _activate_all_conditions(self):
+            if type(self.hypermodel).declare_hyperparameters is keras_tuner.HyperModel.declare_hyperparameters:
+                super()._activate_all_conditions()
 
         def _try_build(self, hp):
             keras.backend.clear_session(free_memory=False)

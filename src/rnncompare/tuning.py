@@ -67,6 +67,9 @@ def make_hypermodel(architecture: str, config, task: TaskData):
     kt = kt_compat.load()
 
     class RecurrentHyperModel(kt.HyperModel):
+        def declare_hyperparameters(self, hp):
+            declare_search_space(hp, config.search)  # the whole space, unconditionally: no model built for it
+
         def build(self, hp):
             searched = declare_search_space(hp, config.search)
             return build_model(model_hyperparameters(architecture, config, searched), task.input_spec,
