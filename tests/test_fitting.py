@@ -2,13 +2,14 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import clean_env
-from rnncompare.fitting import full_batches
+from rnncompare.fitting import ONE_BATCH_VALUES, evaluation_length, full_batches
 from rnncompare.models import build_model
 from rnncompare.tasks import InputSpec, OutputSpec
 
@@ -31,6 +32,15 @@ def test_full_batches_cover_every_row_once_per_epoch_with_filler_rows_weighted_z
         assert weights.tolist() == [1.0] * 10 + [0.0] * 2  # the filler is at the end of the last batch
         orders.append(rows[:10].tolist())
     assert orders[0] == orders[2] != orders[1]  # each epoch's order is drawn from NumPy's seeded generator
+
+
+def test_validation_and_test_share_one_padded_length_up_to_the_one_batch_limit():
+    def splits(validation, test, steps=8, features=8):
+        return SimpleNamespace(x_val=np.zeros((validation, steps, features)), x_test=np.zeros((test, steps, features)))
+
+    assert evaluation_length(splits(270, 301)) == 301
+    assert evaluation_length(splits(ONE_BATCH_VALUES // 64, 10)) == ONE_BATCH_VALUES // 64
+    assert evaluation_length(splits(ONE_BATCH_VALUES // 64 + 1, 10)) is None  # scored in batches of the fit's size
 
 
 def test_filler_rows_change_no_gradient_and_no_score():

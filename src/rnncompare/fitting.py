@@ -24,15 +24,6 @@ FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
 ONE_BATCH_VALUES = 1 << 22
 _epochs_seen = 0
 
-# Under JAX every new array shape is a new XLA compile: about 0.4 to 0.8 s for a small recurrent model on CPU,
-# against 0.01 s for an epoch of digits; and Keras's last, partial batch of each pass is such a shape. So under
-# JAX a fit sees one training shape (its last batch filled up with rows of weight zero) and one evaluation shape
-# (the validation and test splits, padded with weight-zero rows to the same length, each in one batch). Models
-# are compiled with the "mean_with_sample_weight" loss reduction and weighted metrics (`models.build_model`), so
-# those rows change no gradient and no validation or test number. One logged number differs from an unpadded
-# fit: the training loss's epoch mean, which weighs the filled-up batch as a full one. Under TensorFlow (which
-# traces shapes loosely) fits take the arrays as they are.
-
 
 def early_stopping(config):
     """Early stopping on validation loss with the best weights restored, as every fit here uses."""
@@ -139,6 +130,16 @@ def summarize_epochs(
     }
 
 
+# Under JAX every new array shape is a new XLA compile: about 0.4 to 0.8 s for a small recurrent model on CPU,
+# against 0.01 s for an epoch of digits; and Keras's last, partial batch of each pass is such a shape. So under
+# JAX a fit sees one training shape (its last batch filled up with rows of weight zero) and one evaluation shape
+# (the validation and test splits padded with weight-zero rows to one length, each scored in one batch where
+# they are small enough: `ONE_BATCH_VALUES`). Models are compiled with the "mean_with_sample_weight" loss
+# reduction and weighted metrics (`models.build_model`), so those rows change no gradient and no validation or
+# test number. One logged number differs from an unpadded fit: the training loss's epoch mean, which weighs the
+# filled-up batch as a full one. Under TensorFlow (which traces shapes loosely) fits take the arrays as they are.
+
+
 def _jax_in_use() -> bool:
     import keras
 
@@ -152,11 +153,9 @@ def _padded(x: np.ndarray, y: np.ndarray, length: int) -> tuple[np.ndarray, np.n
     return x[rows], y[rows], weights
 
 
-def _evaluation_length(task: TaskData) -> int | None:
-    """Under JAX, the one length to which the validation and test splits are padded and scored in one batch;
-    None where they are scored as they are (TensorFlow, or splits too large for one batch)."""
-    if not _jax_in_use():
-        return None
+def evaluation_length(task: TaskData) -> int | None:
+    """The one length to which the validation and test splits are padded and scored in one batch under JAX; None
+    where they are too large for one batch (scored in batches of the fit's size)."""
     length = max(len(task.x_val), len(task.x_test))
     values_per_sample = int(np.prod(task.x_val.shape[1:]))
     return length if length * values_per_sample <= ONE_BATCH_VALUES else None
@@ -196,11 +195,13 @@ def full_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
 
 def fit_arguments(task: TaskData, batch_size: int) -> dict:
     """The data arguments of every `model.fit` (and `tuner.search`) here: training and validation splits."""
-    length = _evaluation_length(task)
-    if length is None:
+    if not _jax_in_use():
         return dict(x=task.x_train, y=task.y_train, validation_data=(task.x_val, task.y_val), batch_size=batch_size)
+    length = evaluation_length(task)
+    validation = ((_padded(task.x_val, task.y_val, length), length) if length is not None
+                  else ((task.x_val, task.y_val), batch_size))
     return dict(x=full_batches(task.x_train, task.y_train, batch_size), shuffle=False,
-                validation_data=_padded(task.x_val, task.y_val, length), validation_batch_size=length)
+                validation_data=validation[0], validation_batch_size=validation[1])
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -211,7 +212,7 @@ def failure_reason(exc: BaseException) -> str:
 
 def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
     """Score a trained model once on the test split: loss and accuracy plus macro F1, or MSE and MAE."""
-    length = _evaluation_length(task)
+    length = evaluation_length(task) if _jax_in_use() else None
     if length is None:
         x, y, weights, length = task.x_test, task.y_test, None, batch_size
     else:
