@@ -142,18 +142,45 @@ def main(argv: list[str] | None = None) -> int:
             results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
     }
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-              "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios}
+              "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios,
+              "targets": targets(results, ratios)}
     print()
     for name, values in results.items():
         print(f"{name:32} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
               f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})")
     for name, value in ratios.items():
         print(f"{name:52} {value:.3f}")
+    print("\ntargets (issue 11):")
+    for target in report["targets"]:
+        print(f"  {target['measure']:58} {target['value']:7.2f}  {target['target']:14} "
+              f"{'met' if target['met'] else 'not met'}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {out}")
     return 0
+
+
+# `make run`'s study time on main when the speed issue was filed (2 cores, TensorFlow, one process)
+QUICKSTART_BEFORE_SECONDS = 199.0
+
+
+def targets(results: dict[str, dict], ratios: dict[str, float]) -> list[dict]:
+    """The speed issue's targets, each with the measured value and whether it holds."""
+    default = results["rnncompare_default_workers"]
+    quickstart_speedup = round(QUICKSTART_BEFORE_SECONDS / results["quickstart_default"]["wall_s"], 3)
+    return [
+        {"measure": "rnncompare 1 worker / bare fits", "target": "<= 1.05",
+         "value": ratios["rnncompare_1_worker_over_bare_fits"],
+         "met": ratios["rnncompare_1_worker_over_bare_fits"] <= 1.05},
+        {"measure": "default workers speed-up over 1 worker (benchmark study)", "target": ">= 1.6",
+         "value": ratios["default_workers_speedup_over_1_worker"],
+         "met": ratios["default_workers_speedup_over_1_worker"] >= 1.6},
+        {"measure": "cores busy with the default workers (benchmark study)", "target": ">= 1.8",
+         "value": default["cores_busy"], "met": default["cores_busy"] >= 1.8},
+        {"measure": f"quickstart speed-up over {QUICKSTART_BEFORE_SECONDS:.0f} s before", "target": ">= 2.5",
+         "value": quickstart_speedup, "met": quickstart_speedup >= 2.5},
+    ]
 
 
 def _machine() -> str:
