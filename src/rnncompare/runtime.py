@@ -131,7 +131,8 @@ def import_tensorflow() -> None:
 def set_random_seed(seed: int) -> None:
     """`keras.utils.set_random_seed` (Python's, NumPy's and Keras's generators, and TensorFlow's where Keras runs
     on it), without importing TensorFlow into a process whose Keras runs on another backend: Keras seeds
-    TensorFlow wherever it can import it, which costs a JAX process 3 s for a generator nothing there draws from."""
+    TensorFlow wherever it can import it, which costs a JAX process about 2 s for a generator nothing there draws
+    from."""
     import keras
 
     unused = keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules
