@@ -214,16 +214,16 @@ def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
     """Score a trained model once on the test split: loss and accuracy plus macro F1, or MSE and MAE."""
     length = evaluation_length(task) if _jax_in_use() else None
     if length is None:
-        x, y, weights, length = task.x_test, task.y_test, None, batch_size
+        (x, y, weights), batch = (task.x_test, task.y_test, None), batch_size
     else:
-        x, y, weights = _padded(task.x_test, task.y_test, length)
-    results = model.evaluate(x, y, sample_weight=weights, batch_size=length, verbose=0, return_dict=True)
+        (x, y, weights), batch = _padded(task.x_test, task.y_test, length), length
+    results = model.evaluate(x, y, sample_weight=weights, batch_size=batch, verbose=0, return_dict=True)
     if task.kind == "regression":
         return {"test_loss": float(results["loss"]), "test_mse": float(results["loss"]),
                 "test_mae": float(results["mae"])}
     from sklearn.metrics import f1_score
 
-    predicted = np.argmax(model.predict(x, batch_size=length, verbose=0)[: len(task.x_test)], axis=-1)
+    predicted = np.argmax(model.predict(x, batch_size=batch, verbose=0)[: len(task.x_test)], axis=-1)
     return {
         "test_loss": float(results["loss"]),
         "test_accuracy": float(results["accuracy"]),
