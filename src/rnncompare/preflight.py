@@ -61,9 +61,9 @@ def _choose_backend(requested: str, prefer_jax: bool = True) -> None:
         raise UserError(f"execution.backend: {error}") from None
 
 
-# Measured on 2 CPU cores (digits, batch 32, LSTM and GRU of 16 to 64 units; 2026-11-27): a new model costs about 2.3 s under JAX (compiling
-# its initializers, training step and evaluation step) against 1.0 s of tracing under TensorFlow; a batch costs
-# 0.05 ms per time step under JAX against 0.41 ms.
+# Measured on 2 CPU cores (digits, batch 32, LSTM and GRU of 16 to 64 units; 2026-11-27): a new model costs about
+# 2.3 s under JAX (compiling its initializers, training step and evaluation step) against 1.0 s of tracing under
+# TensorFlow; a batch costs 0.05 ms per time step under JAX against 0.41 ms.
 JAX_EXTRA_COMPILE_SECONDS = 1.3
 JAX_SAVING_PER_BATCH_STEP_SECONDS = 0.00036
 
