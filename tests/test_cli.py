@@ -25,6 +25,25 @@ def test_help_answers_at_once_without_importing_tensorflow():
     assert "run" in completed.stdout and "validate" in completed.stdout and "report" in completed.stdout
 
 
+
+@pytest.mark.parametrize("experiment, status, printed", [
+    ("experiments/quickstart.yaml", 0, "ok: study quickstart"),
+    ("experiments/missing.yaml", 2, "error: experiments/missing.yaml"),
+])
+def test_the_console_entry_keeps_the_status_the_output_and_the_exit_handlers(experiment, status, printed):
+    # console_main ends the process without the interpreter's teardown: nothing else may be lost with it
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+            f"sys.argv = ['rnncompare', 'validate', {experiment!r}]\n"
+            "from rnncompare.cli import console_main\n"
+            "console_main()\n"
+            "print('not reached')")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=REPO)
+    assert completed.returncode == status
+    assert printed in completed.stdout + completed.stderr
+    assert completed.stdout.endswith("exit handler ran\n")
+    assert "not reached" not in completed.stdout
+
 @pytest.mark.parametrize(
     "args, message",
     [

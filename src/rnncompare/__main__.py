@@ -1,7 +1,5 @@
 """`python -m rnncompare`."""
 
-import sys
+from rnncompare.cli import console_main
 
-from rnncompare.cli import main
-
-sys.exit(main())
+console_main()
