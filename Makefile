@@ -42,4 +42,4 @@ ui: $(VENV)/.installed
 	$(BIN)/rnncompare ui
 
 clean:
-	rm -rf $(VENV) mlruns/mlflow.db mlruns/artifacts mlruns/tuner mlruns/reports
+	rm -rf $(VENV) mlruns/mlflow.db mlruns/artifacts mlruns/tuner mlruns/reports mlruns/cache

@@ -110,6 +110,33 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
         assert len(row["seeds"]["seeds"]) == 2 and row["seeds"]["failed"] == 0
     assert "Trained with Keras on jax" in (report / "report.md").read_text()
 
+    # the same study again, in the same folder: every program comes from the compilation cache (none is added),
+    # and every trial and seed scores exactly what it scored the first time
+    cache = tmp_path / "mlruns" / "cache" / "jax"
+    cached = sorted(path.name for path in cache.iterdir())
+    assert len(cached) > 20
+    again = subprocess.run([sys.executable, "-m", "rnncompare", "run", "tiny.yaml"], cwd=tmp_path, env=clean_env(),
+                           capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stderr
+    assert "compiled programs kept in mlruns/cache/jax" in again.stderr
+    assert sorted(path.name for path in cache.iterdir()) == cached
+
+    def scores(study_run_id):
+        children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{study_run_id}'")
+        found = {}
+        for architecture_run in children:
+            for run in client.search_runs([experiment.experiment_id],
+                                          f"tags.mlflow.parentRunId = '{architecture_run.info.run_id}'"):
+                key = (run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.role"],
+                       run.data.tags.get("rnncompare.trial_id") or run.data.tags["rnncompare.seed"])
+                found[key] = {name: value for name, value in run.data.metrics.items() if "seconds" not in name}
+        return found
+
+    study_runs = client.search_runs([experiment.experiment_id], "tags.`rnncompare.role` = 'study'",
+                                    order_by=["attributes.start_time ASC"])
+    first, second = (scores(run.info.run_id) for run in study_runs)
+    assert len(first) == 8 and second == first
+
 
 SEED_ORDER_SCRIPT = """
 import numpy as np

@@ -151,6 +151,7 @@ class ExecutionConfig(_Section):
     workers: Literal["auto"] | int
     backend: Literal["auto", "tensorflow", "jax"]
     worker_timeout: Annotated[float, Field(gt=0)]
+    compile_cache: Annotated[str, Field(min_length=1)] | None
 
     @field_validator("workers", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 _imported = False
 
@@ -63,6 +64,29 @@ def choose_backend(requested: str, prefer_jax: bool = True) -> str:
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
 
+
+
+def use_compile_cache(folder: str | None) -> None:
+    """Under JAX, keep every compiled XLA program in `folder` (JAX's persistent compilation cache), for this
+    process and the worker and seed processes it starts; None, or another backend: nothing.
+
+    A model whose programs are in the folder loads them instead of compiling them (2-3 s per new model on CPU):
+    a study run again, resumed, or swept over a setting that leaves the shapes alone; seed runs in another
+    process. JAX keys each program by its whole computation and the compiler's version and flags, so a cached
+    one is what the compiler would have produced. The folder a process first compiles with stays its cache.
+    """
+    if folder is None or current_backend() != "jax":
+        return
+    settings = {"jax_compilation_cache_dir": str(Path(folder).expanduser().resolve()),
+                # every program, however quick to compile: a model's weight initializers are many small ones
+                "jax_persistent_cache_min_compile_time_secs": 0, "jax_persistent_cache_min_entry_size_bytes": 0}
+    for name, value in settings.items():
+        os.environ[name.upper()] = str(value)  # read by JAX at its import, here and in the processes started
+    if "jax" in sys.modules:
+        import jax
+
+        for name, value in settings.items():
+            jax.config.update(name, value)
 
 def quiet_libraries() -> None:
     """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""

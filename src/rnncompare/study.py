@@ -25,7 +25,7 @@ from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_st
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
-from rnncompare.runtime import current_backend, import_deep_learning
+from rnncompare.runtime import current_backend, import_deep_learning, use_compile_cache
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
 
@@ -96,8 +96,11 @@ def run_study(
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
     backend = current_backend()
+    use_compile_cache(config.execution.compile_cache)
     progress.stage("backend", f"Keras on {backend}" + (" (chosen by execution.backend: auto)"
-                                                       if config.execution.backend == "auto" else ""))
+                                                       if config.execution.backend == "auto" else "")
+                   + (f"; compiled programs kept in {config.execution.compile_cache}"
+                      if backend == "jax" and config.execution.compile_cache else ""))
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         seed_pool = None
@@ -291,6 +294,7 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
     progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")
+    use_compile_cache(config.execution.compile_cache)
     import_deep_learning()
     progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
     count = run_trials(config, task, tracker, runs, role, progress, wait_seconds)
