@@ -79,6 +79,52 @@ def patched_tuner_class(base):
     """
     import keras
     import keras_tuner
+
+    lighter_callback, BestEpochWrittenAtEnd = _lighter_callbacks()
+
+    class PatchedTuner(base):
+        best_model_so_far: tuple[str, Any, float] | None = None  # (trial id, model with its best weights, value)
+
+        def extra_fit_callbacks(self) -> list:
+            return []
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            callbacks = [lighter_callback(self, callback) for callback in kwargs.get("callbacks", [])]
+            kwargs["callbacks"] = [*callbacks, *self.extra_fit_callbacks()]
+            results = super()._build_and_fit_model(trial, *args, **kwargs)
+            saver = next((callback for callback in callbacks if isinstance(callback, BestEpochWrittenAtEnd)), None)
+            if saver is not None and saver.best_weights is not None and (
+                    self.best_model_so_far is None
+                    or saver.objective.better_than(saver.best_value, self.best_model_so_far[2])):
+                saver.model.set_weights(saver.best_weights)
+                self.best_model_so_far = (trial.trial_id, saver.model, saver.best_value)
+            return results
+
+        def get_best_models(self, num_models=1):
+            kept = self.best_model_so_far
+            if num_models == 1 and kept is not None and kept[0] == self.oracle.get_best_trials(1)[0].trial_id:
+                return [kept[1]]
+            return super().get_best_models(num_models)
+
+        def _activate_all_conditions(self):
+            if type(self.hypermodel).declare_hyperparameters is keras_tuner.HyperModel.declare_hyperparameters:
+                super()._activate_all_conditions()
+
+        def _try_build(self, hp):
+            keras.backend.clear_session(free_memory=False)
+            model = self._build_hypermodel(hp)
+            if not isinstance(model, keras.Model):  # upstream's check (its size limit is never set here)
+                raise TypeError(f"HyperModel.build() returned {type(model).__name__}, not a Keras model")
+            return model
+
+    return PatchedTuner
+
+
+def _lighter_callbacks() -> tuple[Callable[[Any, Any], Any], type]:
+    """`lighter(tuner, callback)`, which replaces upstream's `SaveBestEpoch` and `TunerCallback` as
+    `patched_tuner_class` says (any other callback is kept), and the class that replaces `SaveBestEpoch`."""
+    import keras
+    import keras_tuner
     from keras_tuner.src.engine import tuner_utils
 
     class BestEpochWrittenAtEnd(tuner_utils.SaveBestEpoch):
@@ -101,51 +147,16 @@ def patched_tuner_class(base):
         on_batch_begin = keras.callbacks.Callback.on_batch_begin  # Keras's own no-ops, marked as the defaults
         on_batch_end = keras.callbacks.Callback.on_batch_end
 
-    class PatchedTuner(base):
-        best_model_so_far: tuple[str, Any, float] | None = None  # (trial id, model with its best weights, value)
+    def lighter(tuner, callback):
+        if type(callback) is tuner_utils.SaveBestEpoch:
+            return BestEpochWrittenAtEnd(callback)
+        batch_hooks_unused = (type(tuner).on_batch_begin is keras_tuner.Tuner.on_batch_begin
+                              and type(tuner).on_batch_end is keras_tuner.Tuner.on_batch_end)
+        if type(callback) is tuner_utils.TunerCallback and batch_hooks_unused:
+            return EpochTunerCallback(callback.tuner, callback.trial)
+        return callback
 
-        def extra_fit_callbacks(self) -> list:
-            return []
-
-        def _build_and_fit_model(self, trial, *args, **kwargs):
-            callbacks = [self._lighter(callback) for callback in kwargs.get("callbacks", [])]
-            kwargs["callbacks"] = [*callbacks, *self.extra_fit_callbacks()]
-            results = super()._build_and_fit_model(trial, *args, **kwargs)
-            saver = next((callback for callback in callbacks if isinstance(callback, BestEpochWrittenAtEnd)), None)
-            if saver is not None and saver.best_weights is not None and (
-                    self.best_model_so_far is None
-                    or saver.objective.better_than(saver.best_value, self.best_model_so_far[2])):
-                saver.model.set_weights(saver.best_weights)
-                self.best_model_so_far = (trial.trial_id, saver.model, saver.best_value)
-            return results
-
-        def _lighter(self, callback):
-            if type(callback) is tuner_utils.SaveBestEpoch:
-                return BestEpochWrittenAtEnd(callback)
-            batch_hooks_unused = (type(self).on_batch_begin is keras_tuner.Tuner.on_batch_begin
-                                  and type(self).on_batch_end is keras_tuner.Tuner.on_batch_end)
-            if type(callback) is tuner_utils.TunerCallback and batch_hooks_unused:
-                return EpochTunerCallback(callback.tuner, callback.trial)
-            return callback
-
-        def get_best_models(self, num_models=1):
-            kept = self.best_model_so_far
-            if num_models == 1 and kept is not None and kept[0] == self.oracle.get_best_trials(1)[0].trial_id:
-                return [kept[1]]
-            return super().get_best_models(num_models)
-
-        def _activate_all_conditions(self):
-            if type(self.hypermodel).declare_hyperparameters is keras_tuner.HyperModel.declare_hyperparameters:
-                super()._activate_all_conditions()
-
-        def _try_build(self, hp):
-            keras.backend.clear_session(free_memory=False)
-            model = self._build_hypermodel(hp)
-            if not isinstance(model, keras.Model):  # upstream's check (its size limit is never set here)
-                raise TypeError(f"HyperModel.build() returned {type(model).__name__}, not a Keras model")
-            return model
-
-    return PatchedTuner
+    return lighter, BestEpochWrittenAtEnd
 
 
 def has_checkpoint(tuner, trial_id: str) -> bool:
