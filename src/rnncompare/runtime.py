@@ -65,7 +65,6 @@ def choose_backend(requested: str, prefer_jax: bool = True) -> str:
     return chosen
 
 
-
 def use_compile_cache(folder: str | None) -> None:
     """Under JAX, keep every compiled XLA program in `folder` (JAX's persistent compilation cache), for this
     process and the worker and seed processes it starts; None, or another backend: nothing.
@@ -87,6 +86,7 @@ def use_compile_cache(folder: str | None) -> None:
 
         for name, value in settings.items():
             jax.config.update(name, value)
+
 
 def quiet_libraries() -> None:
     """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""
