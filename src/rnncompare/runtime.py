@@ -65,9 +65,9 @@ def choose_backend(requested: str, prefer_jax: bool = True) -> str:
     return chosen
 
 
-def use_compile_cache(folder: str | None) -> None:
+def use_compile_cache(folder: str | None) -> bool:
     """Under JAX, keep every compiled XLA program in `folder` (JAX's persistent compilation cache), for this
-    process and the worker and seed processes it starts; None, or another backend: nothing.
+    process and the worker and seed processes it starts; None, or another backend: nothing. Whether it is kept.
 
     A model whose programs are in the folder loads them instead of compiling them (2-3 s per new model on CPU):
     a study run again, resumed, or swept over a setting that leaves the shapes alone; seed runs in another
@@ -75,7 +75,7 @@ def use_compile_cache(folder: str | None) -> None:
     one is what the compiler would have produced. The folder a process first compiles with stays its cache.
     """
     if folder is None or current_backend() != "jax":
-        return
+        return False
     settings = {"jax_compilation_cache_dir": str(Path(folder).expanduser().resolve()),
                 # every program, however quick to compile: a model's weight initializers are many small ones
                 "jax_persistent_cache_min_compile_time_secs": 0, "jax_persistent_cache_min_entry_size_bytes": 0}
@@ -86,6 +86,7 @@ def use_compile_cache(folder: str | None) -> None:
 
         for name, value in settings.items():
             jax.config.update(name, value)
+    return True
 
 
 def quiet_libraries() -> None:

@@ -96,11 +96,10 @@ def run_study(
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
     backend = current_backend()
-    use_compile_cache(config.execution.compile_cache)
+    cached = use_compile_cache(config.execution.compile_cache)
     progress.stage("backend", f"Keras on {backend}" + (" (chosen by execution.backend: auto)"
                                                        if config.execution.backend == "auto" else "")
-                   + (f"; compiled programs kept in {config.execution.compile_cache}"
-                      if backend == "jax" and config.execution.compile_cache else ""))
+                   + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else ""))
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         seed_pool = None
