@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: run test bench install ui clean chromium
+.PHONY: run test bench gpu-check install ui clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(VENV)/.installed-test chromium
 # (three rounds of ten runs, about 35 minutes on 2 cores).
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --repeat 3
+
+# On a machine with an NVIDIA GPU (and jax[cuda]): which kernels the models run there, their epoch times on GPU and
+# CPU, and the quickstart with 1 and 3 workers sharing the GPU (about 7 minutes; results in /tmp/gpu-check).
+gpu-check: $(VENV)/.installed
+	PATH=$(abspath $(BIN)):$$PATH bash benchmarks/gpu_check.sh
 
 ui: $(VENV)/.installed
 	$(BIN)/rnncompare ui

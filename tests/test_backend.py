@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, TINY_STUDY, clean_env, rnncompare
 from rnncompare.preflight import check_config_and_data, jax_repays
-from rnncompare.runtime import BackendUnavailable, choose_backend, gpu_present
+from rnncompare.runtime import BackendUnavailable, choose_backend, gpu_present, share_gpu_memory
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
@@ -35,6 +35,17 @@ def test_auto_picks_jax_on_a_cpu_machine_and_tensorflow_beside_a_gpu():
                                 "print(choose_backend('auto'))"], env={**env, "KERAS_BACKEND": "tensorflow"},
                                capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "tensorflow"
+
+
+def test_the_processes_of_a_study_take_gpu_memory_as_they_need_it_unless_the_user_says_otherwise(monkeypatch):
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
+    share_gpu_memory()
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"  # JAX would take 75% of the GPU at start
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")
+    share_gpu_memory()
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
 
 
 def test_auto_prefers_jax_only_where_its_faster_epochs_repay_its_slower_compiles():

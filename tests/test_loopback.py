@@ -15,13 +15,15 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, TINY_STUDY, clean_env, rnncompare
 from rnncompare.config import load_config
+from rnncompare.distributed import loopback
 from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
 
 
-def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_small_study_or_jax():
+def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials_and_one_for_a_small_study(
+        monkeypatch):
     def workers(setting, max_trials=8, epochs=10, backend="tensorflow"):
         return resolve_workers(load_config({"execution": {"workers": setting},
                                             "tuner": {"max_trials": max_trials, "epochs": epochs}}), backend)
@@ -31,8 +33,13 @@ def test_auto_is_one_worker_per_core_never_more_than_the_trials_and_one_for_a_sm
     assert workers("auto", max_trials=100) == cores  # this machine has the memory for one per core
     assert workers("auto", max_trials=1) == 1
     assert workers("auto", max_trials=2, epochs=2) == 1  # 3 architectures x 2 trials x 2 epochs: not worth it
-    assert workers("auto", max_trials=100, backend="jax") == 1  # one JAX process already keeps the cores busy
+    assert workers("auto", max_trials=100, backend="jax") == max(1, cores // 2)  # a JAX process keeps 2 cores busy
     assert workers(2, backend="jax") == 2
+    monkeypatch.setattr(loopback, "available_cores", lambda: 16)
+    assert workers("auto", max_trials=100, backend="jax") == 8
+    assert workers("auto", max_trials=4, backend="jax") == 4
+    monkeypatch.setattr(loopback, "available_cores", lambda: 3)
+    assert workers("auto", max_trials=100, backend="jax") == 1
 
 
 def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):

@@ -44,8 +44,8 @@ def choose_backend(requested: str, prefer_jax: bool = True) -> str:
     """Settle this process's Keras backend before Keras is imported, and return it.
 
     ``auto`` keeps a backend already in use (Keras imported, or ``KERAS_BACKEND`` set, which is also how a study
-    hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras's LSTM
-    and GRU run cuDNN's kernels only there), else JAX when installed and `prefer_jax` (its epochs are 2-7x faster
+    hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras runs
+    LSTM and GRU on cuDNN's kernels there; under JAX the LSTM only, unmasked: `benchmarks/gpu_check.py`), else JAX when installed and `prefer_jax` (its epochs are 2-7x faster
     on CPU, its compiles slower: `preflight.jax_repays`), else TensorFlow. Raises `BackendUnavailable` when the
     choice cannot run here.
     """
@@ -89,6 +89,14 @@ def use_compile_cache(folder: str | None) -> bool:
     return True
 
 
+def share_gpu_memory() -> None:
+    """Let the processes of a study (its workers, its seed process) share a GPU: JAX and TensorFlow take GPU memory
+    as they need it, instead of JAX's 75% of it and TensorFlow's nearly all of it at start, which leave the next
+    process none. Read when they first touch the GPU; inherited by the processes started. A user's setting stays."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+
 def quiet_libraries() -> None:
     """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -130,6 +138,7 @@ def import_deep_learning() -> None:
     if _imported:
         return
     quiet_libraries()
+    share_gpu_memory()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # where no study chose one (`choose_backend`)
     if os.environ["KERAS_BACKEND"] == "tensorflow":
         import_tensorflow()

@@ -34,6 +34,10 @@ LOOPBACK = "127.0.0.1"
 WORKER_MEMORY_BYTES = 1536 * 2**20
 RESTARTS_PER_WORKER = 3
 SMALL_STUDY_EPOCHS = 100
+# One JAX process keeps about two cores busy (XLA compiles and steps on several threads): 1.4 of 2 and 1.8 of 16
+# on the quickstart. Measured, quickstart: on 2 cores, 2 workers took 91-100 s against 78 s for one (each worker
+# compiles every model again); on 16 cores (2026-11-28), 4 workers 57 s against 72 s for one.
+JAX_CORES_PER_PROCESS = 2
 # Test hook, like RNNCOMPARE_KILL_AT_EPOCH: NAME:K makes worker NAME's first process kill itself at its K-th epoch.
 KILL_WORKER_VARIABLE = "RNNCOMPARE_KILL_WORKER"
 
@@ -44,28 +48,26 @@ def available_cores() -> int:
 
 
 def resolve_workers(config: StudyConfig, backend: str | None) -> int:
-    """`execution.workers` as a number, for a study on Keras `backend`. `auto` is one per core, as memory allows, never more than the trials of
-    one search; and 1 for a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of
-    search in all: each worker imports TensorFlow, about 5 s of a core), and 1 under JAX, whose one process
-    already keeps about 1.4 of 2 cores busy (XLA compiles and steps on several threads) and where each worker
-    would compile every model again: on the quickstart, 2 workers took 91-100 s against 78 s for one, and on the
-    benchmark 53-56 s against 41 s (`seed_process_repays` puts the seed runs beside the search instead)."""
+    """`execution.workers` as a number, for a study on Keras `backend`. `auto`: one process per core (one per
+    `JAX_CORES_PER_PROCESS` cores under JAX), as memory allows, never more than the trials of one search; and 1 for
+    a study too small to repay starting the processes (under `SMALL_STUDY_EPOCHS` epochs of search in all: each
+    worker imports TensorFlow, about 5 s of a core)."""
     setting = config.execution.workers
     if setting != "auto":
         return int(setting)
-    if (len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS
-            or backend == "jax"):
+    if len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS:
         return 1
+    cores = available_cores() // JAX_CORES_PER_PROCESS if backend == "jax" else available_cores()
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
         available = WORKER_MEMORY_BYTES * available_cores()
-    return max(1, min(available_cores(), available // WORKER_MEMORY_BYTES, config.tuner.max_trials))
+    return max(1, min(cores, available // WORKER_MEMORY_BYTES, config.tuner.max_trials))
 
 
 def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
-    """Whether a study that `execution.workers: auto` keeps in one process (JAX) trains its seed runs in a second
-    process, beside the next architecture's search: on a machine with a second core, for a study with seed runs
+    """Whether a study that `execution.workers: auto` keeps in one process (JAX on 2 or 3 cores) trains its seed
+    runs in a second process, beside the next architecture's search: on a machine with a second core, for a study with seed runs
     and another architecture to search meanwhile. The quickstart: 47-50 s against 52-54 s in one process when it
     was added; level since the search got faster (46.4 s against 44.3 s in `make bench`, 2026-11-28)."""
     return (config.execution.workers == "auto" and backend == "jax" and available_cores() > 1
