@@ -308,10 +308,17 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         server.wait(timeout=20)
 
 
-def test_run_study_from_python_returns_dataframes(tmp_path, monkeypatch):
+def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_settings(tmp_path, monkeypatch):
+    import os
+
+    import mlflow
+
     import rnncompare
 
     monkeypatch.chdir(tmp_path)
+    mine = f"sqlite:///{tmp_path}/notebook.db"  # the notebook's own store and experiment, which the study leaves
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mine)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "7")
     result = rnncompare.run_study(
         {"study": "notebook", "architectures": ["gru"], "tracking": {"uri": f"sqlite:///{tmp_path}/nb.db"}},
         overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16, "evaluation.seeds": 2},
@@ -324,6 +331,11 @@ def test_run_study_from_python_returns_dataframes(tmp_path, monkeypatch):
     assert result.summary["architectures"]["gru"]["seeds"]["stats"]["n"] == 2
     assert result.architectures.loc["gru", "test_accuracy_seed_mean"] == result.summary["architectures"]["gru"][
         "seeds"]["stats"]["mean"]
+    assert (mlflow.get_tracking_uri(), os.environ["MLFLOW_EXPERIMENT_ID"]) == (mine, "7")
+    study_store = MlflowClient(f"sqlite:///{tmp_path}/nb.db")  # the selected model went to the study's store
+    experiment = study_store.get_experiment_by_name("notebook")
+    assert result.summary["architectures"]["gru"]["run_id"] in {
+        model.source_run_id for model in study_store.search_logged_models(experiment_ids=[experiment.experiment_id])}
 
 
 def test_each_architecture_run_holds_its_selected_and_a_representative_seed_model(tiny_study, monkeypatch):

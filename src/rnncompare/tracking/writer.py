@@ -15,6 +15,7 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -50,6 +51,30 @@ def _save_keras_model(path: str, **arguments) -> None:
 EPOCH_FLUSH_SECONDS = 5.0
 # MLflow's Keras flavour as `Model.log` calls it, with the folder made first
 _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+
+
+@contextlib.contextmanager
+def _fluent_tracking(uri: str, experiment_id: str):
+    """Point MLflow's fluent API (and the variables it sets for child processes) at `uri` and `experiment_id` for the
+    block, then back where the caller had it: MLflow 3 files a logged model under the fluent API's current
+    experiment, not its run's, and a notebook that runs a study keeps its own tracking URI and experiment."""
+    import mlflow
+    from mlflow.tracking import _tracking_service, fluent
+
+    saved_uri, saved_experiment = _tracking_service.utils._tracking_uri, fluent._active_experiment_id
+    saved_environment = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_uri)
+        fluent._active_experiment_id = saved_experiment
+        for name, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class Tracker(RunReader):
@@ -252,26 +277,25 @@ class Tracker(RunReader):
         import mlflow
         from mlflow.models import Model, infer_signature
 
-        # MLflow 3 files a logged model under the fluent API's current experiment, not its run's: point it there
-        mlflow.set_tracking_uri(self.client.tracking_uri)  # the absolute one (see store.client)
-        mlflow.set_experiment(experiment_id=self.client.get_run(run_id).info.experiment_id)
         models = [("model", model, registered_name)]
         if seed_model is not None:
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
+        experiment_id = self.client.get_run(run_id).info.experiment_id
         for name, keras_model, registered in models:
             # The signature needs the output's type and shape, not values: predicting would compile the model for
             # the example's shape under JAX (a second or so a model).
             output = np.zeros((len(input_example), *keras_model.output_shape[1:]), dtype=keras_model.output.dtype)
-            Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                      signature=infer_signature(input_example, output), input_example=input_example,
-                      # given, not inferred: inferring them loads the model again in a subprocess
-                      pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                      registered_model_name=registered,
-                      # MLflow's check loads the saved model and predicts the example (and only warns when that
-                      # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
-                      # test_end_to_end loads and predicts the logged models instead
-                      validate_serving_input=False)
+            with _fluent_tracking(self.client.tracking_uri, experiment_id):
+                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
+                          signature=infer_signature(input_example, output), input_example=input_example,
+                          # given, not inferred: inferring them loads the model again in a subprocess
+                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                          registered_model_name=registered,
+                          # MLflow's check loads the saved model and predicts the example (and only warns when that
+                          # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
+                          # test_end_to_end loads and predicts the logged models instead
+                          validate_serving_input=False)
 
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
