@@ -14,10 +14,12 @@ from rnncompare.tasks import InputSpec, OutputSpec
 
 WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weighted losses over the sum of weights
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
-# Training steps per call of Keras's train function: one trip through its Python fit loop per 8 batches instead of
-# per batch (an LSTM(64) epoch on digits 12-25% faster under JAX, the same weights). Batch hooks of callbacks then
-# see every 8th batch; rnncompare's callbacks have none.
-STEPS_PER_EXECUTION = 8
+# Training steps per call of Keras's train function under JAX: one trip through its Python fit loop per 8 batches
+# instead of per batch (an LSTM(64) epoch on digits 12-25% faster, the same weights). Not under TensorFlow, which
+# traces the 8 steps into a graph loop: 0.2 s more per new model, a loss for the short fits `auto` gives it (4
+# models of 2 epochs: 5.0-5.5 s against 4.2-4.3 s; of 30 epochs: 18.3 s against 22.9 s). Batch hooks of callbacks
+# then see every 8th batch; rnncompare's callbacks have none.
+STEPS_PER_EXECUTION_JAX = 8
 
 
 def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, output_spec: OutputSpec):
@@ -66,7 +68,8 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     # Weighted, so that rows of weight zero (`fitting` pads batches with them under JAX) count for nothing; with no
     # weights given, both are the plain means.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]), loss=loss,
-                  weighted_metrics=metrics, steps_per_execution=STEPS_PER_EXECUTION)
+                  weighted_metrics=metrics,
+                  steps_per_execution=STEPS_PER_EXECUTION_JAX if keras.config.backend() == "jax" else 1)
     return model
 
 
