@@ -45,8 +45,9 @@ def choose_backend(requested: str, prefer_jax: bool = True) -> str:
 
     ``auto`` keeps a backend already in use (Keras imported, or ``KERAS_BACKEND`` set, which is also how a study
     hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras runs
-    LSTM and GRU on cuDNN's kernels there; under JAX the LSTM only, unmasked: `benchmarks/gpu_check.py`), else JAX when installed and `prefer_jax` (its epochs are 2-7x faster
-    on CPU, its compiles slower: `preflight.jax_repays`), else TensorFlow. Raises `BackendUnavailable` when the
+    LSTM and GRU on cuDNN's kernels there; under JAX the LSTM only, unmasked: `benchmarks/gpu_check.py`), else JAX
+    when installed and `prefer_jax` (its epochs are 2-7x faster on CPU, its compiles slower:
+    `preflight.jax_repays`), else TensorFlow. Raises `BackendUnavailable` when the
     choice cannot run here.
     """
     in_use = keras_backend_in_use()

@@ -67,9 +67,10 @@ def resolve_workers(config: StudyConfig, backend: str | None) -> int:
 
 def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
     """Whether a study that `execution.workers: auto` keeps in one process (JAX on 2 or 3 cores) trains its seed
-    runs in a second process, beside the next architecture's search: on a machine with a second core, for a study with seed runs
-    and another architecture to search meanwhile. The quickstart: 47-50 s against 52-54 s in one process when it
-    was added; level since the search got faster (46.4 s against 44.3 s in `make bench`, 2026-11-28)."""
+    runs in a second process, beside the next architecture's search: on a machine with a second core, for a study
+    with seed runs and another architecture to search meanwhile. The quickstart: 47-50 s against 52-54 s in one
+    process when it was added; level since the search got faster (46.4 s against 44.3 s in `make bench`,
+    2026-11-28)."""
     return (config.execution.workers == "auto" and backend == "jax" and available_cores() > 1
             and config.evaluation.seeds > 0 and len(config.architectures) > 1)
 

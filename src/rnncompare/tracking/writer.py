@@ -282,11 +282,12 @@ class Tracker(RunReader):
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
         experiment_id = self.client.get_run(run_id).info.experiment_id
-        for name, keras_model, registered in models:
-            # The signature needs the output's type and shape, not values: predicting would compile the model for
-            # the example's shape under JAX (a second or so a model).
-            output = np.zeros((len(input_example), *keras_model.output_shape[1:]), dtype=keras_model.output.dtype)
-            with _fluent_tracking(self.client.tracking_uri, experiment_id):
+        with _fluent_tracking(self.client.tracking_uri, experiment_id):
+            for name, keras_model, registered in models:
+                # The signature needs the output's type and shape, not values: predicting would compile the model
+                # for the example's shape under JAX (a second or so a model).
+                output = np.zeros((len(input_example), *keras_model.output_shape[1:]),
+                                  dtype=keras_model.output.dtype)
                 Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
                           signature=infer_signature(input_example, output), input_example=input_example,
                           # given, not inferred: inferring them loads the model again in a subprocess
