@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from rnncompare.runtime import import_deep_learning
+from rnncompare.runtime import environment_kept, import_deep_learning
 
 SUPPORTED_VERSION = "1.4.8"
 ENV_TUNER_ID = "KERASTUNER_TUNER_ID"
@@ -239,19 +239,14 @@ def oracle_environment(tuner_id: str, host: str, port: int, timeout_seconds: flo
     from keras_tuner.src.distribute import oracle_client
 
     values = {ENV_TUNER_ID: tuner_id, ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
-    saved = {name: os.environ.get(name) for name in values}
     saved_timeout = oracle_client.TIMEOUT
-    os.environ.update(values)
-    oracle_client.TIMEOUT = timeout_seconds
-    try:
-        yield
-    finally:
-        oracle_client.TIMEOUT = saved_timeout
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environment_kept(values):
+        os.environ.update(values)
+        oracle_client.TIMEOUT = timeout_seconds
+        try:
+            yield
+        finally:
+            oracle_client.TIMEOUT = saved_timeout
 
 
 def pause_when_idle(client, seconds: float = 0.5) -> None:

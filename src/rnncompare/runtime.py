@@ -98,6 +98,20 @@ def share_gpu_memory() -> None:
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 
+@contextlib.contextmanager
+def environment_kept(names):
+    """Put the environment variables `names` back as they were before the block (set, changed or removed in it)."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def quiet_libraries() -> None:
     """Keep library logs (TensorFlow, absl, MLflow's database migrations) out of the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

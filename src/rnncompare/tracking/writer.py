@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from rnncompare.metrics import ALL_EPOCH_METRICS
-from rnncompare.runtime import current_backend
+from rnncompare.runtime import current_backend, environment_kept
 from rnncompare.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
@@ -62,19 +62,14 @@ def _fluent_tracking(uri: str, experiment_id: str):
     from mlflow.tracking import _tracking_service, fluent
 
     saved_uri, saved_experiment = _tracking_service.utils._tracking_uri, fluent._active_experiment_id
-    saved_environment = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_uri)
-        fluent._active_experiment_id = saved_experiment
-        for name, value in saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(saved_uri)
+            fluent._active_experiment_id = saved_experiment
 
 
 class Tracker(RunReader):
