@@ -17,8 +17,10 @@ import statistics
 import sys
 import time
 
+from rnncompare.runtime import share_gpu_memory
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+share_gpu_memory()  # as a study's processes do
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
