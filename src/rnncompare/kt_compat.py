@@ -390,9 +390,11 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
     return StudyOracleServicer()
 
 
-def expire_silent(servicer, seconds: float) -> list[tuple[str, str]]:
+def expire_silent(servicer, seconds: float,
+                  before_requeue: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
     """Take the running trials of workers that `servicer` has not heard from in `seconds` off them and queue them
-    for the next worker that asks; returns their (trial id, tuner id) pairs."""
+    for the next worker that asks; returns their (trial id, tuner id) pairs. `before_requeue(trial_id, tuner_id)`
+    runs before a trial is queued, so that it acts before any worker can take the trial up."""
     oracle = servicer.oracle
     now = time.monotonic()
     with _oracle_locked(oracle):
@@ -400,6 +402,8 @@ def expire_silent(servicer, seconds: float) -> list[tuple[str, str]]:
                   if now - servicer.heard.setdefault(tuner_id, now) > seconds]
         for tuner_id, trial in silent:
             oracle.ongoing_trials.pop(tuner_id)
+            if before_requeue is not None:
+                before_requeue(trial.trial_id, tuner_id)
             oracle._retry_queue.append(trial.trial_id)
         if silent:
             oracle.save()

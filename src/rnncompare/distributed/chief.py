@@ -58,12 +58,11 @@ class ServedOracle:
     def wait(self, lease_seconds: float, poll_seconds: float = 0.5, check: Callable[[], None] | None = None,
              on_expired: Callable[[str, str], None] | None = None) -> None:
         """Block until the search is over. At each poll, a trial whose worker has not been heard from in
-        `lease_seconds` goes to the next worker that asks (`on_expired(trial_id, worker)` hears of it), and
-        `check()` may raise to stop waiting."""
+        `lease_seconds` goes to the next worker that asks (`on_expired(trial_id, worker)` hears of it first, before
+        a worker can take it up and close the silent worker's run itself), and `check()` may raise to stop
+        waiting."""
         while not self.finished:
-            for trial_id, worker in kt_compat.expire_silent(self.servicer, lease_seconds):
-                if on_expired is not None:
-                    on_expired(trial_id, worker)
+            kt_compat.expire_silent(self.servicer, lease_seconds, before_requeue=on_expired)
             if check is not None:
                 check()
             time.sleep(poll_seconds)
