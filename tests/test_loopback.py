@@ -29,8 +29,9 @@ def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials
                                             "tuner": {"max_trials": max_trials, "epochs": epochs}}), backend)
 
     cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(loopback, "available_memory_bytes", lambda: 64 * 2**30)
     assert workers(3, max_trials=2) == 3  # a number is taken as given
-    assert workers("auto", max_trials=100) == cores  # this machine has the memory for one per core
+    assert workers("auto", max_trials=100) == cores
     assert workers("auto", max_trials=1) == 1
     assert workers("auto", max_trials=2, epochs=2) == 1  # 3 architectures x 2 trials x 2 epochs: not worth it
     assert workers("auto", max_trials=100, backend="jax") == max(1, cores // 2)  # a JAX process keeps 2 cores busy
@@ -40,6 +41,10 @@ def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials
     assert workers("auto", max_trials=4, backend="jax") == 4
     monkeypatch.setattr(loopback, "available_cores", lambda: 3)
     assert workers("auto", max_trials=100, backend="jax") == 1
+    monkeypatch.setattr(loopback, "available_cores", lambda: 16)
+    monkeypatch.setattr(loopback, "available_memory_bytes", lambda: 5 * 2**30)  # room for 3 workers of 1.5 GiB
+    assert workers("auto", max_trials=100) == 3
+    assert workers(6, max_trials=100) == 6  # a number is taken as given, memory or not
 
 
 def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):

@@ -47,6 +47,14 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def available_memory_bytes() -> int:
+    """The memory free now (where the system does not say: enough for one worker per core)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return WORKER_MEMORY_BYTES * available_cores()
+
+
 def resolve_workers(config: StudyConfig, backend: str | None) -> int:
     """`execution.workers` as a number, for a study on Keras `backend`. `auto`: one process per core (one per
     `JAX_CORES_PER_PROCESS` cores under JAX), as memory allows, never more than the trials of one search; and 1 for
@@ -58,11 +66,7 @@ def resolve_workers(config: StudyConfig, backend: str | None) -> int:
     if len(config.architectures) * config.tuner.max_trials * config.tuner.epochs < SMALL_STUDY_EPOCHS:
         return 1
     cores = available_cores() // JAX_CORES_PER_PROCESS if backend == "jax" else available_cores()
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        available = WORKER_MEMORY_BYTES * available_cores()
-    return max(1, min(cores, available // WORKER_MEMORY_BYTES, config.tuner.max_trials))
+    return max(1, min(cores, available_memory_bytes() // WORKER_MEMORY_BYTES, config.tuner.max_trials))
 
 
 def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
