@@ -13,7 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, TINY_STUDY, clean_env, rnncompare
 from rnncompare.preflight import check_config_and_data, jax_repays
-from rnncompare.runtime import BackendUnavailable, choose_backend, gpu_present, share_gpu_memory
+from rnncompare import runtime
+from rnncompare.runtime import (BackendUnavailable, cheaper_cpu_compiles, choose_backend, gpu_present,
+                                share_gpu_memory)
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
@@ -46,6 +48,26 @@ def test_the_processes_of_a_study_take_gpu_memory_as_they_need_it_unless_the_use
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")
     share_gpu_memory()
     assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_under_jax_on_a_cpu_xla_compiles_at_optimization_level_1_unless_the_user_set_one(monkeypatch):
+    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setattr(runtime, "keras_backend_in_use", lambda: None)  # as in a study's process before Keras
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    cheaper_cpu_compiles()
+    cheaper_cpu_compiles()  # a worker started by a study runs it again: the flag once
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_enable_fast_math=false --xla_backend_optimization_level=1"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+    cheaper_cpu_compiles()
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=3"
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.setattr(runtime, "gpu_present", lambda: True)  # its kernels would be compiled at that level too
+    cheaper_cpu_compiles()
+    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    cheaper_cpu_compiles()
+    assert "XLA_FLAGS" not in os.environ
 
 
 def test_auto_prefers_jax_only_where_its_faster_epochs_repay_its_slower_compiles():
