@@ -1,11 +1,15 @@
 """The run tree written and read back through a real SQLite store (one per module: creating one takes seconds)."""
 
+import sqlite3
+
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from rnncompare.tracking import RunReader, Tracker
 from rnncompare.tracking.runs import split_architecture_metrics
-from rnncompare.tracking.store import run_filter
+from rnncompare.tracking.store import client as store_client
+from rnncompare.tracking.store import empty_store_template, run_filter
 from rnncompare.trials import ArchitectureOutcome, TrialResult
 
 FIXED = {"architecture": "gru", "learning_rate": 0.001}
@@ -145,3 +149,37 @@ def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_ove
     assert "rnncompare.failure_reason" not in finished[0].data.tags
     assert finished[0].data.metrics["best_val_loss"] == 0.5
     tracker.close_open_runs("FINISHED")
+
+
+def _contents(path):
+    """A SQLite store's schema and rows, creation times left out. A table's constraints are compared as a set:
+    MLflow's migrations write them in an order that changes from one process to the next."""
+    connection = sqlite3.connect(path)
+    try:
+        schema = sorted((kind, name, table, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
+                        for kind, name, table, sql in connection.execute("select type, name, tbl_name, sql from "
+                                                                         "sqlite_master"))
+        tables = [name for (name,) in connection.execute("select name from sqlite_master where type = 'table'")]
+        rows = {table: connection.execute(f'select * from "{table}"').fetchall() for table in tables}
+    finally:
+        connection.close()
+    rows["experiments"] = [row[:4] + row[6:] for row in rows["experiments"]]  # creation and update times
+    return schema, rows
+
+
+def test_a_new_store_is_a_copy_of_the_cached_empty_one_and_the_same_as_mlflows_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    ours = tmp_path / "ours" / "mlflow.db"
+    store_client(f"sqlite:///{ours}").create_experiment("study")
+    template = tmp_path / "cache" / "rnncompare" / f"mlflow-{mlflow.__version__}-empty.db"
+    assert template.exists()  # made on the way
+    assert empty_store_template() == template
+    mlflows = tmp_path / "mlflows" / "mlflow.db"
+    mlflows.parent.mkdir()
+    MlflowClient(tracking_uri=f"sqlite:///{mlflows}").create_experiment("study")
+    schema, rows = _contents(ours)
+    assert (schema, rows) == _contents(mlflows)
+    assert [row[:3] for row in rows["experiments"]] == [
+        (0, "Default", str(tmp_path / "mlruns" / "0")), (1, "study", str(tmp_path / "mlruns" / "1"))]
+    assert sorted(path.name for path in ours.parent.iterdir()) == ["mlflow.db"]

@@ -6,6 +6,7 @@ The package `rnncompare.tracking` is the only code that imports mlflow.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -71,13 +72,56 @@ def _sqlite_path(uri: str) -> Path | None:
 def client(uri: str):
     """An `MlflowClient` on `uri`, with a relative SQLite path made absolute first: MLflow keeps one database
     engine per URI text for the life of the process, so a relative path would keep pointing at the folder it was
-    first opened from (a notebook or test that changes folders would write to the wrong store)."""
+    first opened from (a notebook or test that changes folders would write to the wrong store). A new SQLite store
+    starts as a copy of `empty_store_template`'s."""
     from mlflow.tracking import MlflowClient
 
     path = _sqlite_path(uri)
     if path is not None and not path.is_absolute():
         uri = f"sqlite:///{path.resolve()}"
+    if path is not None and not path.exists():
+        _copy_of_empty_store(path.resolve())
     return MlflowClient(tracking_uri=uri)
+
+
+def empty_store_template() -> Path:
+    """A SQLite store with MLflow's tables, migrated, and nothing in them, made once per MLflow version in the
+    user's cache folder. MLflow runs its hundred-odd schema migrations on every new store (0.8 s, a fixed cost of
+    every first study in a folder, and of every test that opens a store); a copy takes milliseconds. The template
+    holds no experiment: MLflow adds its Default experiment, whose artifact folder depends on where the store is,
+    when it opens the copy."""
+    import mlflow
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnncompare"
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    if not template.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".{template.name}.{os.getpid()}"
+        engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
+        try:
+            _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        os.replace(partial, template)  # whole or not at all, whichever process finishes first
+    return template
+
+
+def _copy_of_empty_store(path: Path) -> None:
+    """Start the SQLite store `path` as a copy of the empty template; where that cannot be done (no cache folder,
+    no hard links, another process made the store first), MLflow creates it as it always does."""
+    import sqlalchemy
+
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(empty_store_template(), partial)
+        os.link(partial, path)  # never over a store another process made meanwhile
+    except (OSError, sqlalchemy.exc.SQLAlchemyError):
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
