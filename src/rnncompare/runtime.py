@@ -101,7 +101,7 @@ def share_gpu_memory() -> None:
 
 def cheaper_cpu_compiles() -> None:
     """Under JAX on a machine without a GPU, have XLA's CPU compiler optimize at LLVM level 1 (of 3), unless
-    XLA_FLAGS already sets a level; inherited by the processes started. Read by XLA at JAX's import.
+    XLA_FLAGS already sets a level; inherited by the processes started. Read when JAX starts its CPU backend.
 
     A new model's compiles are most of a short trial's time on CPU. Measured on 2 cores (2026-11-28): the
     benchmark's 16 bare fits 25-27 s against 29-31 s (CPU time 36 s against 42-46 s), an epoch as fast
