@@ -1,4 +1,4 @@
-"""The data of every fit: under JAX, batches of one shape whose filler rows count for nothing."""
+"""The data of every fit: under JAX, batches of one shape whose filler rows count for nothing, 8 steps a call."""
 
 import subprocess
 import sys
@@ -92,17 +92,34 @@ scored = evaluate_test(model, task, 64)
 print(task.split_sizes, compiled["train_step"], compiled["test_step"])
 plain = model.evaluate(task.x_test, task.y_test, batch_size=64, verbose=0, return_dict=True)
 print(scored["test_accuracy"] - plain["accuracy"], scored["test_loss"] - plain["loss"])
+
+import numpy as np
+from rnncompare import models
+from rnncompare.runtime import set_random_seed
+trained = []
+for steps in (models.STEPS_PER_EXECUTION_JAX, 1):
+    models.STEPS_PER_EXECUTION_JAX = steps
+    set_random_seed(3)
+    model = build_model(%r, task.input_spec, task.output_spec)
+    model.fit(**fit_arguments(task, 64), epochs=2, verbose=0)
+    trained.append((model.steps_per_execution, model.get_weights()))
+(many, many_weights), (one, one_weights) = trained
+print(many, one, max(float(np.max(np.abs(a - b))) for a, b in zip(many_weights, one_weights)))
 """
 
 
 @pytest.mark.slow
-def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape():
-    completed = subprocess.run([sys.executable, "-c", JAX_COMPILES_SCRIPT % HYPERPARAMETERS], env=clean_env(),
-                               capture_output=True, text=True, timeout=300)
+def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_steps_a_call_train_as_1():
+    completed = subprocess.run([sys.executable, "-c", JAX_COMPILES_SCRIPT % (HYPERPARAMETERS, HYPERPARAMETERS)],
+                               env=clean_env(), capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    sizes, counts = completed.stdout.strip().splitlines()[-2:]
+    sizes, counts, steps = completed.stdout.strip().splitlines()[-3:]
     # digits: 1257 training rows (19 full batches of 64 and one of 41), 270 validation and 270 test rows
     assert sizes.startswith("{'train': 1257, 'validation': 270, 'test': 270}")
     assert sizes.split("} ")[1] == "1 1"  # unpadded: a second compile of each for the last, partial batch
     accuracy_difference, loss_difference = map(float, counts.split())
     assert accuracy_difference == 0.0 and abs(loss_difference) < 1e-6  # the test split scored in one padded batch
+    # 8 training steps per call of the train function: the same weights after 2 epochs as one step per call
+    many, one, weight_difference = steps.split()
+    assert (many, one) == ("8", "1")
+    assert float(weight_difference) < 1e-5
