@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from rnncompare.distributed.role import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 # The suite's recorded numbers (test_same_results) are TensorFlow's, and a process's Keras backend is fixed at its
@@ -82,10 +83,9 @@ def cli(capsys, monkeypatch):
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(count: int = 1) -> int:
+    """The first of `count` consecutive free loopback ports, chosen where outgoing connections never land."""
+    return free_ports("127.0.0.1", count)
 
 
 @contextlib.contextmanager

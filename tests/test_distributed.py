@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import clean_env, free_port, rnncompare, tracking_server
-from rnncompare.distributed import Role, role_from
+from rnncompare.distributed import Role, role, role_from
 from rnncompare.errors import UserError
 
 # Hyperband: its later rounds continue trials from their saved weights, which another worker may have run.
@@ -76,6 +76,21 @@ def test_role_comes_from_the_flags_or_from_keras_tuners_variables():
 def test_a_bad_role_is_one_clear_error(chief, worker, oracle, environment, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         role_from(chief, worker, oracle, environ=environment)
+
+
+def test_the_chiefs_ports_are_free_consecutive_ports_below_the_range_outgoing_connections_take(monkeypatch):
+    low, _ = role._ephemeral_range()
+    port = role.free_ports("127.0.0.1", 3)
+    assert 1024 <= port and port + 2 < low
+    servers = [socket.create_server(("127.0.0.1", port + index)) for index in range(3)]
+    for server in servers:
+        server.close()
+    # a range that leaves room only above it: 65531 to 65533 are the first ports of two that fit
+    monkeypatch.setattr(role, "_ephemeral_range", lambda: (1000, 65530))
+    with socket.create_server(("127.0.0.1", 65532)):
+        assert role.free_ports("127.0.0.1", 2) == 65533  # the only pair that avoids the taken port
+        with socket.create_server(("127.0.0.1", 65534)):
+            assert role.free_ports("127.0.0.1", 2) is None
 
 
 def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_path):
@@ -182,7 +197,7 @@ def test_a_chief_killed_after_the_search_resumes_without_workers(tmp_path, serve
     (tmp_path / "s.yaml").write_text(
         "study: chiefless\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 16, step: 8}\n"
         "tuner: {max_trials: 2, epochs: 2, batch_size: 128}\nevaluation: {seeds: 2, aso_bootstrap: 200}\n")
-    oracle = f"127.0.0.1:{free_port()}"
+    oracle = f"127.0.0.1:{free_port(2)}"  # one port per architecture
     # The chief trains nothing during the search: its first epoch is its first seed run's, where it kills itself.
     worker = start(tmp_path, server_uri, oracle, "--worker", "w1")
     chief = start(tmp_path, server_uri, oracle, "--chief", kill_at_epoch=1)
@@ -204,7 +219,7 @@ def test_a_chief_killed_after_the_search_resumes_without_workers(tmp_path, serve
 def test_a_chief_and_two_workers_log_every_trial_exactly_once_even_when_a_worker_dies_for_good(tmp_path, server_uri):
     (tmp_path / "s.yaml").write_text(STUDY)
     uri = server_uri
-    oracle = f"127.0.0.1:{free_port()}"
+    oracle = f"127.0.0.1:{free_port(2)}"  # one port per architecture
     client = MlflowClient(tracking_uri=uri)
     # w1 kills itself (SIGKILL) at the end of its first epoch, mid-trial, and is not started again: once the
     # chief has not heard from it for execution.worker_timeout seconds, w2 trains its trial (a worker restarted

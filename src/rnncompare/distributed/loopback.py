@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from rnncompare.config import StudyConfig
-from rnncompare.distributed.role import CHIEF, Role, check_ports_free
+from rnncompare.distributed.role import CHIEF, Role, free_ports
 from rnncompare.errors import StudyStopped, UserError
 from rnncompare.fitting import FAULT_VARIABLE
 from rnncompare.runtime import die_with_parent, thread_limits
@@ -79,24 +78,19 @@ def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
             and config.evaluation.seeds > 0 and len(config.architectures) > 1)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-def _oracle_role(architectures: int, attempts: int = 20) -> Role:
+def _oracle_role(architectures: int) -> Role:
     """The chief's role on loopback, on `architectures` consecutive free ports."""
-    for _ in range(attempts):
-        role = Role(CHIEF, LOOPBACK, _free_port())
-        if role.port_for(architectures - 1) > 65000:
-            continue
-        try:
-            check_ports_free(role, architectures)
-            return role
-        except UserError:
-            continue
-    raise StudyStopped(f"execution.workers: found no {architectures} free consecutive ports on {LOOPBACK}")
+    port = free_ports(LOOPBACK, architectures)
+    if port is None:
+        raise StudyStopped(f"execution.workers: found no {architectures} free consecutive ports on {LOOPBACK}")
+    return Role(CHIEF, LOOPBACK, port)
+
+
+def _free_port() -> int:
+    port = free_ports(LOOPBACK, 1)
+    if port is None:
+        raise StudyStopped(f"execution.workers: found no free port on {LOOPBACK} for the tracking server")
+    return port
 
 
 class LocalCluster:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Mapping
 
 from rnncompare import kt_compat
@@ -102,6 +104,38 @@ def check_ports_free(role: Role, count: int) -> None:
             except OSError as exc:
                 raise UserError(f"--oracle: the chief cannot serve on {role.host}:{port} ({exc.strerror}); it "
                                 f"needs ports {role.port} to {role.port_for(count - 1)}, one per architecture") from None
+
+
+def free_ports(host: str, count: int, attempts: int = 100) -> int | None:
+    """The first of `count` consecutive ports free on `host`, outside the kernel's ephemeral range where it can.
+
+    A port the kernel hands out for ``bind(0)`` comes from the range it also gives every outgoing connection, so
+    between choosing it and serving on it (seconds, while workers connect to the tracking server) a connection can
+    take it, and the server then fails with "Address already in use". Ports below that range are only taken by
+    servers that ask for them. None when `attempts` tries found no free run of ports."""
+    low, high = _ephemeral_range()
+    first, last = (1024, low - count) if low - count > 1024 else (high + 1, 65536 - count)
+    for _ in range(attempts):
+        if last > first:
+            port = first + secrets.randbelow(last - first)
+        else:  # no room outside the range: the kernel's choice
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
+        try:
+            check_ports_free(Role(CHIEF, host, port), count)
+            return port
+        except UserError:
+            continue
+    return None
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 @contextlib.contextmanager
