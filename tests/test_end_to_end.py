@@ -1,8 +1,9 @@
 """A tiny real study through the CLI, read back through MlflowClient; the report rebuilt from the store alone."""
 
 import json
+import os
 import re
-import socket
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, rnncompare
+from conftest import clean_env, free_port, rnncompare
 from test_models import CELL_PARAMETERS
 
 pytestmark = pytest.mark.slow
@@ -256,9 +257,7 @@ def browse_ui(runs_address: str, study_run_id: str) -> tuple[list[str], str]:
 
 
 def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     printed = tmp_path / "ui.err"
     with printed.open("wb") as err:
         server = subprocess.Popen(
@@ -301,16 +300,11 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         assert description.startswith("Verdict")
         assert "lstm was still improving at the last epoch in 2 of 2 fits" in description
     finally:
-        import os
-        import signal
-
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
 
 
 def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_settings(tmp_path, monkeypatch):
-    import os
-
     import mlflow
 
     import rnncompare

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, TINY_STUDY, clean_env, rnncompare
+from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.config import load_config
 from rnncompare.distributed import loopback
 from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
@@ -56,7 +56,7 @@ def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):
     assert completed.returncode == 0 and list(tmp_path.iterdir()) == []
 
 
-def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tmp_path):
+def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tmp_path, cli, monkeypatch):
     (tmp_path / "tiny.yaml").write_text(TINY_STUDY)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     loopback = tmp_path / "mlruns" / "tuner" / "tiny" / "loopback"
@@ -79,9 +79,10 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
                    for run in client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
                                                  "tags.`rnncompare.role` = 'trial' and attributes.status = 'FINISHED'")}
 
-    # run again: it resumes; local-1's first process kills itself (SIGKILL) at the end of its first epoch, mid-trial
-    completed = rnncompare("run", "tiny.yaml", "--workers", "2", cwd=tmp_path,
-                           env=clean_env(**{KILL_WORKER_VARIABLE: "local-1:1"}), timeout=400)
+    # run again (in this process: the chief needs no kill now): it resumes; local-1's first process kills itself
+    # (SIGKILL) at the end of its first epoch, mid-trial
+    monkeypatch.setenv(KILL_WORKER_VARIABLE, "local-1:1")
+    completed = cli("run", "tiny.yaml", "--workers", "2", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "resume    continuing study run" in completed.stderr
     assert "workers   2 worker processes, 1 core(s) each" in completed.stderr
@@ -118,17 +119,21 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
 
 def test_a_python_script_without_a_main_guard_runs_its_study_once(tmp_path):
     # the seed processes are spawned: they must not import the caller's script again (it would start the study
-    # again in each); `run_study` from a plain script is how the Python API is used
+    # again in each); `run_study` from a plain script is how the Python API is used. The cheapest study with a seed
+    # process: under JAX, one process searches while another trains the seed runs (the loopback workers are
+    # started as `rnncompare run --worker`, which imports no script)
     (tmp_path / "script.py").write_text(
         "import rnncompare\n"
+        "from rnncompare.progress import Progress\n"
         "print('script body runs')\n"
-        "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru'], 'evaluation': {'seeds': 2},\n"
-        "                               'tuner': {'max_trials': 2, 'epochs': 2, 'batch_size': 128}},\n"
-        "                              {'execution.workers': 2})\n"
+        "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru', 'lstm'], 'evaluation': {'seeds': 2},\n"
+        "                               'tuner': {'max_trials': 1, 'epochs': 2, 'batch_size': 128},\n"
+        "                               'execution': {'backend': 'jax'}}, progress=Progress())\n"
         "print('seeds', len(result.summary['architectures']['gru']['seeds']['scores']))\n")
     completed = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=clean_env(), capture_output=True,
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
+    assert "the seed runs train in another, beside the next search" in completed.stderr
     assert completed.stdout.count("script body runs") == 1
     assert "seeds 2" in completed.stdout
 
