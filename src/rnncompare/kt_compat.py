@@ -390,11 +390,10 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
     return StudyOracleServicer()
 
 
-def expire_silent(servicer, seconds: float,
-                  before_requeue: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
+def expire_silent(servicer, seconds: float, before_requeue: Callable[[str, str], None] | None = None) -> None:
     """Take the running trials of workers that `servicer` has not heard from in `seconds` off them and queue them
-    for the next worker that asks; returns their (trial id, tuner id) pairs. `before_requeue(trial_id, tuner_id)`
-    runs before a trial is queued, so that it acts before any worker can take the trial up."""
+    for the next worker that asks. `before_requeue(trial_id, tuner_id)` runs before a trial is queued, so that it
+    acts before any worker can take the trial up."""
     oracle = servicer.oracle
     now = time.monotonic()
     with _oracle_locked(oracle):
@@ -407,7 +406,6 @@ def expire_silent(servicer, seconds: float,
             oracle._retry_queue.append(trial.trial_id)
         if silent:
             oracle.save()
-    return [(trial.trial_id, tuner_id) for tuner_id, trial in silent]
 
 
 def add_oracle_servicer(servicer, server) -> None:
