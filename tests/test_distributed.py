@@ -91,6 +91,11 @@ def test_the_chiefs_ports_are_free_consecutive_ports_below_the_range_outgoing_co
         assert role.free_ports("127.0.0.1", 2) == 65533  # the only pair that avoids the taken port
         with socket.create_server(("127.0.0.1", 65534)):
             assert role.free_ports("127.0.0.1", 2) is None
+    # a range that leaves no room outside it: the kernel's choice, checked like any other
+    monkeypatch.setattr(role, "_ephemeral_range", lambda: (1024, 65535))
+    port = role.free_ports("127.0.0.1", 2)
+    with socket.create_server(("127.0.0.1", port)), socket.create_server(("127.0.0.1", port + 1)):
+        pass
 
 
 def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_path):
