@@ -23,7 +23,7 @@ import yaml
 
 from rnncompare.config import StudyConfig
 from rnncompare.distributed.role import CHIEF, Role, free_ports
-from rnncompare.errors import StudyStopped, UserError
+from rnncompare.errors import StudyStopped
 from rnncompare.fitting import FAULT_VARIABLE
 from rnncompare.runtime import die_with_parent, thread_limits
 from rnncompare.tracking import is_server, loopback_server_command
