@@ -1,6 +1,7 @@
 """The run tree written and read back through a real SQLite store (one per module: creating one takes seconds)."""
 
 import sqlite3
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -183,3 +184,29 @@ def test_a_new_store_is_a_copy_of_the_cached_empty_one_and_the_same_as_mlflows_o
     assert [row[:3] for row in rows["experiments"]] == [
         (0, "Default", str(tmp_path / "mlruns" / "0")), (1, "study", str(tmp_path / "mlruns" / "1"))]
     assert sorted(path.name for path in ours.parent.iterdir()) == ["mlflow.db"]
+
+
+def test_a_logged_model_pins_the_installed_keras_without_mlflow_scanning_every_installed_package(uri, monkeypatch):
+    import keras
+    import numpy as np
+    from mlflow.utils import requirements_utils
+
+    # MLflow maps every installed distribution to its modules (once per process) to check a model's requirements
+    # against the environment; the requirements logged are the installed versions, so the study skips that check
+    scans = []
+    monkeypatch.setattr(requirements_utils, "_MODULES_TO_PACKAGES", None)
+    monkeypatch.setattr(requirements_utils, "_PACKAGES_TO_MODULES", None)
+    monkeypatch.setattr(requirements_utils.importlib_metadata, "packages_distributions", lambda: scans.append(1) or {})
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "models")
+    run_id = tracker.start_architecture(runs, "models", "gru")
+    inputs = keras.Input((3, 2))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.GRU(4)(inputs)))
+    example = np.zeros((2, 3, 2), dtype="float32")
+    tracker.log_models(run_id, model, example)
+    assert scans == []
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # where `runs:/` addresses are looked up
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(f"runs:/{run_id}/model")).read_text().splitlines()
+    assert f"keras=={keras.__version__}" in requirements and f"mlflow=={mlflow.__version__}" in requirements
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    assert loaded.predict(example).shape == (2, 2)
