@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
+from unittest import mock
 
 import numpy as np
 import yaml
@@ -47,23 +48,12 @@ def _save_keras_model(path: str, **arguments) -> None:
     arguments.pop("validate_serving_input", None)  # `Model.log`'s own option, which it hands on to the flavour
     # MLflow checks the requirements against the installed packages, to warn of a mismatch, by first mapping every
     # installed distribution to its modules (0.6 s, once per process). The requirements given here are
-    # `get_default_pip_requirements()`, the installed versions themselves: the check cannot fail.
-    with _attribute_replaced(environment, "warn_dependency_requirement_mismatches", lambda requirements: None):
+    # `get_default_pip_requirements()`, the installed versions themselves: the check cannot fail. (Where MLflow has
+    # moved the check, it runs.)
+    check = "warn_dependency_requirement_mismatches"
+    with (mock.patch.object(environment, check, lambda requirements: None) if hasattr(environment, check)
+          else contextlib.nullcontext()):
         mlflow.keras.save_model(path=path, **arguments)
-
-
-@contextlib.contextmanager
-def _attribute_replaced(owner, name: str, replacement):
-    """`owner.name` is `replacement` for the block, where `owner` has it (else the block runs as it is)."""
-    if not hasattr(owner, name):
-        yield
-        return
-    saved = getattr(owner, name)
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, saved)
 
 
 # a running trial's per-epoch metrics are written at most this often (and when it ends)
