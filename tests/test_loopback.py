@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.config import load_config
 from rnncompare.distributed import loopback
-from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers
+from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers, seed_process_repays
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
@@ -45,6 +45,20 @@ def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials
     monkeypatch.setattr(loopback, "available_memory_bytes", lambda: 5 * 2**30)  # room for 3 workers of 1.5 GiB
     assert workers("auto", max_trials=100) == 3
     assert workers(6, max_trials=100) == 6  # a number is taken as given, memory or not
+
+
+def test_a_one_process_jax_study_trains_its_seed_runs_in_a_second_process_only_where_a_core_is_left_free(
+        monkeypatch):
+    def repays(backend="jax", workers="auto", seeds=5, architectures=("lstm", "gru")):
+        return seed_process_repays(load_config({"architectures": list(architectures), "execution": {"workers": workers},
+                                                "evaluation": {"seeds": seeds}}), backend)
+
+    monkeypatch.setattr(loopback, "available_cores", lambda: 3)
+    assert repays()
+    assert not repays(workers=1) and not repays(seeds=0) and not repays(architectures=["gru"])
+    assert not repays(backend="tensorflow")  # TensorFlow's workers train the seed runs beside the search
+    monkeypatch.setattr(loopback, "available_cores", lambda: 2)  # one JAX process already keeps ~1.4 cores busy
+    assert not repays()
 
 
 def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):
@@ -120,11 +134,13 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
 def test_a_python_script_without_a_main_guard_runs_its_study_once(tmp_path):
     # the seed processes are spawned: they must not import the caller's script again (it would start the study
     # again in each); `run_study` from a plain script is how the Python API is used. The cheapest study with a seed
-    # process: under JAX, one process searches while another trains the seed runs (the loopback workers are
-    # started as `rnncompare run --worker`, which imports no script)
+    # process: under JAX on 3 cores, one process searches while another trains the seed runs (the loopback workers
+    # are started as `rnncompare run --worker`, which imports no script)
     (tmp_path / "script.py").write_text(
         "import rnncompare\n"
+        "from rnncompare.distributed import loopback\n"
         "from rnncompare.progress import Progress\n"
+        "loopback.available_cores = lambda: 3\n"
         "print('script body runs')\n"
         "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru', 'lstm'], 'evaluation': {'seeds': 2},\n"
         "                               'tuner': {'max_trials': 1, 'epochs': 2, 'batch_size': 128},\n"

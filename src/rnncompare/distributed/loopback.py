@@ -69,12 +69,15 @@ def resolve_workers(config: StudyConfig, backend: str | None) -> int:
 
 
 def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
-    """Whether a study that `execution.workers: auto` keeps in one process (JAX on 2 or 3 cores) trains its seed
-    runs in a second process, beside the next architecture's search: on a machine with a second core, for a study
-    with seed runs and another architecture to search meanwhile. The quickstart: 47-50 s against 52-54 s in one
-    process when it was added; level since the search got faster (46.4 s against 44.3 s in `make bench`,
-    2026-11-28)."""
-    return (config.execution.workers == "auto" and backend == "jax" and available_cores() > 1
+    """Whether a study that `execution.workers: auto` keeps in one process (JAX on fewer than 4 cores) trains its
+    seed runs in a second process, beside the next architecture's search: for a study with seed runs and another
+    architecture to search meanwhile, on a machine with a core that one JAX process leaves free (3 cores: it keeps
+    about 1.4 busy). Not on 2: there the two processes take the same cores, and the quickstart was slower with the
+    second one in three measurements (`make bench`, 2026-11-28: 41.0 s against 38.7 s in one process; 46.4 s
+    against 44.3 s the bench before; 40.95 s against 38.21 s on its own), and level when the seed process ran at
+    the lowest priority (42.5 against 42.2 s, 37.0 against 37.3 s)."""
+    return (config.execution.workers == "auto" and backend == "jax"
+            and available_cores() >= JAX_CORES_PER_PROCESS + 1
             and config.evaluation.seeds > 0 and len(config.architectures) > 1)
 
 
