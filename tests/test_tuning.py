@@ -128,3 +128,6 @@ def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_p
     checkpoint, = tmp_path.glob(f"**/trial_{outcome.best_trial_id}/checkpoint.weights.h5")
     reloaded = load_trial_model("gru", outcome.best_hyperparameters, str(checkpoint.parent), config, task)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reloaded.get_weights()))
+    # and its optimizer's state with them (the best epoch's, which a worker's chief gets)
+    assert len(reloaded.optimizer.variables) == len(model.optimizer.variables)
+    assert 0 < int(reloaded.optimizer.iterations.numpy()) <= int(model.optimizer.iterations.numpy())

@@ -229,8 +229,10 @@ def select_best(architecture: str, trials: list[TrialResult], tuner, load_model:
 
 def load_trial_model(architecture: str, hyperparameters: dict[str, Any], weights_folder: str, config,
                      task: TaskData):
-    """A trial's model rebuilt from its hyperparameters, with the best-epoch weights a worker saved."""
+    """A trial's model rebuilt from its hyperparameters, with the best-epoch weights a worker saved and its
+    optimizer's state then, as the model a search in this process keeps."""
     model = build_model(model_hyperparameters(architecture, config, hyperparameters), task.input_spec,
                         task.output_spec)
+    model.optimizer.build(model.trainable_variables)  # else Keras skips the saved optimizer state, with a warning
     model.load_weights(os.path.join(weights_folder, WEIGHTS_FILES[0]))
     return model
