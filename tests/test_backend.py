@@ -201,3 +201,48 @@ def test_under_jax_a_seed_gives_the_same_weights_whichever_seed_ran_before_it():
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert float(completed.stdout.strip().splitlines()[-1]) == 0.0
+
+
+FLAT_DRAW_SCRIPT = """
+import jax
+import numpy as np
+from rnncompare.preflight import check_config_and_data
+config, task = check_config_and_data({"execution": {"backend": "jax"}})
+from rnncompare.runtime import import_deep_learning, set_random_seed
+import_deep_learning()
+from keras.src.backend.jax import random as keras_random
+from rnncompare.models import build_model
+patched = keras_random.uniform, keras_random.normal
+assert all(getattr(draw, "flat_draw", False) for draw in patched), "not installed"
+
+def weights(architecture, units):
+    set_random_seed(7)
+    model = build_model({"architecture": architecture, "units": units, "dropout": 0.2, "layers": 2,
+                         "learning_rate": 0.001}, task.input_spec, task.output_spec)
+    return model.get_weights()
+
+models = [(name, units) for name in ("lstm", "gru", "simple_rnn") for units in (5, 16, 48)]
+flat = [weights(*model) for model in models]
+key = jax.random.PRNGKey(3)
+draws = [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
+         keras_random.normal((4, 4), 1.0, 2.0, seed=key),
+         jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+keras_random.uniform, keras_random.normal = (draw.keras_draw for draw in patched)
+assert all(all(np.array_equal(a, b) for a, b in zip(mine, weights(*model))) for mine, model in zip(flat, models))
+keras_draws = [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
+               keras_random.normal((4, 4), 1.0, 2.0, seed=key),
+               jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+assert all(np.array_equal(a, b) and a.shape == b.shape and a.dtype == b.dtype for a, b in zip(draws, keras_draws))
+print("same", len(flat))
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
+    # `cheaper_jax_initializers`: one compile per power-of-two length instead of one per weight shape, the same
+    # numbers: every built model's initial weights, plain draws, a draw with another mean and spread (Keras's own),
+    # and one inside a traced function (Keras's own)
+    completed = subprocess.run([sys.executable, "-c", FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == "same 9"
