@@ -175,7 +175,7 @@ def import_deep_learning() -> None:
     if os.environ["KERAS_BACKEND"] == "tensorflow":
         import_tensorflow()
     with muted_stderr():
-        import keras  # noqa: F401
+        import keras
         import keras_tuner  # noqa: F401
     if keras.config.backend() == "jax":
         cheaper_jax_initializers()
@@ -226,8 +226,8 @@ def cheaper_jax_initializers() -> None:
     def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
         dtype = dtype or keras_random.floatx()
         key = keras_random.jax_draw_seed(seed)
-        if not isinstance(key, jax.core.Tracer) and isinstance(mean, (int, float)) and isinstance(stddev, (int, float)) \
-                and mean == 0 and stddev == 1:
+        standard = all(isinstance(value, (int, float)) for value in (mean, stddev)) and (mean, stddev) == (0, 1)
+        if standard and not isinstance(key, jax.core.Tracer):
             drawn = flat_draw(jax.random.normal, shape, key, dtype=dtype)
             if drawn is not None:
                 return drawn
