@@ -304,19 +304,37 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         server.wait(timeout=20)
 
 
-def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_settings(tmp_path, monkeypatch):
+def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_and_collector_settings(
+        tmp_path, monkeypatch):
+    import gc
+
     import mlflow
 
     import rnncompare
+    from rnncompare.progress import Progress
+    from rnncompare.runtime import FULL_COLLECTION_EVERY
+
+    class CollectorWatch(Progress):  # what Python's collector was set to while the study trained
+        def architecture_done(self, architecture, outcome):
+            self.thresholds = gc.get_threshold()
 
     monkeypatch.chdir(tmp_path)
+    callers = gc.get_threshold()
+    gc.set_threshold(500, 5, 5)  # the notebook's own collector settings, which the study leaves
+    watch = CollectorWatch(enabled=False)
     mine = f"sqlite:///{tmp_path}/notebook.db"  # the notebook's own store and experiment, which the study leaves
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mine)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "7")
-    result = rnncompare.run_study(
-        {"study": "notebook", "architectures": ["gru"], "tracking": {"uri": f"sqlite:///{tmp_path}/nb.db"}},
-        overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16, "evaluation.seeds": 2},
-    )
+    try:
+        result = rnncompare.run_study(
+            {"study": "notebook", "architectures": ["gru"], "tracking": {"uri": f"sqlite:///{tmp_path}/nb.db"}},
+            overrides={"tuner.max_trials": 1, "tuner.epochs": 2, "search.units.max": 16, "evaluation.seeds": 2},
+            progress=watch,
+        )
+        assert watch.thresholds == (500, 5, FULL_COLLECTION_EVERY)  # full collections rarer while it trains
+        assert gc.get_threshold() == (500, 5, 5)
+    finally:
+        gc.set_threshold(*callers)
     assert list(result.architectures.index) == ["gru"]
     assert result.architectures.loc["gru", "params_total"] == CELL_PARAMETERS["gru"](8, 16) + 170
     assert len(result.trials) == 1 and result.trials.loc[0, "status"] == "FINISHED"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from rnncompare.errors import StudyStopped, UserError
+from rnncompare.runtime import rarer_full_collections
 
 EXIT_USER_ERROR = 2
 EXIT_STUDY_STOPPED = 1
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `rnncompare` and `python -m rnncompare`; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        with rarer_full_collections():  # from the first import of a library on
+            return _dispatch(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -10,7 +10,8 @@ from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
 from rnncompare.models import build_model, units_for_budget
-from rnncompare.runtime import die_with_parent, import_deep_learning, set_random_seed, thread_limits
+from rnncompare.runtime import (die_with_parent, import_deep_learning, set_random_seed, set_rarer_full_collections,
+                                thread_limits)
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
 from rnncompare.tasks import TaskData, load_task
@@ -199,6 +200,7 @@ _process_state: dict[str, Any] = {}
 def _start_seed_process(config_dict: dict[str, Any], threads: int) -> None:
     os.environ.update(thread_limits(threads))
     die_with_parent()
+    set_rarer_full_collections()
     import_deep_learning()
     _process_state["config"] = config = load_config(config_dict)
     _process_state["task"] = load_task(config.task, config.seed)

@@ -25,7 +25,7 @@ from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_st
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
-from rnncompare.runtime import current_backend, import_deep_learning, use_compile_cache
+from rnncompare.runtime import current_backend, import_deep_learning, rarer_full_collections, use_compile_cache
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
 
@@ -62,6 +62,7 @@ class StudyResult:
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
+@rarer_full_collections()
 def run_study(
     experiment: Experiment | CheckedStudy,
     overrides: Overrides = None,
@@ -276,6 +277,7 @@ def _seed_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[s
     return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results
 
 
+@rarer_full_collections()
 def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Role, progress: Progress | None = None,
                wait_seconds: float = 600.0) -> int:
     """Train the trials a chief's oracles hand out, architecture by architecture, until none is left.
