@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from rnncompare.errors import StudyStopped, UserError
-from rnncompare.runtime import rarer_full_collections
+from rnncompare.runtime import quiet_libraries, rarer_full_collections
 
 EXIT_USER_ERROR = 2
 EXIT_STUDY_STOPPED = 1
@@ -149,7 +149,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from rnncompare.progress import Progress
         from rnncompare.distributed import role_from
-        from rnncompare.runtime import quiet_libraries
         from rnncompare.study import run_sweep, run_worker
 
         role = role_from(args.chief, args.worker, args.oracle)
@@ -165,7 +164,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh, role=role)
         return 0
     if args.command == "compare":
-        from rnncompare.runtime import quiet_libraries
         from rnncompare.study import compare_studies
 
         quiet_libraries()
@@ -173,7 +171,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"comparison: {Path(out_dir) / 'comparison.html'}")
         return 0
     if args.command == "report":
-        from rnncompare.runtime import quiet_libraries
         from rnncompare.study import rebuild_report
 
         quiet_libraries()
