@@ -243,7 +243,7 @@ def cheaper_jax_initializers() -> None:
 
 def set_rarer_full_collections() -> tuple[int, int, int]:
     """Make Python's full garbage collections `FULL_COLLECTION_EVERY` young-generation ones apart (by default 10),
-    and return the thresholds that were set.
+    and return the thresholds it replaced.
 
     Each full collection walks every object the process holds, and a process that trains holds Keras, JAX or
     TensorFlow, keras-tuner, MLflow, pandas and scipy (650,000 objects after 16 trials): importing them and
