@@ -224,14 +224,16 @@ def weights(architecture, units):
 models = [(name, units) for name in ("lstm", "gru", "simple_rnn") for units in (5, 16, 48)]
 flat = [weights(*model) for model in models]
 key = jax.random.PRNGKey(3)
-draws = [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
-         keras_random.normal((4, 4), 1.0, 2.0, seed=key),
-         jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+
+def sample_draws():
+    return [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
+            keras_random.normal((4, 4), 1.0, 2.0, seed=key),
+            jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+
+draws = sample_draws()
 keras_random.uniform, keras_random.normal = (draw.keras_draw for draw in patched)
 assert all(all(np.array_equal(a, b) for a, b in zip(mine, weights(*model))) for mine, model in zip(flat, models))
-keras_draws = [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
-               keras_random.normal((4, 4), 1.0, 2.0, seed=key),
-               jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+keras_draws = sample_draws()
 assert all(np.array_equal(a, b) and a.shape == b.shape and a.dtype == b.dtype for a, b in zip(draws, keras_draws))
 print("same", len(flat))
 """
