@@ -123,3 +123,51 @@ def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_st
     many, one, weight_difference = steps.split()
     assert (many, one) == ("8", "1")
     assert float(weight_difference) < 1e-5
+
+
+COMPILED_AHEAD_SCRIPT = """
+import collections, logging, sys
+from rnncompare.preflight import check_config_and_data
+config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
+from rnncompare.runtime import import_deep_learning, use_compile_cache
+assert use_compile_cache(sys.argv[1])
+import_deep_learning()
+import jax
+from rnncompare.fitting import fit_arguments, validation_compiled_ahead
+from rnncompare.models import build_model
+
+seen = collections.Counter()
+class CacheLookups(logging.Handler):
+    def emit(self, record):
+        message = record.getMessage()
+        if "jit_test_step" in message:
+            found = "hit" if "cache hit" in message else "miss" if "CACHE MISS" in message else None
+            if found:
+                seen[(record.threadName == "MainThread" and "main" or record.threadName, found)] += 1
+logging.getLogger("jax").addHandler(CacheLookups())
+logging.getLogger("jax").setLevel(logging.DEBUG)
+logging.getLogger("jax").propagate = False
+
+def fit(units):
+    seen.clear()
+    model = build_model({**%r, "units": units}, task.input_spec, task.output_spec)
+    arguments = fit_arguments(task, 64)
+    history = model.fit(**arguments, epochs=2, verbose=0, callbacks=[validation_compiled_ahead(arguments)])
+    return sorted(seen.items()), len(history.history["val_loss"])
+
+print(fit(8))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # a cache that keeps only slow compiles
+print(fit(12))
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_the_validation_step_is_compiled_ahead_in_a_thread_and_the_first_validation_loads_it(tmp_path):
+    completed = subprocess.run([sys.executable, "-c", COMPILED_AHEAD_SCRIPT % (HYPERPARAMETERS,), str(tmp_path)],
+                               env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    ahead, inert = completed.stdout.strip().splitlines()[-2:]
+    # compiled once, by the thread; the main thread's first validation finds Keras's own step in the cache
+    assert ahead == "([(('main', 'hit'), 1), (('rnncompare-validation-compile', 'miss'), 1)], 2)"
+    # a cache that would not keep the step: nothing ahead, the first validation compiles it as Keras always does
+    assert inert == "([(('main', 'miss'), 1)], 2)"

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
-from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
+from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
+                                validation_compiled_ahead)
 from rnncompare.models import build_model, units_for_budget
 from rnncompare.runtime import (die_with_parent, import_deep_learning, set_random_seed, set_rarer_full_collections,
                                 thread_limits)
@@ -118,8 +119,9 @@ def _train_seed(models: SeedModels, hyperparameters: dict[str, Any], seed: int, 
     recorder = epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
     try:
         model = models.for_seed(seed)
-        model.fit(**fit_arguments(task, config.tuner.batch_size), epochs=config.tuner.epochs,
-                  callbacks=[early_stopping(config), recorder], verbose=0)
+        arguments = fit_arguments(task, config.tuner.batch_size)
+        model.fit(**arguments, epochs=config.tuner.epochs,
+                  callbacks=[early_stopping(config), recorder, validation_compiled_ahead(arguments)], verbose=0)
         if recorder.diverged_at is not None:
             raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
         test_metrics = evaluate_test(model, task, config.tuner.batch_size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -85,6 +86,80 @@ def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[
                     **{name: float(count) for name, count in self.parameters.items()}}
 
     return EpochRecorder()
+
+
+def validation_compiled_ahead(arguments: dict):
+    """A Keras callback for a fit with `arguments` (`fit_arguments`'s) that, under JAX with the persistent
+    compilation cache on as a study sets it (`runtime.use_compile_cache`), compiles a new model's validation step
+    in a background thread as the fit starts, while the main thread compiles its training step; the first
+    validation waits for that thread and loads the step from the cache instead of compiling it.
+
+    A new model's compiles are most of a short trial on CPU, the validation step about a quarter of them, and XLA
+    compiles with the GIL released. The step is traced in the main thread (the first validation traces it again,
+    about 0.1 s) and compiled in the other. It is the program Keras 3.15 compiles (`model.test_step` jitted with
+    its state donated, state and data as its JAX trainer passes them), so the cache entry is the same;
+    `tests/test_fitting.py` checks that the first validation finds it. Elsewhere (TensorFlow, no cache, a model
+    whose step is compiled already, a distribution, eager runs) it does nothing.
+    """
+    import keras
+
+    rows = arguments.get("validation_batch_size") or arguments.get("batch_size")
+    first_batch = [((min(rows, len(array)), *array.shape[1:]), array.dtype.name)
+                   for array in arguments["validation_data"]]
+
+    class ValidationCompiledAhead(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self._thread: threading.Thread | None = None
+
+        def on_train_begin(self, logs=None):
+            if not _compiles_ahead(self.model):
+                return
+            import jax
+
+            model = self.model
+            state = tuple([jax.ShapeDtypeStruct(variable.shape, variable.dtype) for variable in variables]
+                          for variables in (model.trainable_variables, model.non_trainable_variables,
+                                            model.metrics_variables))
+            data = tuple(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in first_batch)
+
+            # Traced here, in the main thread: Keras's layers keep per-call state (an RNN's dropout masks), so a
+            # model traced in two threads at once can mix their shapes. The compile touches no Keras object.
+            lowered = jax.jit(model.test_step, donate_argnums=0).lower(state, data)
+
+            def compile_step():
+                try:
+                    lowered.compile()
+                except Exception:  # noqa: BLE001 - the first validation then compiles the step as it always does
+                    pass
+
+            self._thread = threading.Thread(target=compile_step, name="rnncompare-validation-compile", daemon=True)
+            self._thread.start()
+
+        def on_test_begin(self, logs=None):
+            self._join()
+
+        def on_train_end(self, logs=None):
+            self._join()
+
+        def _join(self):
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+
+    return ValidationCompiledAhead()
+
+
+def _compiles_ahead(model) -> bool:
+    import keras
+
+    if keras.config.backend() != "jax" or model.test_function is not None or model.run_eagerly:
+        return False
+    import jax
+
+    return (bool(model.jit_compile) and keras.distribution.distribution() is None
+            and not keras.config.is_nnx_enabled() and bool(jax.config.jax_compilation_cache_dir)
+            and jax.config.jax_persistent_cache_min_compile_time_secs == 0)
 
 
 def summarize_epochs(

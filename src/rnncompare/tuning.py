@@ -16,7 +16,8 @@ from typing import Any, Callable
 from rnncompare import kt_compat
 from rnncompare.config import TUNER_ALGORITHMS
 from rnncompare.errors import FailedTrial, StudyStopped
-from rnncompare.fitting import early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments
+from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
+                                validation_compiled_ahead)
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.models import build_model
 from rnncompare.runtime import set_random_seed
@@ -195,8 +196,9 @@ def tune_architecture(
 
 def search(tuner, config, task: TaskData) -> None:
     """Run `tuner`'s search over the task's training split, selecting on validation, with early stopping."""
-    tuner.search(**fit_arguments(task, config.tuner.batch_size), epochs=config.tuner.epochs,
-                 callbacks=[early_stopping(config)], verbose=0)
+    arguments = fit_arguments(task, config.tuner.batch_size)
+    tuner.search(**arguments, epochs=config.tuner.epochs,
+                 callbacks=[early_stopping(config), validation_compiled_ahead(arguments)], verbose=0)
 
 
 def stopped_message(architecture: str, config, last_reason: str) -> str:
