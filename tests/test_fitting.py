@@ -148,14 +148,17 @@ logging.getLogger("jax").addHandler(CacheLookups())
 logging.getLogger("jax").setLevel(logging.DEBUG)
 logging.getLogger("jax").propagate = False
 
-def fit(units):
+def fit(units, described=lambda arguments: arguments):
     seen.clear()
     model = build_model({**%r, "units": units}, task.input_spec, task.output_spec)
     arguments = fit_arguments(task, 64)
-    history = model.fit(**arguments, epochs=2, verbose=0, callbacks=[validation_compiled_ahead(arguments)])
+    ahead = validation_compiled_ahead(described(arguments))
+    history = model.fit(**arguments, epochs=2, verbose=0, callbacks=[ahead])
     return sorted(seen.items()), len(history.history["val_loss"])
 
 print(fit(8))
+# validation data that the model cannot take (steps without features): the step fails to trace ahead
+print(fit(10, lambda arguments: {**arguments, "validation_data": [arguments["validation_data"][0][..., 0]]}))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # a cache that keeps only slow compiles
 print(fit(12))
 """
@@ -166,8 +169,10 @@ def test_under_jax_the_validation_step_is_compiled_ahead_in_a_thread_and_the_fir
     completed = subprocess.run([sys.executable, "-c", COMPILED_AHEAD_SCRIPT % (HYPERPARAMETERS,), str(tmp_path)],
                                env=clean_env(), capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    ahead, inert = completed.stdout.strip().splitlines()[-2:]
+    ahead, untraceable, inert = completed.stdout.strip().splitlines()[-3:]
     # compiled once, by the thread; the main thread's first validation finds Keras's own step in the cache
     assert ahead == "([(('main', 'hit'), 1), (('rnncompare-validation-compile', 'miss'), 1)], 2)"
+    # a step that cannot be traced ahead fails nothing: the fit's first validation compiles it
+    assert untraceable == "([(('main', 'miss'), 1)], 2)"
     # a cache that would not keep the step: nothing ahead, the first validation compiles it as Keras always does
     assert inert == "([(('main', 'miss'), 1)], 2)"

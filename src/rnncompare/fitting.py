@@ -126,12 +126,16 @@ def validation_compiled_ahead(arguments: dict):
 
             # Traced here, in the main thread: Keras's layers keep per-call state (an RNN's dropout masks), so a
             # model traced in two threads at once can mix their shapes. The compile touches no Keras object.
-            lowered = jax.jit(model.test_step, donate_argnums=0).lower(state, data)
+            # Where either fails, the first validation compiles the step as it always does.
+            try:
+                lowered = jax.jit(model.test_step, donate_argnums=0).lower(state, data)
+            except Exception:  # noqa: BLE001
+                return
 
             def compile_step():
                 try:
                     lowered.compile()
-                except Exception:  # noqa: BLE001 - the first validation then compiles the step as it always does
+                except Exception:  # noqa: BLE001
                     pass
 
             self._thread = threading.Thread(target=compile_step, name="rnncompare-validation-compile", daemon=True)
