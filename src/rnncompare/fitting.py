@@ -96,7 +96,7 @@ def validation_compiled_ahead(arguments: dict):
 
     A new model's compiles are most of a short trial on CPU, the validation step about a quarter of them, and XLA
     compiles with the GIL released: the benchmark's 16 fits, alternated with and without it on 2 cores, took 0.13
-    to 0.29 s less each. The step is traced in the main thread (the first validation traces it again, about 0.1 s)
+    to 0.29 s less on average. The step is traced in the main thread (the first validation traces it again, about 0.1 s)
     and compiled in the other. It is the program Keras 3.15 compiles (`model.test_step` jitted with
     its state donated, state and data as its JAX trainer passes them), so the cache entry is the same;
     `tests/test_fitting.py` checks that the first validation finds it. Elsewhere (TensorFlow, no cache, a model
