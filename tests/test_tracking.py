@@ -152,6 +152,51 @@ def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_ove
     tracker.close_open_runs("FINISHED")
 
 
+def test_after_a_search_the_chief_leaves_one_finished_run_for_each_completed_trial(uri):
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "settle")
+    run_id = tracker.start_architecture(runs, "settle", "gru")
+    w1, w2 = (tracker.trial_logger(runs, "settle", "gru", FIXED, worker=name) for name in ("w1", "w2"))
+
+    def statuses():
+        found = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial"))
+        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status,
+                       run.data.tags.get("rnncompare.failure_reason", "")[:20]) for run in found)
+
+    # trial 0: w1's lease ran out as it finished; the chief found its run RUNNING, and its KILLED landed last
+    w1.trial_started("0", {"units": 8})
+    w1.trial_ended(trial("0", val_loss=0.4, epochs_run=3.0))
+    tracker.mark_interrupted(w1.run_ids["0"], "worker w1 not heard from in 4 s")
+    # trial 1: w1 checked its run just before the chief closed it, so w1's FINISHED landed after the chief's mark;
+    # w2 took the trial over and finished it too
+    w1.trial_started("1", {"units": 8})
+    w1.trial_ended(trial("1", val_loss=0.5, epochs_run=3.0))
+    tracker.client.set_tag(w1.run_ids["1"], "rnncompare.failure_reason", "worker w1 not heard from in 4 s")
+    w2.trial_started("1", {"units": 8})
+    w2.trial_ended(trial("1", val_loss=0.6, epochs_run=3.0))
+    # trial 2: w1 died mid-trial (no summary), w2 ran it again; trial 3: the oracle has not completed it
+    w1.trial_started("2", {"units": 8})
+    tracker.mark_interrupted(w1.run_ids["2"], "worker w1 not heard from in 4 s")
+    w2.trial_started("2", {"units": 8})
+    w2.trial_ended(trial("2", val_loss=0.7, epochs_run=3.0))
+    w2.trial_started("3", {"units": 8})
+    w2.trial_ended(trial("3", val_loss=0.8, epochs_run=3.0))
+    tracker.mark_interrupted(w2.run_ids["3"], "worker w2 not heard from in 4 s")
+    assert [row[2] for row in statuses()] == ["KILLED", "FINISHED", "FINISHED", "KILLED", "FINISHED", "KILLED"]
+
+    tracker.settle_trial_runs(run_id, ["0", "1", "2"])
+    assert statuses() == [("0", "w1", "FINISHED", ""),
+                          ("1", "w1", "FINISHED", ""), ("1", "w2", "KILLED", "trial 1 ran twice; r"),
+                          ("2", "w1", "KILLED", "worker w1 not heard "), ("2", "w2", "FINISHED", ""),
+                          ("3", "w2", "KILLED", "worker w2 not heard ")]
+    results = tracker.previous_results(run_id, "trial", FIXED)
+    assert sorted((result.trial_id, result.metrics["val_loss"]) for result in results) == [
+        ("0", 0.4), ("1", 0.5), ("2", 0.7)]
+    tracker.settle_trial_runs(run_id, ["0", "1", "2"])  # settling again changes nothing
+    assert len([row for row in statuses() if row[2] == "FINISHED"]) == 3
+    tracker.close_open_runs("FINISHED")
+
+
 def _contents(path):
     """A SQLite store's schema and rows, creation times left out. A table's constraints are compared as a set:
     MLflow's migrations write them in an order that changes from one process to the next."""

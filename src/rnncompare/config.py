@@ -150,7 +150,7 @@ class ReportConfig(_Section):
 class ExecutionConfig(_Section):
     workers: Literal["auto"] | int
     backend: Literal["auto", "tensorflow", "jax"]
-    worker_timeout: Annotated[float, Field(gt=0)]
+    worker_timeout: Annotated[float, Field(ge=3)]  # three heartbeats (distributed.worker.HEARTBEAT_SECONDS)
     compile_cache: Annotated[str, Field(min_length=1)] | None
 
     @field_validator("workers", mode="before")

@@ -175,6 +175,13 @@ def trials_waiting(oracle) -> bool:
     return bool(oracle._retry_queue)
 
 
+def completed_trial_ids(oracle) -> list[str]:
+    """The ids of the trials `oracle` ended as completed (not failed, not running)."""
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    return [trial_id for trial_id, trial in oracle.trials.items() if trial.status == TrialStatus.COMPLETED]
+
+
 def nothing_left(oracle) -> bool:
     """Whether a reloaded oracle has used its whole budget and has no trial waiting to be retried."""
     return bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials and not oracle._retry_queue

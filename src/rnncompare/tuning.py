@@ -216,7 +216,10 @@ def select_best(architecture: str, trials: list[TrialResult], tuner, load_model:
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
     best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
-    best = next(trial for trial in finished if trial.trial_id == best_trial_id)
+    best = next((trial for trial in finished if trial.trial_id == best_trial_id), None)
+    if best is None:
+        raise RuntimeError(f"{architecture}: the oracle's best trial {best_trial_id} has no FINISHED run in the "
+                           "tracking store")
     model = load_model(best_trial_id)
     return ArchitectureOutcome(
         architecture=architecture,

@@ -130,6 +130,7 @@ class ServedSearch:
                                             "s; handed to the next worker that asks")
 
         server.wait(lease, check=self.check, on_expired=expired)
+        context.tracker.settle_trial_runs(run_id, kt_compat.completed_trial_ids(tuner.oracle))
         context.tracker.mark_search(run_id, "done")
         trials = context.tracker.previous_results(run_id, "trial", context.fixed(architecture))
         if server.failure is not None:

@@ -20,7 +20,7 @@ from rnncompare.trials import FanOut, ResultCollector, TrialObserver
 from rnncompare.tuning import fixed_hyperparameters, make_tuner, search
 
 # a worker tells the chief it is alive this often while it trains (the chief's lease: execution.worker_timeout)
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 1.0
 # a worker done with every architecture looks again this often for trials that silent workers left
 REVISIT_SECONDS = 2.0
 

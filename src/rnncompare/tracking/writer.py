@@ -166,6 +166,35 @@ class Tracker(RunReader):
                               run_filter(architecture_run_id, status="RUNNING", trial_id=trial_id, worker=worker)):
             self.mark_interrupted(run.info.run_id, reason)
 
+    def settle_trial_runs(self, architecture_run_id: str, completed: Iterable[str]) -> None:
+        """After a distributed search, leave exactly one FINISHED run for each trial the oracle `completed`.
+
+        A worker writes its trial's result before it tells the chief, and the chief closes a silent worker's run
+        (`mark_abandoned`) without a lock on the store, so when a lease ran out as its worker was finishing, the
+        chief's KILLED can land after the worker's FINISHED, or a worker that checked its run just before can
+        finish it beside the run of the worker the trial went to. A KILLED run that holds a finished fit's
+        summary (``epochs_run``) is finished again where the trial has no FINISHED run; of two FINISHED runs of a
+        trial, the later is closed KILLED."""
+        completed = set(completed)
+        experiment_id = self.client.get_run(architecture_run_id).info.experiment_id
+        runs: dict[str, list] = {}
+        for run in search_all(self.client, experiment_id, run_filter(architecture_run_id, "trial")):
+            if run.data.tags.get(TAG_TRIAL_ID) in completed:
+                runs.setdefault(run.data.tags[TAG_TRIAL_ID], []).append(run)
+        for trial_id, trial_runs in runs.items():
+            finished = sorted((run for run in trial_runs if run.info.status == "FINISHED"),
+                              key=lambda run: (run.info.end_time or 0, run.info.run_id))
+            if finished and TAG_FAILURE in finished[0].data.tags:  # the mark of a close that the worker's overtook
+                self.client.delete_tag(finished[0].info.run_id, TAG_FAILURE)
+            for extra in finished[1:]:
+                self.mark_interrupted(extra.info.run_id, f"trial {trial_id} ran twice; run {finished[0].info.run_id} "
+                                                         "is the one that counts")
+            if not finished:
+                done = [run for run in trial_runs if run.info.status == "KILLED" and "epochs_run" in run.data.metrics]
+                if done:
+                    self.client.delete_tag(done[0].info.run_id, TAG_FAILURE)
+                    self.client.set_terminated(done[0].info.run_id, "FINISHED")
+
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
         if TAG_FAILURE in self.client.get_run(run_id).data.tags:  # the "interrupted" mark no longer holds
@@ -382,20 +411,22 @@ class TrialLogger:
     def trial_ended(self, result: TrialResult) -> None:
         run_id = self.run_ids[result.trial_id]
         self._flush(result.trial_id)
+        if result.status == "FINISHED":
+            # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
+            summary = {(f"best_{name}" if name in ALL_EPOCH_METRICS else name): value
+                       for name, value in result.metrics.items()}
+            self.client.log_batch(run_id, metrics=metrics_batch(summary))
+            if self.worker is not None:
+                for path in result.weights_files:
+                    self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
+        # A worker's result is all written before it checks whether its run still counts, so that the chief can
+        # settle a run whose close raced with its own (`Tracker.settle_trial_runs`).
         if self.worker is not None and self._superseded(result.trial_id, run_id):
             return
         if result.status == "FAILED":
             self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
             self.tracker.close_run(run_id, "FAILED")
             return
-        # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
-        summary = {
-            (f"best_{name}" if name in ALL_EPOCH_METRICS else name): value for name, value in result.metrics.items()
-        }
-        self.client.log_batch(run_id, metrics=metrics_batch(summary))
-        if self.worker is not None:
-            for path in result.weights_files:
-                self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
         self.tracker.close_run(run_id, "FINISHED")
 
     def _superseded(self, trial_id: str, run_id: str) -> bool:
