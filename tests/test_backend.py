@@ -211,9 +211,12 @@ config, task = check_config_and_data({"execution": {"backend": "jax"}})
 from rnncompare.runtime import import_deep_learning, set_random_seed
 import_deep_learning()
 from keras.src.backend.jax import random as keras_random
+from keras.src.initializers import Ones, Orthogonal, Zeros
 from rnncompare.models import build_model
 patched = keras_random.uniform, keras_random.normal
 assert all(getattr(draw, "flat_draw", False) for draw in patched), "not installed"
+host_side = Orthogonal, Zeros, Ones
+assert all(hasattr(cls.__call__, "keras_call") for cls in host_side), "not installed"
 
 def weights(architecture, units):
     set_random_seed(7)
@@ -228,23 +231,29 @@ key = jax.random.PRNGKey(3)
 def sample_draws():
     return [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
             keras_random.normal((4, 4), 1.0, 2.0, seed=key),
-            jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key)]
+            jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key),
+            Orthogonal(gain=1.5, seed=5)((6, 3, 20)), Orthogonal(seed=5)((40, 12)), Orthogonal(seed=5)((1, 9)),
+            Zeros()((3, 5), dtype="int32"), Ones()((4,)),
+            Zeros()((2, 2), dtype="bfloat16"), jax.jit(lambda: Orthogonal(seed=5)((8, 24)))()]
 
 draws = sample_draws()
 keras_random.uniform, keras_random.normal = (draw.keras_draw for draw in patched)
+for cls in host_side:
+    cls.__call__ = cls.__call__.keras_call
 assert all(all(np.array_equal(a, b) for a, b in zip(mine, weights(*model))) for mine, model in zip(flat, models))
 keras_draws = sample_draws()
 assert all(np.array_equal(a, b) and a.shape == b.shape and a.dtype == b.dtype for a, b in zip(draws, keras_draws))
-print("same", len(flat))
+print("same", len(flat), len(draws))
 """
 
 
 @pytest.mark.slow
 def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
-    # `cheaper_jax_initializers`: one compile per power-of-two length instead of one per weight shape, the same
-    # numbers: every built model's initial weights, plain draws, a draw with another mean and spread (Keras's own),
-    # and one inside a traced function (Keras's own)
+    # `cheaper_jax_initializers`: one compile per power-of-two length instead of one per weight shape, and the
+    # orthogonal and constant initializers on the host; the same numbers: every built model's initial weights,
+    # plain draws, a draw with another mean and spread (Keras's own), one inside a traced function (Keras's own),
+    # orthogonal weights of three dimensions, tall, wide and traced (Keras's own), constants
     completed = subprocess.run([sys.executable, "-c", FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True,
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip().splitlines()[-1] == "same 9"
+    assert completed.stdout.strip().splitlines()[-1] == "same 9 11"
