@@ -217,7 +217,7 @@ def cheaper_jax_initializers() -> None:
         flat = draw(key, shape=(length,), **arguments)
         if isinstance(flat, jax.core.Tracer):
             return None
-        return jax.numpy.asarray(np.asarray(flat)[:size].reshape(shape))
+        return jax.device_put(np.asarray(flat)[:size].reshape(shape))
 
     def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
         dtype = dtype or keras_random.floatx()
@@ -252,7 +252,8 @@ def host_side_initializers() -> None:
     """Under JAX, compute the orthogonal, zeros and ones initializers on the host, as NumPy and SciPy arrays put
     on the device: eagerly, each JAX operation they make is an XLA program compiled for that weight's shape (the
     orthogonal initializer's QR, diagonal, sign, two products and transpose; the constants' broadcasts), about
-    0.5 s for every model of new widths on 2 CPU cores. The numbers are the same bits: SciPy's float32 QR calls
+    0.5 s for every model of new widths on 2 CPU cores. Arrays go to the device with `jax.device_put`, which
+    compiles nothing (`jnp.asarray` of a NumPy array compiles an identity program per shape in JAX 0.11). The numbers are the same bits: SciPy's float32 QR calls
     the LAPACK routines JAX's CPU QR calls (`tests/test_backend.py` checks every weight of built models). Inside a
     traced function, or for a dtype NumPy or LAPACK lacks, Keras's own code runs. Keras's names, checked here, are
     from Keras 3.15: elsewhere nothing is changed."""
@@ -282,13 +283,13 @@ def host_side_initializers() -> None:
             return self.gain * ops.reshape(ops.transpose(q) if rows < columns else q, shape)
         q, r = scipy.linalg.qr(np.asarray(drawn), mode="economic")
         q *= np.sign(np.diag(r))
-        return jax.numpy.asarray(self.gain * (q.T if rows < columns else q).reshape(shape))
+        return jax.device_put(self.gain * (q.T if rows < columns else q).reshape(shape))
 
     def constant(value, keras_call):
         def call(self, shape, dtype=None):
             dtype = standardize_dtype(dtype)
             try:
-                return jax.numpy.asarray(np.full(shape, value, dtype=np.dtype(dtype)))
+                return jax.device_put(np.full(shape, value, dtype=np.dtype(dtype)))
             except TypeError:  # a dtype NumPy does not name (bfloat16)
                 return keras_call(self, shape, dtype)
 
