@@ -446,7 +446,8 @@ class TrialLogger:
 
     def _close_interrupted(self, trial_id: str) -> None:
         # The chief gives a restarted worker back the trial it was running; that trial's run from before the
-        # restart is still RUNNING. Only this worker ever gets this trial, so no live run is touched.
+        # restart is still RUNNING. A trial taken off a silent worker had its run closed by the chief before it was
+        # handed on; if that worker came back and reopened it, the chief settles the two after the search.
         for run in search_all(self.client, self.experiment_id,
                               run_filter(self.parent_run_id, status="RUNNING", trial_id=trial_id)):
             self.tracker.mark_interrupted(run.info.run_id)
