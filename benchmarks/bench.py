@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,33 +139,18 @@ def _median_round(measured: list[dict[str, float]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds of all ten; each figure is the median round")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of all ten; each figure is the median round, each ratio the rounds' median")
     args = parser.parse_args(argv)
     rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
     results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
-    bare = results["bare_fits"]["wall_s"]
-    ratios = {
-        "rnncompare_1_worker_over_bare_fits": round(results["rnncompare_1_worker"]["wall_s"] / bare, 3),
-        "rnncompare_1_worker_rerun_over_bare_fits": round(results["rnncompare_1_worker_rerun"]["wall_s"] / bare, 3),
-        "keras_tuner_autolog_over_bare_fits": round(results["keras_tuner_autolog"]["wall_s"] / bare, 3),
-        "default_workers_speedup_over_1_worker": round(
-            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
-        "other_backend_over_auto_1_worker": round(
-            results["rnncompare_1_worker_other_backend"]["wall_s"] / results["rnncompare_1_worker"]["wall_s"], 3),
-        "quickstart_default_speedup_over_tensorflow_1_worker": round(
-            results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
-        "quickstart_default_speedup_over_1_worker": round(
-            results["quickstart_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
-        "quickstart_rerun_speedup_over_first_run": round(
-            results["quickstart_default"]["wall_s"] / results["quickstart_default_rerun"]["wall_s"], 3),
-        # The most any number of workers could gain over 1 worker on this machine, were all of the work parallel:
-        # the cores over those that one worker already keeps busy.
-        "workers_speedup_bound_benchmark": round(
-            _cores() / results["rnncompare_1_worker"]["cores_busy"], 3),
-        "workers_speedup_bound_quickstart": round(_cores() / results["quickstart_1_worker"]["cores_busy"], 3),
-    }
+    # Each ratio is the median of its rounds' ratios: a round's two figures are minutes apart, its rounds are not,
+    # and the machine's speed drifts between them.
+    each_round = [round_ratios(measured) for measured in rounds]
+    ratios = {name: statistics.median(measured[name] for measured in each_round) for name in each_round[0]}
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
               "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios,
+              "ratios_each_round": each_round,
               "targets": targets(results, ratios)}
     print()
     for name, values in results.items():
@@ -181,6 +167,30 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {out}")
     return 0
+
+
+def round_ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The ratios between one round's figures."""
+    bare = results["bare_fits"]["wall_s"]
+    return {
+        "rnncompare_1_worker_over_bare_fits": round(results["rnncompare_1_worker"]["wall_s"] / bare, 3),
+        "rnncompare_1_worker_rerun_over_bare_fits": round(results["rnncompare_1_worker_rerun"]["wall_s"] / bare, 3),
+        "keras_tuner_autolog_over_bare_fits": round(results["keras_tuner_autolog"]["wall_s"] / bare, 3),
+        "default_workers_speedup_over_1_worker": round(
+            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
+        "other_backend_over_auto_1_worker": round(
+            results["rnncompare_1_worker_other_backend"]["wall_s"] / results["rnncompare_1_worker"]["wall_s"], 3),
+        "quickstart_default_speedup_over_tensorflow_1_worker": round(
+            results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
+        "quickstart_default_speedup_over_1_worker": round(
+            results["quickstart_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
+        "quickstart_rerun_speedup_over_first_run": round(
+            results["quickstart_default"]["wall_s"] / results["quickstart_default_rerun"]["wall_s"], 3),
+        # The most any number of workers could gain over 1 worker on this machine, were all of the work parallel:
+        # the cores over those that one worker already keeps busy.
+        "workers_speedup_bound_benchmark": round(_cores() / results["rnncompare_1_worker"]["cores_busy"], 3),
+        "workers_speedup_bound_quickstart": round(_cores() / results["quickstart_1_worker"]["cores_busy"], 3),
+    }
 
 
 # `make run`'s study time on main when the speed issue was filed (2 cores, TensorFlow, one process)
