@@ -253,9 +253,10 @@ def host_side_initializers() -> None:
     on the device: eagerly, each JAX operation they make is an XLA program compiled for that weight's shape (the
     orthogonal initializer's QR, diagonal, sign, two products and transpose; the constants' broadcasts), about
     0.5 s for every model of new widths on 2 CPU cores. Arrays go to the device with `jax.device_put`, which
-    compiles nothing (`jnp.asarray` of a NumPy array compiles an identity program per shape in JAX 0.10). The numbers are the same bits: SciPy's float32 QR calls
-    the LAPACK routines JAX's CPU QR calls (`tests/test_backend.py` checks every weight of built models). Inside a
-    traced function, or for a dtype NumPy or LAPACK lacks, Keras's own code runs. Keras's names, checked here, are
+    compiles nothing (`jnp.asarray` of a NumPy array compiles an identity program per shape in JAX 0.10). The
+    numbers are the same bits: SciPy's float32 QR calls the LAPACK routines JAX's CPU QR calls
+    (`tests/test_backend.py` checks every weight of built models). Inside a traced function, or for a dtype NumPy
+    or LAPACK lacks, Keras's own code runs. Keras's names, checked here, are
     from Keras 3.15: elsewhere nothing is changed."""
     import jax
     import numpy as np

@@ -167,33 +167,26 @@ class Tracker(RunReader):
             self.mark_interrupted(run.info.run_id, reason)
 
     def settle_trial_runs(self, architecture_run_id: str, completed: Iterable[str]) -> None:
-        """After a distributed search, leave exactly one FINISHED run for each trial the oracle `completed`.
-
-        A worker writes its trial's result before it tells the chief, and the chief closes a silent worker's run
-        (`mark_abandoned`) without a lock on the store, so when a lease ran out as its worker was finishing, the
-        chief's KILLED can land after the worker's FINISHED, or a worker that checked its run just before can
-        finish it beside the run of the worker the trial went to. A KILLED run that holds a finished fit's
-        summary (``epochs_run``) is finished again where the trial has no FINISHED run; of two FINISHED runs of a
-        trial, the later is closed KILLED."""
-        completed = set(completed)
+        """After a distributed search, leave one FINISHED run for each trial the oracle `completed`. The chief
+        closes a silent worker's run (`mark_abandoned`) with no lock on the store, so where a lease ran out as its
+        worker finished, the chief's KILLED can land last (that run, holding a finished fit's ``epochs_run``, is
+        finished again if the trial has no other), or two workers finish the trial (the later run is KILLED)."""
+        by_trial: dict[str, list] = {trial_id: [] for trial_id in completed}
         experiment_id = self.client.get_run(architecture_run_id).info.experiment_id
-        runs: dict[str, list] = {}
         for run in search_all(self.client, experiment_id, run_filter(architecture_run_id, "trial")):
-            if run.data.tags.get(TAG_TRIAL_ID) in completed:
-                runs.setdefault(run.data.tags[TAG_TRIAL_ID], []).append(run)
-        for trial_id, trial_runs in runs.items():
-            finished = sorted((run for run in trial_runs if run.info.status == "FINISHED"),
+            by_trial.get(run.data.tags.get(TAG_TRIAL_ID), []).append(run)
+        for trial_id, runs in by_trial.items():
+            finished = sorted((run for run in runs if run.info.status == "FINISHED"),
                               key=lambda run: (run.info.end_time or 0, run.info.run_id))
+            if not finished:
+                finished = [run for run in runs if run.info.status == "KILLED" and "epochs_run" in run.data.metrics][:1]
+                for run in finished:
+                    self.client.set_terminated(run.info.run_id, "FINISHED")
             if finished and TAG_FAILURE in finished[0].data.tags:  # the mark of a close that the worker's overtook
                 self.client.delete_tag(finished[0].info.run_id, TAG_FAILURE)
             for extra in finished[1:]:
                 self.mark_interrupted(extra.info.run_id, f"trial {trial_id} ran twice; run {finished[0].info.run_id} "
                                                          "is the one that counts")
-            if not finished:
-                done = [run for run in trial_runs if run.info.status == "KILLED" and "epochs_run" in run.data.metrics]
-                if done:
-                    self.client.delete_tag(done[0].info.run_id, TAG_FAILURE)
-                    self.client.set_terminated(done[0].info.run_id, "FINISHED")
 
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
