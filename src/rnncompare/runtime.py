@@ -256,8 +256,8 @@ def host_side_initializers() -> None:
     compiles nothing (`jnp.asarray` of a NumPy array compiles an identity program per shape in JAX 0.10). The
     numbers are the same bits: SciPy's float32 QR calls the LAPACK routines JAX's CPU QR calls
     (`tests/test_backend.py` checks every weight of built models). Inside a traced function, or for a dtype NumPy
-    or LAPACK lacks, Keras's own code runs. Keras's names, checked here, are
-    from Keras 3.15: elsewhere nothing is changed."""
+    or LAPACK lacks, Keras's own code runs. Keras's names, checked here, are from Keras 3.15: elsewhere nothing
+    is changed."""
     import jax
     import numpy as np
     import scipy.linalg
