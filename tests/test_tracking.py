@@ -124,16 +124,24 @@ def test_a_relative_store_follows_the_current_folder(tmp_path, monkeypatch):
                 if experiment.name != "Default"] == [f"in-{name}"]
 
 
-def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_over(uri):
+def two_workers(uri, study: str):
+    """A study with one architecture, its run id, two workers' trial loggers, and a function that lists its trial
+    runs as (trial id, worker, status, the first 20 characters of the failure reason)."""
     tracker = Tracker.connect(uri)
-    runs = start(tracker, "lease")
-    run_id = tracker.start_architecture(runs, "lease", "gru")
-    slow, other = (tracker.trial_logger(runs, "lease", "gru", FIXED, worker=name) for name in ("w1", "w2"))
+    runs = start(tracker, study)
+    run_id = tracker.start_architecture(runs, study, "gru")
+    loggers = [tracker.trial_logger(runs, study, "gru", FIXED, worker=name) for name in ("w1", "w2")]
 
     def statuses():
         found = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial"))
-        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status)
-                      for run in found)
+        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status,
+                       run.data.tags.get("rnncompare.failure_reason", "")[:20]) for run in found)
+
+    return tracker, runs, run_id, loggers, statuses
+
+
+def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_over(uri):
+    tracker, runs, run_id, (slow, other), statuses = two_workers(uri, "lease")
 
     # trial 0: w1 falls silent, the chief closes its run, w2 takes the trial; w1 then ends it too
     slow.trial_started("0", {"units": 8})
@@ -145,7 +153,7 @@ def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_ove
     slow.trial_started("1", {"units": 8})
     tracker.mark_abandoned(run_id, "1", "w1", "worker w1 not heard from in 4 s")
     slow.trial_ended(trial("1", val_loss=0.5))
-    assert statuses() == [("0", "w1", "KILLED"), ("0", "w2", "FINISHED"), ("1", "w1", "FINISHED")]
+    assert [row[:3] for row in statuses()] == [("0", "w1", "KILLED"), ("0", "w2", "FINISHED"), ("1", "w1", "FINISHED")]
     finished = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial", "FINISHED", trial_id="1"))
     assert "rnncompare.failure_reason" not in finished[0].data.tags
     assert finished[0].data.metrics["best_val_loss"] == 0.5
@@ -153,15 +161,7 @@ def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_ove
 
 
 def test_after_a_search_the_chief_leaves_one_finished_run_for_each_completed_trial(uri):
-    tracker = Tracker.connect(uri)
-    runs = start(tracker, "settle")
-    run_id = tracker.start_architecture(runs, "settle", "gru")
-    w1, w2 = (tracker.trial_logger(runs, "settle", "gru", FIXED, worker=name) for name in ("w1", "w2"))
-
-    def statuses():
-        found = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial"))
-        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status,
-                       run.data.tags.get("rnncompare.failure_reason", "")[:20]) for run in found)
+    tracker, runs, run_id, (w1, w2), statuses = two_workers(uri, "settle")
 
     # trial 0: w1's lease ran out as it finished; the chief found its run RUNNING, and its KILLED landed last
     w1.trial_started("0", {"units": 8})
