@@ -60,6 +60,8 @@ def test_a_dict_study_with_dict_overrides():
         (["task.name=adding", "task.window=5"], "--set: task.window does not apply to task adding (adding takes "
                                                 "length, samples; window is for sunspots), got 5"),
         (["seed=-1"], "--set: seed must be greater than or equal to 0, got -1"),
+        # a lease shorter than three heartbeats takes trials off workers that are alive (distributed.worker)
+        (["execution.worker_timeout=2"], "--set: execution.worker_timeout must be greater than or equal to 3, got 2"),
         (["epochs"], "--set expects dotted.key=value, got 'epochs'"),
     ],
 )
