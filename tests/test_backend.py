@@ -257,3 +257,50 @@ def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "same 9 11"
+
+
+BACKGROUND_WRITES_SCRIPT = """
+import atexit, logging, os, sys, threading
+from rnncompare.runtime import choose_backend, import_deep_learning, use_compile_cache
+choose_backend("jax")
+assert use_compile_cache(sys.argv[1])
+import_deep_learning()
+import jax, jax.numpy as jnp
+
+writes = []
+class Writes(logging.Handler):
+    def emit(self, record):
+        words = record.getMessage().split()
+        if words[0] == "Writing" and words[1] in ("jit_doubled_tanh", "jit_shifted_cos"):
+            writes.append((words[1], record.threadName))
+logging.getLogger("jax._src.compilation_cache").addHandler(Writes())
+logging.getLogger("jax._src.compilation_cache").setLevel(logging.DEBUG)
+
+def doubled_tanh(x):
+    return jnp.tanh(x) * 2
+
+def shifted_cos(x):
+    return jnp.cos(x) + 1
+
+print(jax.jit(doubled_tanh)(jnp.ones(3)).tolist())
+ahead = threading.Thread(target=lambda: jax.jit(shifted_cos).lower(jnp.ones(4)).compile(), name="ahead")
+ahead.start()
+ahead.join()
+print(writes.count(("jit_shifted_cos", "ahead")))
+atexit._run_exitfuncs()  # as `rnncompare`'s exit does, before os._exit
+print(sorted(writes))
+print(sorted({name.split("-")[0] for name in os.listdir(sys.argv[1]) if "_" in name} & {"jit_doubled_tanh", "jit_shifted_cos"}))
+os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_the_main_thread_leaves_its_compile_cache_writes_to_a_thread_that_finishes_them_at_exit(tmp_path):
+    completed = subprocess.run([sys.executable, "-c", BACKGROUND_WRITES_SCRIPT, str(tmp_path / "cache")],
+                               env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    result, ahead, writes, cached = completed.stdout.strip().splitlines()[-4:]
+    assert result == "[1.5231883525848389, 1.5231883525848389, 1.5231883525848389]"
+    assert ahead == "1"  # another thread's compile is written before its compile returns, as JAX writes it
+    assert writes == "[('jit_doubled_tanh', 'rnncompare-compile-cache_0'), ('jit_shifted_cos', 'ahead')]"
+    assert cached == "['jit_doubled_tanh', 'jit_shifted_cos']"
