@@ -85,6 +85,36 @@ def test_trials_are_written_under_their_architecture_and_read_back(uri):
         {"seeds_finished": 0.0, "seeds_failed": 0.0})
 
 
+def test_a_trials_last_epochs_and_summary_are_one_write_never_past_mlflows_batch_limit(uri, monkeypatch):
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "batched")
+    tracker.start_architecture(runs, "batched", "gru")
+    logger = tracker.trial_logger(runs, "batched", "gru", FIXED)
+    writes, log_batch = [], tracker.client.log_batch
+
+    def counted(run_id, metrics=(), params=(), **rest):  # the real store's write, counted
+        writes.append((len(params), len(metrics)))
+        return log_batch(run_id, metrics=metrics, params=params, **rest)
+
+    monkeypatch.setattr(tracker.client, "log_batch", counted)
+    wide = {f"summary_{index}": float(index) for index in range(150)}
+    for result, epochs in ((trial("0", best_epoch=2.0, val_loss=0.4), 3), (trial("1", **wide), 450)):
+        logger.trial_started(result.trial_id, result.hyperparameters)
+        for epoch in range(epochs):
+            logger.epoch_ended(result.trial_id, epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 0.5})
+        logger.trial_ended(result)
+    # per trial: its parameters, then its unwritten epochs with its summary in one write, then the close; a
+    # trial whose 900 epoch values and 150 summary values pass MLflow's 1,000 a write is written in two
+    assert writes == [(4, 0), (0, 6 + 2), (4, 0), (0, 900), (0, 150)]
+    client = MlflowClient(uri)
+    first, second = (client.get_run(logger.run_ids[trial_id]) for trial_id in ("0", "1"))
+    assert first.info.status == second.info.status == "FINISHED"
+    assert [metric.step for metric in client.get_metric_history(first.info.run_id, "loss")] == [0, 1, 2]
+    assert first.data.metrics == {"loss": 1 / 3, "val_loss": 0.5, "best_epoch": 2.0, "best_val_loss": 0.4}
+    assert len(client.get_metric_history(second.info.run_id, "val_loss")) == 450
+    assert second.data.metrics["summary_149"] == 149.0 and len(second.data.metrics) == 152
+
+
 def test_an_unfinished_study_is_found_read_only_and_reopened_only_when_started(uri):
     tracker = Tracker.connect(uri)
     runs = start(tracker, "interrupted", digest="d2")

@@ -21,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 from unittest import mock
 
 import numpy as np
@@ -58,6 +58,7 @@ def _save_keras_model(path: str, **arguments) -> None:
 
 # a running trial's per-epoch metrics are written at most this often (and when it ends)
 EPOCH_FLUSH_SECONDS = 5.0
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one `log_batch`
 # MLflow's Keras flavour as `Model.log` calls it, with the folder made first
 _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
 
@@ -395,23 +396,23 @@ class TrialLogger:
         if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > 900:
             self._flush(trial_id)
 
-    def _flush(self, trial_id: str) -> None:
+    def _flush(self, trial_id: str, also: Sequence = ()) -> None:
         pending = self._pending.pop(trial_id, [])
-        if pending:
-            self.client.log_batch(self.run_ids[trial_id], metrics=pending)
+        together = len(pending) + len(also) <= MAX_METRICS_PER_BATCH
+        for batch in [[*pending, *also]] if together else [pending, list(also)]:
+            if batch:
+                self.client.log_batch(self.run_ids[trial_id], metrics=batch)
         self._flushed[trial_id] = time.monotonic()
 
     def trial_ended(self, result: TrialResult) -> None:
         run_id = self.run_ids[result.trial_id]
-        self._flush(result.trial_id)
-        if result.status == "FINISHED":
-            # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
-            summary = {(f"best_{name}" if name in ALL_EPOCH_METRICS else name): value
-                       for name, value in result.metrics.items()}
-            self.client.log_batch(run_id, metrics=metrics_batch(summary))
-            if self.worker is not None:
-                for path in result.weights_files:
-                    self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
+        # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
+        summary = {(f"best_{name}" if name in ALL_EPOCH_METRICS else name): value
+                   for name, value in result.metrics.items()} if result.status == "FINISHED" else {}
+        self._flush(result.trial_id, also=metrics_batch(summary))  # the last epochs and the summary: one write
+        if result.status == "FINISHED" and self.worker is not None:
+            for path in result.weights_files:
+                self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
         # A worker's result is all written before it checks whether its run still counts, so that the chief can
         # settle a run whose close raced with its own (`Tracker.settle_trial_runs`).
         if self.worker is not None and self._superseded(result.trial_id, run_id):
