@@ -202,7 +202,7 @@ def compile_cache_writes_in_background() -> None:
     from jax._src import compilation_cache
 
     put = getattr(compilation_cache, "put_executable_and_time", None)
-    if put is None or hasattr(put, "in_foreground"):
+    if put is None or hasattr(put, "jax_put"):
         return
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnncompare-compile-cache")
 
@@ -210,7 +210,8 @@ def compile_cache_writes_in_background() -> None:
         try:
             put(*arguments, **keywords)
         except Exception as exc:  # noqa: BLE001
-            warnings.warn(f"Error writing persistent compilation cache entry for {arguments[1:2] or keywords}: "
+            program = arguments[1] if len(arguments) > 1 else keywords.get("module_name")
+            warnings.warn(f"Error writing persistent compilation cache entry for '{program}': "
                           f"{type(exc).__name__}: {exc}", stacklevel=1)
 
     def put_in_background(*arguments, **keywords):
@@ -220,7 +221,7 @@ def compile_cache_writes_in_background() -> None:
                 return
         write(*arguments, **keywords)
 
-    put_in_background.in_foreground = put
+    put_in_background.jax_put = put
     compilation_cache.put_executable_and_time = put_in_background
     atexit.register(writer.shutdown)
 
