@@ -59,6 +59,7 @@ def _save_keras_model(path: str, **arguments) -> None:
 # a running trial's per-epoch metrics are written at most this often (and when it ends)
 EPOCH_FLUSH_SECONDS = 5.0
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one `log_batch`
+FLUSH_AT_METRICS = MAX_METRICS_PER_BATCH - 100  # so a trial's last epochs and its summary fit in one write
 # MLflow's Keras flavour as `Model.log` calls it, with the folder made first
 _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
 
@@ -393,7 +394,7 @@ class TrialLogger:
         pending = self._pending.setdefault(trial_id, [])
         pending.extend(metrics_batch(metrics, step=epoch))
         # one write per few seconds, not per epoch: the UI's curves stay current, the store is not hammered
-        if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > 900:
+        if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > FLUSH_AT_METRICS:
             self._flush(trial_id)
 
     def _flush(self, trial_id: str, also: Sequence = ()) -> None:
