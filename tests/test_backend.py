@@ -105,6 +105,20 @@ print("tensorflow imported:", "tensorflow" in sys.modules)
 sys.exit(status)
 """
 
+LOAD_LOGGED_MODELS = """
+import sys
+import mlflow
+import numpy as np
+mlflow.set_tracking_uri(sys.argv[1])
+models = [mlflow.pyfunc.load_model(f"runs:/{run_id}/model") for run_id in sys.argv[2:]]
+assert not any(name.startswith("rnncompare") for name in sys.modules), "rnncompare was imported"
+from rnncompare.config import load_config
+from rnncompare.tasks import load_task
+config = load_config("tiny.yaml")
+task = load_task(config.task, config.seed)
+print(*(np.mean(np.argmax(model.predict(task.x_test), axis=-1) == task.y_test) for model in models))
+"""
+
 
 @pytest.mark.slow
 def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_every_run(tmp_path):
@@ -144,6 +158,19 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     for row in summary["architectures"].values():
         assert len(row["seeds"]["seeds"]) == 2 and row["seeds"]["failed"] == 0
     assert "Trained with Keras on jax" in (report / "report.md").read_text()
+
+    # the logged models are Keras's own layers (`models.portable_model`): they load and predict where rnncompare
+    # was never imported
+    architecture_runs = {run.data.tags["rnncompare.architecture"]: run for run in runs
+                         if run.data.tags["rnncompare.role"] == "architecture"}
+    loaded = subprocess.run([sys.executable, "-c", LOAD_LOGGED_MODELS, client.tracking_uri,
+                             *(run.info.run_id for run in architecture_runs.values())],
+                            cwd=tmp_path, env=clean_env(KERAS_BACKEND="jax"), capture_output=True, text=True,
+                            timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    accuracies = [float(value) for value in loaded.stdout.strip().splitlines()[-1].split()]
+    assert accuracies == pytest.approx([run.data.metrics["test_accuracy"] for run in architecture_runs.values()],
+                                       abs=1e-6)
 
     # the same study again, in the same folder, on the same (pretended) cores: every program comes from the
     # compilation cache (none is added), and every trial and seed scores exactly what it scored the first time (a

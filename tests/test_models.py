@@ -125,3 +125,76 @@ def test_the_budget_width_is_the_closest_of_every_width(architecture, layers, ta
     assert (units, params_total) == (best, closed_form(best))
     built = build_model({**hyperparameters, "units": units}, input_spec, output_spec)
     assert count_parameters(built)["params_total"] == params_total
+
+
+RATE_AS_STATE_SCRIPT = """
+import json
+import numpy as np
+from rnncompare.runtime import choose_backend, import_deep_learning, set_random_seed
+choose_backend("jax")
+import_deep_learning()
+import jax, keras
+from rnncompare.models import build_model, count_parameters, portable_model, rate_as_state_dropout_class
+from rnncompare.tasks import InputSpec, OutputSpec
+
+spec = InputSpec(steps=8, features=8), OutputSpec("classification", 10, tuple(map(str, range(10))))
+x = np.random.default_rng(0).normal(size=(32, 8, 8)).astype("float32")
+y = np.arange(32) % 10
+
+def built(dropout, units=16):
+    return build_model({"architecture": "lstm", "units": units, "dropout": dropout, "layers": 2,
+                        "learning_rate": 1e-3}, *spec)
+
+def training_program(model):
+    model._symbolic_build(data_batch=(x, y))
+    shapes = lambda variables: [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in variables]
+    state = tuple(shapes(v) for v in (model.trainable_variables, model.non_trainable_variables,
+                                      model.optimizer.variables, model.metrics_variables))
+    data = (jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(y.shape, y.dtype))
+    return jax.jit(model.train_step, donate_argnums=0).lower(state, data).as_text(debug_info=False)
+
+programs = {name: training_program(built(*arguments))
+            for name, arguments in {"none": (0.0,), "0.3": (0.3,), "0.1": (0.1,), "wider": (0.3, 24)}.items()}
+print("one program:", programs["none"] == programs["0.3"] == programs["0.1"], programs["0.3"] == programs["wider"])
+print("parameters:", count_parameters(built(0.3))["params_total"])
+
+layer = rate_as_state_dropout_class()(0.5, per_sequence=True, seed=1)
+ones = np.ones((200, 8, 6), "float32")
+kept = np.asarray(layer(ones, training=True))
+print("per sequence:", bool((kept == kept[:, :1, :]).all()), sorted(np.unique(kept).tolist()),
+      round(float((kept[:, 0, :] == 0).mean()), 1))
+print("identity:", bool((np.asarray(rate_as_state_dropout_class()(0.0)(x, training=True)) == x).all()),
+      bool((np.asarray(layer(ones, training=False)) == ones).all()))
+
+set_random_seed(3)
+model = built(0.3)
+model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+portable = portable_model(model)
+print("portable:", sorted({type(l).__name__ for l in portable.layers}), "rnncompare" in portable.to_json(),
+      np.allclose(portable.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6), portable.compiled,
+      [l.rate for l in portable.layers if "Dropout" in type(l).__name__])
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as_keras_layers():
+    # The rate is the layer's state, not a constant of the program: one compile for every dropout of a width. The
+    # masks are Keras's (one per sequence before a recurrent layer), rate 0 changes nothing, parameter counts are
+    # the closed forms, and the model logged is made of Keras's own layers with the same predictions.
+    import subprocess
+    import sys
+
+    from conftest import clean_env
+
+    completed = subprocess.run([sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.strip().splitlines()[-5:]
+    cell = CELL_PARAMETERS["lstm"]
+    assert lines == [
+        "one program: True False",
+        f"parameters: {cell(8, 16) + cell(16, 16) + 16 * 10 + 10}",
+        "per sequence: True [0.0, 2.0] 0.5",
+        "identity: True True",
+        "portable: ['Dense', 'Dropout', 'InputLayer', 'LSTM', 'SpatialDropout1D'] False True True [0.3, 0.3, 0.3]",
+    ]

@@ -2,11 +2,12 @@
 
 Every recurrent layer stays on the cuDNN-compatible path: default activations, `use_bias=True`,
 `reset_after=True` for GRU, no `unroll`, and no `recurrent_dropout` (dropout is applied to the layer inputs, which
-Keras 3 does outside the fused kernel).
+Keras 3 does outside the fused kernel; under JAX, by a layer before it: `rate_as_state_dropout_class`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 from rnncompare.architectures import KERAS_LAYERS
@@ -49,14 +50,18 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
         inputs = keras.Input(shape=(input_spec.steps, input_spec.features), name="sequence")
         # Padding is zero at the end of a sequence: right-padded masks keep LSTM and GRU on the cuDNN kernel.
         hidden = keras.layers.Masking(0.0, name="padding_mask")(inputs) if input_spec.masked else inputs
+    # Under JAX, dropout whose rate is not compiled in (`rate_as_state_dropout_class`); elsewhere Keras's own
+    rate_as_state = keras.config.backend() == "jax"
+    dropout = rate_as_state_dropout_class() if rate_as_state else None
     for index in range(values["layers"]):
-        hidden = layer_class(
-            values["units"],
-            dropout=values["dropout"],
-            return_sequences=index < values["layers"] - 1,
-            name=f"{values['architecture']}_{index + 1}",
-        )(hidden)
-    if values["dropout"] > 0:
+        name = f"{values['architecture']}_{index + 1}"
+        if rate_as_state:  # what the recurrent layer's `dropout` does: one mask per sequence, kept at every step
+            hidden = dropout(values["dropout"], per_sequence=True, name=f"{name}_input_dropout")(hidden)
+        hidden = layer_class(values["units"], dropout=0.0 if rate_as_state else values["dropout"],
+                             return_sequences=index < values["layers"] - 1, name=name)(hidden)
+    if rate_as_state:
+        hidden = dropout(values["dropout"], name="head_dropout")(hidden)
+    elif values["dropout"] > 0:
         hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
     if output_spec.kind == "regression":
         outputs = keras.layers.Dense(1, name="head")(hidden)
@@ -71,6 +76,90 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
                   weighted_metrics=metrics,
                   steps_per_execution=STEPS_PER_EXECUTION_JAX if keras.config.backend() == "jax" else 1)
     return model
+
+
+@functools.cache
+def rate_as_state_dropout_class():
+    """The dropout layer of `build_model`'s models under JAX: Keras's dropout, with its rate held as the layer's
+    state instead of a constant of the compiled program, and applied at every rate, 0 included (where it changes
+    nothing: every value is kept and divided by 1).
+
+    So models that differ only in dropout are one program: a study's trials of one width compile their training
+    step once and load it from JAX's compilation cache after that (`runtime.use_compile_cache`), whatever their
+    dropout and learning rate (Adam's is a variable already). With 4 widths and 4 dropouts searched, that is 4
+    programs an architecture instead of up to 16, at 2-3 s a compile on CPU: the benchmark's 16 fits, in one
+    process with the cache, took 39-41 s against 47-52 s. TensorFlow traces every new model whatever its
+    constants and keeps Keras's own dropout (and the numbers recorded with it). `per_sequence` draws one mask per
+    sequence and feature, kept over the steps, as the `dropout` argument of Keras's recurrent layers does (and
+    `SpatialDropout1D`); otherwise one per value, as `Dropout`. The rate is held beside the layer's seed-generator
+    state, which Keras keeps as state but not as weights: parameter counts, weights files and `get_weights` are
+    those of the same model with Keras's own dropout (`portable_model` makes that model).
+    """
+    import keras
+
+    class DropoutRate(keras.random.SeedGenerator):
+        # A SeedGenerator only so that the layer tracks its variable as state, the way it tracks seeds
+        def __init__(self, rate: float):  # noqa: D107 (SeedGenerator's own init would draw a seed)
+            self.name = "dropout_rate"
+            self.backend = keras.src.backend
+            self._initial_seed = None
+            self.state = keras.Variable(rate, dtype="float32", trainable=False, name="dropout_rate")
+
+        def next(self, ordered=True):
+            raise TypeError("a dropout rate, not a seed generator")
+
+    @keras.saving.register_keras_serializable(package="rnncompare")
+    class RateAsStateDropout(keras.layers.Layer):
+        def __init__(self, rate: float, per_sequence: bool = False, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"Invalid dropout rate: expected a value in [0, 1), received {rate!r}")
+            self.rate, self.per_sequence, self.seed = float(rate), per_sequence, seed
+            self.rate_state = DropoutRate(self.rate)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+            self.supports_masking = True
+            self.built = True
+
+        def call(self, inputs, training=False):
+            if not training:
+                return inputs
+            shape = keras.ops.shape(inputs)
+            noise_shape = (shape[0], 1, shape[2]) if self.per_sequence else shape
+            keep = 1.0 - keras.ops.cast(self.rate_state.state, inputs.dtype)
+            kept = keras.random.uniform(noise_shape, dtype=inputs.dtype, seed=self.seed_generator) < keep
+            return keras.ops.where(kept, inputs / keep, keras.ops.zeros_like(inputs))
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "rate": self.rate, "per_sequence": self.per_sequence, "seed": self.seed}
+
+    return RateAsStateDropout
+
+
+def portable_model(model):
+    """`model` (built by `build_model`, trained or not) with Keras's own layers only, its weights and compile
+    settings: each `RateAsStateDropout` replaced by the `SpatialDropout1D` or `Dropout` of the same rate (masks of
+    the same distribution); `model` itself where it has none. What is logged to MLflow, so that the model loads
+    wherever Keras does, without rnncompare."""
+    import keras
+
+    dropout = rate_as_state_dropout_class()
+    if not any(isinstance(layer, dropout) for layer in model.layers):
+        return model
+
+    def keras_layer(layer):
+        if isinstance(layer, dropout):
+            standard = keras.layers.SpatialDropout1D if layer.per_sequence else keras.layers.Dropout
+            return standard(layer.rate, seed=layer.seed, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=keras_layer)
+    copy.set_weights(model.get_weights())
+    if model.compiled:
+        copy.compile_from_config(model.get_compile_config())
+    return copy
 
 
 def count_parameters(model) -> dict[str, int]:

@@ -22,6 +22,7 @@ from rnncompare.distributed.loopback import LocalCluster, resolve_workers, seed_
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
 from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
+from rnncompare.models import portable_model
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
@@ -229,8 +230,8 @@ def _log_models(context: StudyContext, architecture: str, run_id: str, outcome: 
     """The selected model (as "model") and the representative seed's (as "seed_model") on the architecture run."""
     seed = outcome.representative_seed
     registered = f"{context.config.study}-{architecture}" if context.config.tracking.register_models else None
-    context.tracker.log_models(run_id, outcome.selected_model, context.task.x_test[:3], registered,
-                               seed_model=(seed.trial_id, seed.model) if seed else None)
+    context.tracker.log_models(run_id, portable_model(outcome.selected_model), context.task.x_test[:3], registered,
+                               seed_model=(seed.trial_id, portable_model(seed.model)) if seed else None)
 
 
 def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOutcome]) -> None:
