@@ -8,6 +8,7 @@ Keras 3 does outside the fused kernel; under JAX, by a layer before it: `rate_as
 from __future__ import annotations
 
 import functools
+import random
 from typing import Any, Mapping
 
 from rnncompare.architectures import KERAS_LAYERS
@@ -55,12 +56,15 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     dropout = rate_as_state_dropout_class() if rate_as_state else None
     for index in range(values["layers"]):
         name = f"{values['architecture']}_{index + 1}"
-        if rate_as_state:  # what the recurrent layer's `dropout` does: one mask per sequence, kept at every step
-            hidden = dropout(values["dropout"], per_sequence=True, name=f"{name}_input_dropout")(hidden)
-        hidden = layer_class(values["units"], dropout=0.0 if rate_as_state else values["dropout"],
-                             return_sequences=index < values["layers"] - 1, name=name)(hidden)
-    if rate_as_state:
-        hidden = dropout(values["dropout"], name="head_dropout")(hidden)
+        recurrent = layer_class(values["units"], dropout=0.0 if rate_as_state else values["dropout"],
+                                return_sequences=index < values["layers"] - 1, name=name)
+        if rate_as_state:  # the recurrent layer's own input dropout, from its cell's own seed generator
+            hidden = dropout(values["dropout"], per_sequence=True, seed_generator=recurrent.cell.seed_generator,
+                             name=f"{name}_input_dropout")(hidden)
+        hidden = recurrent(hidden)
+    if rate_as_state:  # Keras's Dropout draws its seed from Python's generator; a layer of rate 0 was none
+        hidden = dropout(values["dropout"], seed=None if values["dropout"] > 0 else _seed_without_a_draw(),
+                         name="head_dropout")(hidden)
     elif values["dropout"] > 0:
         hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
     if output_spec.kind == "regression":
@@ -87,36 +91,41 @@ def rate_as_state_dropout_class():
     So models that differ only in dropout are one program: a study's trials of one width compile their training
     step once and load it from JAX's compilation cache after that (`runtime.use_compile_cache`), whatever their
     dropout and learning rate (Adam's is a variable already). With 4 widths and 4 dropouts searched, that is 4
-    programs an architecture instead of up to 16, at 2-3 s a compile on CPU: the benchmark's 16 fits, in one
-    process with the cache, took 39-41 s against 47-52 s. TensorFlow traces every new model whatever its
-    constants and keeps Keras's own dropout (and the numbers recorded with it). `per_sequence` draws one mask per
-    sequence and feature, kept over the steps, as the `dropout` argument of Keras's recurrent layers does (and
-    `SpatialDropout1D`); otherwise one per value, as `Dropout`. The rate is held beside the layer's seed-generator
-    state, which Keras keeps as state but not as weights: parameter counts, weights files and `get_weights` are
-    those of the same model with Keras's own dropout (`portable_model` makes that model).
+    programs an architecture instead of up to 16, at 2-3 s a compile on CPU: the benchmark study (1 worker) took
+    52 and 59 s against 70 and 75 s before, in alternating runs (2026-11-29). TensorFlow traces every new model
+    whatever its constants and keeps Keras's own dropout (and the numbers recorded with it).
+
+    The draws are Keras's: `per_sequence` draws one mask per sequence and feature, kept over the steps, from the
+    recurrent layer's own seed generator (`build_model` hands it over), as that layer's `dropout` does; otherwise
+    one per value, as `Dropout`, whose seed `build_model` draws as Keras's would. So a model trains to the numbers
+    it had with Keras's own dropout layers. The rate is held beside the layer's seed-generator state, which Keras
+    keeps as state but not as weights: parameter counts, weights files and `get_weights` are those of the same
+    model with Keras's own dropout (`portable_model` makes that model).
     """
     import keras
 
-    class DropoutRate(keras.random.SeedGenerator):
-        # A SeedGenerator only so that the layer tracks its variable as state, the way it tracks seeds
-        def __init__(self, rate: float):  # noqa: D107 (SeedGenerator's own init would draw a seed)
-            self.name = "dropout_rate"
-            self.backend = keras.src.backend
+    class KeptFraction(keras.random.SeedGenerator):
+        # A SeedGenerator only so that the layer tracks its variable as state, the way it tracks seeds; its own
+        # __init__ is not called, as it would draw a seed from Python's generator and change the draws after it.
+        def __init__(self, kept: float):
+            self.name = "kept_fraction"
             self._initial_seed = None
-            self.state = keras.Variable(rate, dtype="float32", trainable=False, name="dropout_rate")
+            self.state = keras.Variable(kept, dtype="float32", trainable=False, name="kept_fraction")
 
         def next(self, ordered=True):
-            raise TypeError("a dropout rate, not a seed generator")
+            raise TypeError("a dropout layer's kept fraction, not a seed generator")
 
     @keras.saving.register_keras_serializable(package="rnncompare")
     class RateAsStateDropout(keras.layers.Layer):
-        def __init__(self, rate: float, per_sequence: bool = False, seed: int | None = None, **kwargs):
+        def __init__(self, rate: float, per_sequence: bool = False, seed: int | None = None,
+                     seed_generator=None, **kwargs):
             super().__init__(**kwargs)
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"Invalid dropout rate: expected a value in [0, 1), received {rate!r}")
             self.rate, self.per_sequence, self.seed = float(rate), per_sequence, seed
-            self.rate_state = DropoutRate(self.rate)
-            self.seed_generator = keras.random.SeedGenerator(seed)
+            # 1 - rate in float32, the number Keras's dropout compares its uniform draws with and divides by
+            self.kept = KeptFraction(1.0 - self.rate)
+            self.seed_generator = seed_generator or keras.random.SeedGenerator(seed)
             self.supports_masking = True
             self.built = True
 
@@ -124,10 +133,14 @@ def rate_as_state_dropout_class():
             if not training:
                 return inputs
             shape = keras.ops.shape(inputs)
-            noise_shape = (shape[0], 1, shape[2]) if self.per_sequence else shape
-            keep = 1.0 - keras.ops.cast(self.rate_state.state, inputs.dtype)
-            kept = keras.random.uniform(noise_shape, dtype=inputs.dtype, seed=self.seed_generator) < keep
-            return keras.ops.where(kept, inputs / keep, keras.ops.zeros_like(inputs))
+            kept = keras.ops.cast(self.kept.state, inputs.dtype)
+            if not self.per_sequence:  # Keras's `Dropout`
+                drawn = keras.random.uniform(shape, dtype=inputs.dtype, seed=self.seed_generator) < kept
+                return keras.ops.where(drawn, inputs / kept, keras.ops.zeros_like(inputs))
+            # Keras's recurrent layers: one mask of 1 / kept or 0 per sequence and feature, times every step
+            drawn = keras.random.uniform((shape[0], shape[2]), dtype=inputs.dtype, seed=self.seed_generator) < kept
+            mask = keras.ops.where(drawn, keras.ops.ones_like(kept) / kept, keras.ops.zeros_like(kept))
+            return inputs * keras.ops.expand_dims(mask, 1)
 
         def compute_output_shape(self, input_shape):
             return input_shape
@@ -136,6 +149,13 @@ def rate_as_state_dropout_class():
             return {**super().get_config(), "rate": self.rate, "per_sequence": self.per_sequence, "seed": self.seed}
 
     return RateAsStateDropout
+
+
+def _seed_without_a_draw() -> int:
+    # A seed that follows from the seed set (`runtime.set_random_seed`) and what was drawn since, taken without
+    # drawing from Python's generator: Keras's own seed generators and initializers draw from it as the model is
+    # built, and the draws after this one stay those of a model with Keras's own dropout.
+    return random.Random(hash(random.getstate()[1])).randint(1, 10**9)  # [1]: the generator's words (ints)
 
 
 def portable_model(model):

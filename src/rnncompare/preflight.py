@@ -64,18 +64,26 @@ def _choose_backend(requested: str, prefer_jax: bool = True) -> None:
 # Measured on 2 CPU cores (digits, batch 32, LSTM and GRU of 16 to 64 units; 2026-11-27): a new model costs about
 # 2.3 s under JAX (compiling its initializers, training step and evaluation step) against 1.0 s of tracing under
 # TensorFlow; a batch costs 0.05 ms per time step under JAX against 0.41 ms.
-JAX_EXTRA_COMPILE_SECONDS = 1.3
+JAX_COMPILE_SECONDS = 2.3
+TENSORFLOW_TRACE_SECONDS = 1.0
 JAX_SAVING_PER_BATCH_STEP_SECONDS = 0.00036
 
 
 def jax_repays(config: StudyConfig, task: TaskData) -> bool:
-    """Whether JAX's faster epochs repay its slower compiles over an architecture's search and seed runs (a new
-    model per trial; the seed runs share one), at the epoch cap: short fits of new models favour TensorFlow."""
+    """Whether JAX's faster epochs repay its slower compiles over an architecture's search and seed runs, at the
+    epoch cap: short fits of new models favour TensorFlow. TensorFlow traces a new model per trial; JAX compiles
+    one per width (`models.rate_as_state_dropout_class`: dropout and learning rate are not compiled in, and the
+    compilation cache holds the rest); the seed runs share one model on either."""
     batches = sum(math.ceil(len(x) / config.tuner.batch_size) for x in (task.x_train, task.x_val))
     fits = config.tuner.max_trials + config.evaluation.seeds
     saving = fits * config.tuner.epochs * batches * task.x_train.shape[1] * JAX_SAVING_PER_BATCH_STEP_SECONDS
-    models = config.tuner.max_trials + (1 if config.evaluation.seeds else 0)
-    return saving > models * JAX_EXTRA_COMPILE_SECONDS
+    search = config.search
+    widths = len(range(search.units.min, search.units.max + 1, search.units.step)) * len(
+        range(search.layers.min, search.layers.max + 1, search.layers.step))
+    seed_model = 1 if config.evaluation.seeds else 0
+    extra = ((min(config.tuner.max_trials, widths) + seed_model) * JAX_COMPILE_SECONDS
+             - (config.tuner.max_trials + seed_model) * TENSORFLOW_TRACE_SECONDS)
+    return saving > extra
 
 
 def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
