@@ -166,6 +166,34 @@ print("per sequence:", bool((kept == kept[:, :1, :]).all()), sorted(np.unique(ke
 print("identity:", bool((np.asarray(rate_as_state_dropout_class()(0.0)(x, training=True)) == x).all()),
       bool((np.asarray(layer(ones, training=False)) == ones).all()))
 
+def keras_own(architecture, dropout):  # what build_model made before, with Keras's own dropout
+    layer = {"lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}[architecture]
+    inputs = keras.Input(shape=(8, 8), name="sequence")
+    hidden = layer(16, dropout=dropout, name=f"{architecture}_1")(inputs)
+    if dropout > 0:
+        hidden = keras.layers.Dropout(dropout, name="head_dropout")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="head")(hidden))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=8, weighted_metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"))
+    return model
+
+def trained(make):
+    set_random_seed(11)
+    model = make()
+    start = model.get_weights()
+    model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    return start, model.get_weights()
+
+differences = []
+for architecture, dropout in (("simple_rnn", 0.0), ("simple_rnn", 0.2), ("lstm", 0.0), ("lstm", 0.2)):
+    ours = trained(lambda: build_model({"architecture": architecture, "units": 16, "dropout": dropout, "layers": 1,
+                                        "learning_rate": 1e-3}, *spec))
+    theirs = trained(lambda: keras_own(architecture, dropout))
+    differences.append([max(float(np.max(np.abs(a - b))) for a, b in zip(mine, keras))
+                        for mine, keras in zip(ours, theirs)])
+print("as keras:", [start == 0 for start, _ in differences], [differences[0][1], differences[2][1]],
+      [differences[1][1] < 1e-5, differences[3][1] < 1e-5])
+
 set_random_seed(3)
 model = built(0.3)
 model.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -179,8 +207,8 @@ print("portable:", sorted({type(l).__name__ for l in portable.layers}), "rnncomp
 @pytest.mark.slow
 def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as_keras_layers():
     # The rate is the layer's state, not a constant of the program: one compile for every dropout of a width. The
-    # masks are Keras's (one per sequence before a recurrent layer), rate 0 changes nothing, parameter counts are
-    # the closed forms, and the model logged is made of Keras's own layers with the same predictions.
+    # masks are Keras's own draws (one per sequence before a recurrent layer), rate 0 changes nothing, parameter
+    # counts are the closed forms, and the model logged is made of Keras's own layers with the same predictions.
     import subprocess
     import sys
 
@@ -189,12 +217,15 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
     completed = subprocess.run([sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True,
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.strip().splitlines()[-5:]
+    lines = completed.stdout.strip().splitlines()[-6:]
     cell = CELL_PARAMETERS["lstm"]
     assert lines == [
         "one program: True False",
         f"parameters: {cell(8, 16) + cell(16, 16) + 16 * 10 + 10}",
         "per sequence: True [0.0, 2.0] 0.5",
         "identity: True True",
+        # the same initial weights as Keras's own layers; after 2 epochs the same weights without dropout, and with
+        # it the same to float noise (XLA computes the mask's product elsewhere)
+        "as keras: [True, True, True, True] [0.0, 0.0] [True, True]",
         "portable: ['Dense', 'Dropout', 'InputLayer', 'LSTM', 'SpatialDropout1D'] False True True [0.3, 0.3, 0.3]",
     ]

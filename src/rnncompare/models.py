@@ -91,14 +91,15 @@ def rate_as_state_dropout_class():
     So models that differ only in dropout are one program: a study's trials of one width compile their training
     step once and load it from JAX's compilation cache after that (`runtime.use_compile_cache`), whatever their
     dropout and learning rate (Adam's is a variable already). With 4 widths and 4 dropouts searched, that is 4
-    programs an architecture instead of up to 16, at 2-3 s a compile on CPU: the benchmark study (1 worker) took
-    52 and 59 s against 70 and 75 s before, in alternating runs (2026-11-29). TensorFlow traces every new model
-    whatever its constants and keeps Keras's own dropout (and the numbers recorded with it).
+    programs an architecture instead of up to 16, at 2-3 s a compile on CPU (`make bench` of 4ceed7f: the study
+    with 1 worker 0.84 x its bare fits, which compile every model; the README has the table). TensorFlow traces
+    every new model whatever its constants and keeps Keras's own dropout (and the numbers recorded with it).
 
     The draws are Keras's: `per_sequence` draws one mask per sequence and feature, kept over the steps, from the
     recurrent layer's own seed generator (`build_model` hands it over), as that layer's `dropout` does; otherwise
-    one per value, as `Dropout`, whose seed `build_model` draws as Keras's would. So a model trains to the numbers
-    it had with Keras's own dropout layers. The rate is held beside the layer's seed-generator state, which Keras
+    one per value, as `Dropout`, whose seed `build_model` draws as Keras's would. So a model starts from the
+    weights it had with Keras's own dropout layers and trains to the same numbers (with dropout, to float noise:
+    XLA computes the mask's product elsewhere). The rate is held beside the layer's seed-generator state, which Keras
     keeps as state but not as weights: parameter counts, weights files and `get_weights` are those of the same
     model with Keras's own dropout (`portable_model` makes that model).
     """
