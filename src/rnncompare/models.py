@@ -18,7 +18,7 @@ WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weig
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
 # Training steps per call of Keras's train function under JAX: one trip through its Python fit loop per 8 batches
 # instead of per batch (an LSTM(64) epoch on digits 12-25% faster, the same weights). Not under TensorFlow, which
-# traces the 8 steps into a graph loop: 0.2 s more per new model, a loss for the short fits `auto` gives it (4
+# traces the 8 steps into a graph loop: 0.2 s more per new model, a loss for short fits (4
 # models of 2 epochs: 5.0-5.5 s against 4.2-4.3 s; of 30 epochs: 18.3 s against 22.9 s). Batch hooks of callbacks
 # then see every 8th batch; rnncompare's callbacks have none.
 STEPS_PER_EXECUTION_JAX = 8

@@ -6,7 +6,6 @@ Each refusal is one `UserError` line; nothing here creates or changes a run.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +41,8 @@ def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Map
     if config.sweep:
         raise UserError(f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
                         "expand it into one study per value")
-    if config.execution.backend != "auto":  # before the data: a text task's tokenizer imports Keras
-        _choose_backend(config.execution.backend)
+    _choose_backend(config.execution.backend)  # before the data: a text task's tokenizer imports Keras
     task = load_task(config.task, config.seed)
-    if config.execution.backend == "auto":
-        _choose_backend("auto", jax_repays(config, task))
     allowed = task.output_spec.metrics.objectives
     if config.tuner.objective not in allowed:
         raise UserError(f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
@@ -54,36 +50,11 @@ def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Map
     return config, task
 
 
-def _choose_backend(requested: str, prefer_jax: bool = True) -> None:
+def _choose_backend(requested: str) -> None:
     try:
-        choose_backend(requested, prefer_jax)
+        choose_backend(requested)
     except BackendUnavailable as error:
         raise UserError(f"execution.backend: {error}") from None
-
-
-# Measured on 2 CPU cores (digits, batch 32, LSTM and GRU of 16 to 64 units; 2026-11-27): a new model costs about
-# 2.3 s under JAX (compiling its initializers, training step and evaluation step) against 1.0 s of tracing under
-# TensorFlow; a batch costs 0.05 ms per time step under JAX against 0.41 ms.
-JAX_COMPILE_SECONDS = 2.3
-TENSORFLOW_TRACE_SECONDS = 1.0
-JAX_SAVING_PER_BATCH_STEP_SECONDS = 0.00036
-
-
-def jax_repays(config: StudyConfig, task: TaskData) -> bool:
-    """Whether JAX's faster epochs repay its slower compiles over an architecture's search and seed runs, at the
-    epoch cap: short fits of new models favour TensorFlow. TensorFlow traces a new model per trial; JAX compiles
-    one per width (`models.rate_as_state_dropout_class`: dropout and learning rate are not compiled in, and the
-    compilation cache holds the rest); the seed runs share one model on either."""
-    batches = sum(math.ceil(len(x) / config.tuner.batch_size) for x in (task.x_train, task.x_val))
-    fits = config.tuner.max_trials + config.evaluation.seeds
-    saving = fits * config.tuner.epochs * batches * task.x_train.shape[1] * JAX_SAVING_PER_BATCH_STEP_SECONDS
-    search = config.search
-    widths = len(range(search.units.min, search.units.max + 1, search.units.step)) * len(
-        range(search.layers.min, search.layers.max + 1, search.layers.step))
-    seed_model = 1 if config.evaluation.seeds else 0
-    extra = ((min(config.tuner.max_trials, widths) + seed_model) * JAX_COMPILE_SECONDS
-             - (config.tuner.max_trials + seed_model) * TENSORFLOW_TRACE_SECONDS)
-    return saving > extra
 
 
 def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None, *,

@@ -44,21 +44,22 @@ def gpu_present() -> bool:
     return os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi") is not None
 
 
-def choose_backend(requested: str, prefer_jax: bool = True) -> str:
+def choose_backend(requested: str) -> str:
     """Settle this process's Keras backend before Keras is imported, and return it.
 
     ``auto`` keeps a backend already in use (Keras imported, or ``KERAS_BACKEND`` set, which is also how a study
     hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras runs
     LSTM and GRU on cuDNN's kernels there; under JAX the LSTM only, unmasked: `benchmarks/gpu_check.py`), else JAX
-    when installed and `prefer_jax` (its epochs are 2-7x faster on CPU, its compiles slower:
-    `preflight.jax_repays`), else TensorFlow. Raises `BackendUnavailable` when the
-    choice cannot run here.
+    when installed: on CPU its epochs are 2 to 9 times faster, and a new model costs no more than TensorFlow's
+    tracing (measured on 2 cores for digits, JapaneseVowels and the adding problem at 100 steps; the README's
+    Speed section), so no study shape is faster on TensorFlow there. Raises `BackendUnavailable` when the choice
+    cannot run here.
     """
     in_use = keras_backend_in_use()
     chosen = requested
     if requested == "auto":
         chosen = (in_use or os.environ.get("KERAS_BACKEND")
-                  or ("jax" if prefer_jax and not gpu_present() and importlib.util.find_spec("jax") else "tensorflow"))
+                  or ("jax" if not gpu_present() and importlib.util.find_spec("jax") else "tensorflow"))
         if chosen not in BACKENDS:
             raise BackendUnavailable(f"auto found KERAS_BACKEND={chosen}; rnncompare runs on {' or '.join(BACKENDS)}")
     if in_use is not None and in_use != chosen:
