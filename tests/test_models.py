@@ -129,6 +129,7 @@ def test_the_budget_width_is_the_closest_of_every_width(architecture, layers, ta
 
 RATE_AS_STATE_SCRIPT = """
 import json
+import tempfile
 import numpy as np
 from rnncompare.runtime import choose_backend, import_deep_learning, set_random_seed
 choose_backend("jax")
@@ -194,6 +195,22 @@ for architecture, dropout in (("simple_rnn", 0.0), ("simple_rnn", 0.2), ("lstm",
 print("as keras:", [start == 0 for start, _ in differences], [differences[0][1], differences[2][1]],
       [differences[1][1] < 1e-5, differences[3][1] < 1e-5])
 
+def ours_lstm():
+    return build_model({"architecture": "lstm", "units": 16, "dropout": 0.2, "layers": 1, "learning_rate": 1e-3},
+                       *spec)
+
+def restored(source, target, path):  # a trial checkpoint as keras-tuner writes it (optimizer state too)
+    source.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    source.save_weights(path)
+    target.optimizer.build(target.trainable_variables)
+    target.load_weights(path)
+    return all((a == b).all() for a, b in zip(source.get_weights() + [np.asarray(v) for v in source.optimizer.variables],
+                                              target.get_weights() + [np.asarray(v) for v in target.optimizer.variables]))
+
+folder = tempfile.mkdtemp()
+print("checkpoints:", restored(keras_own("lstm", 0.2), ours_lstm(), folder + "/keras.weights.h5"),
+      restored(ours_lstm(), keras_own("lstm", 0.2), folder + "/ours.weights.h5"))
+
 set_random_seed(3)
 model = built(0.3)
 model.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -217,7 +234,7 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
     completed = subprocess.run([sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True,
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.strip().splitlines()[-6:]
+    lines = completed.stdout.strip().splitlines()[-7:]
     cell = CELL_PARAMETERS["lstm"]
     assert lines == [
         "one program: True False",
@@ -227,5 +244,7 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
         # the same initial weights as Keras's own layers; after 2 epochs the same weights without dropout, and with
         # it the same to float noise (XLA computes the mask's product elsewhere)
         "as keras: [True, True, True, True] [0.0, 0.0] [True, True]",
+        # a study resumed on the other backend, or across this layer, reads its trials' checkpoints as written
+        "checkpoints: True True",
         "portable: ['Dense', 'Dropout', 'InputLayer', 'LSTM', 'SpatialDropout1D'] False True True [0.3, 0.3, 0.3]",
     ]
