@@ -81,7 +81,7 @@ print(task.input_spec.vocabulary, keras.config.backend())
 
 def test_auto_settles_the_backend_before_a_text_task_imports_keras_to_tokenize(tmp_path):
     # Measured on 2 cores (2026-11-29; digits, JapaneseVowels, the adding problem at 100 steps): a new model costs
-    # no more under JAX than TensorFlow's tracing, and its epochs are 2-9x faster, so on CPU auto is JAX for every
+    # no more under JAX than TensorFlow's tracing, and its epochs are 1.5-9x faster, so on CPU auto is JAX for every
     # study; a text task (whose tokenizer imports Keras) used to settle on TensorFlow by importing it first
     (tmp_path / "reviews.csv").write_text("text,label\n" + "good day,pos\nbad day,neg\n" * 20)
     env = {key: value for key, value in clean_env().items() if key != "KERAS_BACKEND"}

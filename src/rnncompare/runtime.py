@@ -50,7 +50,7 @@ def choose_backend(requested: str) -> str:
     ``auto`` keeps a backend already in use (Keras imported, or ``KERAS_BACKEND`` set, which is also how a study
     hands its choice to its worker and seed processes); otherwise TensorFlow where an NVIDIA GPU is (Keras runs
     LSTM and GRU on cuDNN's kernels there; under JAX the LSTM only, unmasked: `benchmarks/gpu_check.py`), else JAX
-    when installed: on CPU its epochs are 2 to 9 times faster, and a new model costs no more than TensorFlow's
+    when installed: on CPU its epochs are 1.5 to 9 times faster, and a new model costs no more than TensorFlow's
     tracing (measured on 2 cores for digits, JapaneseVowels and the adding problem at 100 steps; the README's
     Speed section), so no study shape is faster on TensorFlow there. Raises `BackendUnavailable` when the choice
     cannot run here.
