@@ -211,6 +211,22 @@ folder = tempfile.mkdtemp()
 print("checkpoints:", restored(keras_own("lstm", 0.2), ours_lstm(), folder + "/keras.weights.h5"),
       restored(ours_lstm(), keras_own("lstm", 0.2), folder + "/ours.weights.h5"))
 
+def padding_ignored(long_spec, short_spec, real, padded):  # the mask passes the dropout layers to the cells
+    # in training, where the layers compute (at rate 0: nothing drawn), and in inference, where they pass through
+    two_layers = {"architecture": "lstm", "units": 8, "dropout": 0.0, "layers": 2, "learning_rate": 1e-3}
+    masked, unpadded = (build_model(two_layers, input_spec, spec[1]) for input_spec in (long_spec, short_spec))
+    unpadded.set_weights(masked.get_weights())
+    return all(np.allclose(masked(padded, training=training), unpadded(real, training=training), atol=1e-5)
+               for training in (True, False))
+
+rng = np.random.default_rng(1)
+real, tokens = rng.normal(size=(3, 5, 4)).astype("float32"), rng.integers(1, 20, size=(3, 5)).astype("int32")
+print("padding:", padding_ignored(InputSpec(12, 4, masked=True), InputSpec(5, 4), real,
+                                  np.concatenate([real, np.zeros((3, 7, 4), "float32")], axis=1)),
+      padding_ignored(InputSpec(12, 1, masked=True, vocabulary=20, embedding_dim=4),
+                      InputSpec(5, 1, masked=True, vocabulary=20, embedding_dim=4), tokens,
+                      np.concatenate([tokens, np.zeros((3, 7), "int32")], axis=1)))
+
 set_random_seed(3)
 model = built(0.3)
 model.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -234,7 +250,7 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
     completed = subprocess.run([sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True,
                                text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.strip().splitlines()[-7:]
+    lines = completed.stdout.strip().splitlines()[-8:]
     cell = CELL_PARAMETERS["lstm"]
     assert lines == [
         "one program: True False",
@@ -246,5 +262,7 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
         "as keras: [True, True, True, True] [0.0, 0.0] [True, True]",
         # a study resumed on the other backend, or across this layer, reads its trials' checkpoints as written
         "checkpoints: True True",
+        # the padding mask (of Masking, and of a text task's Embedding) reaches the cells past the dropout layers
+        "padding: True True",
         "portable: ['Dense', 'Dropout', 'InputLayer', 'LSTM', 'SpatialDropout1D'] False True True [0.3, 0.3, 0.3]",
     ]
