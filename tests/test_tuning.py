@@ -1,7 +1,10 @@
 import math
+import subprocess
+import sys
 
 import pytest
 
+from conftest import clean_env
 from rnncompare.config import load_config
 from rnncompare.fitting import summarize_epochs
 from rnncompare.tuning import declare_search_space
@@ -131,3 +134,73 @@ def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_p
     # and its optimizer's state with them (the best epoch's, which a worker's chief gets)
     assert len(reloaded.optimizer.variables) == len(model.optimizer.variables)
     assert 0 < int(reloaded.optimizer.iterations.numpy()) <= int(model.optimizer.iterations.numpy())
+
+
+SHARED_MODELS_SCRIPT = """
+import tempfile
+import numpy as np
+from rnncompare.fitting import fit_arguments
+from rnncompare.models import CompiledModels, build_model, portable_model
+from rnncompare.preflight import check_config_and_data
+from rnncompare.runtime import import_deep_learning, set_random_seed
+from rnncompare.seeds import trial_seed
+from rnncompare.trials import ResultCollector
+from rnncompare.tuning import load_trial_model, make_tuner, model_hyperparameters, search, select_best
+
+config, task = check_config_and_data({
+    "study": "shared", "architectures": ["lstm"],
+    "search": {"units": {"min": 8, "max": 8}, "dropout": {"min": 0.0, "max": 0.3, "step": 0.1},
+               "learning_rate": {"min": 0.001, "max": 0.01, "sampling": "log"}},
+    "tuner": {"max_trials": 4, "epochs": 2, "batch_size": 128}, "evaluation": {"seeds": 0}},
+    ["execution.backend=jax"])
+import_deep_learning()
+import keras
+fitted = []
+class Models(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        fitted.append(self.model)
+collected = ResultCollector()
+directory = tempfile.mkdtemp()
+tuner = make_tuner("lstm", config, task, collected, directory)
+arguments = fit_arguments(task, 128)
+tuner.search(**arguments, epochs=2, callbacks=[Models()], verbose=0)
+outcome = select_best("lstm", collected.results, tuner, lambda trial_id: tuner.get_best_models(1)[0], config, task)
+same = []
+for trial in collected.results:
+    set_random_seed(trial_seed(config.seed, trial.trial_id))
+    hyperparameters = model_hyperparameters("lstm", config, trial.hyperparameters)
+    history = build_model(hyperparameters, task.input_spec, task.output_spec).fit(
+        **fit_arguments(task, 128), epochs=2, verbose=0).history
+    same.append(history == trial.history)
+print("trials:", len(collected.results), "same as new models:", same)
+print("models:", len({id(model) for model in fitted}))
+best = outcome.selected_model
+saved = load_trial_model("lstm", outcome.best_hyperparameters, tuner.get_trial_dir(outcome.best_trial_id), config, task)
+print("kept:", all(np.array_equal(a, b) for a, b in zip(best.get_weights(), saved.get_weights())),
+      [layer.rate for layer in best.layers if "dropout" in layer.name] == [outcome.best_hyperparameters["dropout"]] * 2,
+      np.isclose(best.optimizer.learning_rate.numpy(), outcome.best_hyperparameters["learning_rate"]))
+compiled = CompiledModels(task.input_spec, task.output_spec)
+first, _ = compiled.build(dict(architecture="lstm", units=8, layers=1, dropout=0.1, learning_rate=0.001))
+second, reused = compiled.build(dict(architecture="lstm", units=8, layers=1, dropout=0.3, learning_rate=0.005))
+logged = portable_model(second)
+print("handed on:", reused and second is first, [layer.rate for layer in logged.layers if "dropout" in layer.name],
+      round(float(logged.get_compile_config()["optimizer"]["config"]["learning_rate"]), 6))
+"""
+
+
+@pytest.mark.slow
+def test_under_jax_trials_of_one_width_share_a_compiled_model_and_train_as_new_models():
+    # Under JAX a trial's dropout and learning rate are state: trials of one width train one compiled model, each
+    # from the initial weights, seed states and optimizer a new model of its own would have, to the same numbers
+    # (its batches in the same order).
+    completed = subprocess.run([sys.executable, "-c", SHARED_MODELS_SCRIPT], env=clean_env(), capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.strip().splitlines()[-4:]
+    assert lines[0] == "trials: 4 same as new models: [True, True, True, True]"
+    assert lines[1] == "models: 1"  # the 4 trials' fits, the kept best's included
+    # the best trial's model is the one the search selects, with its best epoch's weights, dropout and learning rate
+    # (handed on to a later trial, it is built again and its checkpoint loaded)
+    assert lines[2] == "kept: True True True"
+    # a model handed on is logged with its new trial's dropout and learning rate
+    assert lines[3] == "handed on: True [0.3, 0.3] 0.005"

@@ -10,7 +10,7 @@ from rnncompare.config import load_config
 from rnncompare.errors import FailedTrial
 from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
                                 validation_compiled_ahead)
-from rnncompare.models import build_model, units_for_budget
+from rnncompare.models import CompiledModels, build_model, units_for_budget
 from rnncompare.runtime import (die_with_parent, import_deep_learning, set_random_seed, set_rarer_full_collections,
                                 thread_limits)
 from rnncompare.seeds import evaluation_seeds
@@ -80,36 +80,24 @@ class PendingSeeds:
 
 
 class SeedModels:
-    """One compiled model for every seed of one set of hyperparameters, so its training step is traced once.
-
-    `for_seed(seed)` gives the model as it would be had it been built right after ``set_random_seed(seed)``: a
-    model is built that way (building is cheap; tracing is not), and its initial weights and dropout seed states
-    are copied into the shared one, whose optimizer starts over. Same seeds, same results as a new model each.
-    """
+    """One compiled model for every seed of one set of hyperparameters (`models.CompiledModels`), so its training
+    step is traced once. `for_seed(seed)` gives the model as it would be had it been built right after
+    ``set_random_seed(seed)``; same seeds, same results as a new model each."""
 
     def __init__(self, hyperparameters: dict[str, Any], task: TaskData):
         self.hyperparameters = hyperparameters
         self.task = task
         self.model = None
-        self._optimizer_start: list = []
+        self._compiled = CompiledModels(task.input_spec, task.output_spec)
 
     def for_seed(self, seed: int):
         set_random_seed(seed)
-        fresh = build_model(self.hyperparameters, self.task.input_spec, self.task.output_spec)
-        if self.model is None:
-            fresh.optimizer.build(fresh.trainable_variables)  # what the first fit would do; its start is kept
-            self._optimizer_start = [variable.numpy() for variable in fresh.optimizer.variables]
+        self.model, reused = self._compiled.build(self.hyperparameters)
+        if not reused:
             # A model's first fit builds its loss and metrics from a batch it peeks at, which under JAX draws an
             # extra shuffle from NumPy's generator: built here, every seed's fit draws the same, whichever ran
             # first (a resumed study reruns only some seeds).
-            fresh._symbolic_build(data_batch=(self.task.x_train[:1], self.task.y_train[:1]))
-            self.model = fresh
-            return fresh
-        for shared, new in zip(self.model.layers, fresh.layers):
-            for variable, value in zip(shared.variables, new.variables):  # weights and dropout seed states
-                variable.assign(value)
-        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start):
-            variable.assign(value)
+            self.model._symbolic_build(data_batch=(self.task.x_train[:1], self.task.y_train[:1]))
         return self.model
 
 

@@ -273,6 +273,17 @@ def full_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
     return FullBatches()
 
 
+def draw_as_a_first_fit(arguments: dict) -> None:
+    """Draw from NumPy's generator what a new model's first fit with `arguments` (`fit_arguments`'s) draws before
+    its first epoch, for a fit of a model that is not new (`models.CompiledModels`), so that its batches come in
+    the order a new model's would: under JAX, Keras builds a new model's loss and metrics from a batch it peeks at,
+    and the peek starts an epoch of `full_batches`, which draws an order. A built model does not peek."""
+    batches = arguments["x"]
+    if hasattr(batches, "on_epoch_begin"):
+        batches.on_epoch_begin()
+        batches.on_epoch_end()
+
+
 def fit_arguments(task: TaskData, batch_size: int) -> dict:
     """The data arguments of every `model.fit` (and `tuner.search`) here: training and validation splits."""
     if not _jax_in_use():

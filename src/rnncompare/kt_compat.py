@@ -68,7 +68,8 @@ def patched_tuner_class(base):
       written once, when the fit ends. A trial cut off mid-fit is run again on resume either way;
     - the best trial's model so far stays in memory with its best-epoch weights, and `get_best_models(1)` gives
       it rather than building the model again and loading the file: the same weights, and its evaluation step
-      already traced (compiled, under JAX) for the validation split's shapes;
+      already traced (compiled, under JAX) for the validation split's shapes (a subclass that hands that model on
+      to a later trial sets `best_model_so_far` to None, and the best is then built and loaded as upstream does);
     - a hypermodel that declares its whole space in `declare_hyperparameters` (as rnncompare's do: no conditional
       scopes) is not also built once when the tuner starts, to discover the space: upstream's
       `_activate_all_conditions` builds a model for that, which under JAX compiles its initializers (about 1 s);

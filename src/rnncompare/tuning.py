@@ -16,11 +16,11 @@ from typing import Any, Callable
 from rnncompare import kt_compat
 from rnncompare.config import TUNER_ALGORITHMS
 from rnncompare.errors import FailedTrial, StudyStopped
-from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
-                                validation_compiled_ahead)
+from rnncompare.fitting import (draw_as_a_first_fit, early_stopping, epoch_recorder, evaluate_test, failure_reason,
+                                fit_arguments, validation_compiled_ahead)
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS
-from rnncompare.models import build_model
-from rnncompare.runtime import set_random_seed
+from rnncompare.models import CompiledModels, build_model
+from rnncompare.runtime import current_backend, set_random_seed
 from rnncompare.seeds import derive_seed, trial_seed
 from rnncompare.tasks import TaskData
 from rnncompare.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
@@ -68,13 +68,26 @@ def make_hypermodel(architecture: str, config, task: TaskData):
     kt = kt_compat.load()
 
     class RecurrentHyperModel(kt.HyperModel):
+        # Under JAX the trials of one width share one compiled model (their dropout and learning rate are state);
+        # elsewhere every trial's model is new (the first fit's shuffle is TensorFlow's, not reproduced here).
+        compiled = CompiledModels(task.input_spec, task.output_spec) if current_backend() == "jax" else None
+        reused = None
+
         def declare_hyperparameters(self, hp):
             declare_search_space(hp, config.search)  # the whole space, unconditionally: no model built for it
 
         def build(self, hp):
-            searched = declare_search_space(hp, config.search)
-            return build_model(model_hyperparameters(architecture, config, searched), task.input_spec,
-                               task.output_spec)
+            hyperparameters = model_hyperparameters(architecture, config, declare_search_space(hp, config.search))
+            if self.compiled is None:
+                return build_model(hyperparameters, task.input_spec, task.output_spec)
+            model, reused = self.compiled.build(hyperparameters)
+            self.reused = model if reused else None
+            return model
+
+        def fit(self, hp, model, *args, **kwargs):
+            if model is self.reused:
+                draw_as_a_first_fit(kwargs)
+            return model.fit(*args, **kwargs)
 
     return RecurrentHyperModel(name=architecture)
 
@@ -88,6 +101,14 @@ def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
 
         def extra_fit_callbacks(self) -> list:
             return [self._recorder]
+
+        def _try_build(self, hp):
+            model = super()._try_build(hp)
+            if self.best_model_so_far is not None and self.best_model_so_far[1] is model:
+                # the best trial's model so far is handed on to this one (`CompiledModels`): when the best is asked
+                # for, it is built and its checkpoint loaded, as upstream does
+                self.best_model_so_far = None
+            return model
 
         def run_trial(self, trial, *args, **kwargs):
             searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
