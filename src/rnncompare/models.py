@@ -138,7 +138,8 @@ def rate_as_state_dropout_class():
     (`runtime.use_compile_cache`), whatever their dropout and learning rate (Adam's is a variable already). With 4
     widths and 4 dropouts searched, that is 4 programs an architecture instead of up to 16, at 2-3 s a compile on
     CPU (`make bench` of fe5e9af: the study with 1 worker 0.72 x its bare fits, which compile every model; the
-    README has the table). TensorFlow traces every new model whatever its constants and keeps Keras's own dropout (and the numbers recorded with it).
+    README has the table). TensorFlow traces every new model whatever its constants and keeps Keras's own dropout
+    (and the numbers recorded with it).
 
     The draws are Keras's: `per_sequence` draws one mask per sequence and feature, kept over the steps, from the
     recurrent layer's own seed generator (`build_model` hands it over), as that layer's `dropout` does; otherwise
