@@ -68,8 +68,9 @@ def patched_tuner_class(base):
       written once, when the fit ends. A trial cut off mid-fit is run again on resume either way;
     - the best trial's model so far stays in memory with its best-epoch weights, and `get_best_models(1)` gives
       it rather than building the model again and loading the file: the same weights, and its evaluation step
-      already traced (compiled, under JAX) for the validation split's shapes (a subclass that hands that model on
-      to a later trial sets `best_model_so_far` to None, and the best is then built and loaded as upstream does);
+      already traced (compiled, under JAX) for the validation split's shapes. Where the hypermodel hands that
+      model on to a later trial (rnncompare's do under JAX: `models.CompiledModels`), it is no longer kept, and
+      the best is built and its checkpoint loaded when asked for, as upstream does;
     - a hypermodel that declares its whole space in `declare_hyperparameters` (as rnncompare's do: no conditional
       scopes) is not also built once when the tuner starts, to discover the space: upstream's
       `_activate_all_conditions` builds a model for that, which under JAX compiles its initializers (about 1 s);
@@ -116,6 +117,8 @@ def patched_tuner_class(base):
             model = self._build_hypermodel(hp)
             if not isinstance(model, keras.Model):  # upstream's check (its size limit is never set here)
                 raise TypeError(f"HyperModel.build() returned {type(model).__name__}, not a Keras model")
+            if self.best_model_so_far is not None and self.best_model_so_far[1] is model:
+                self.best_model_so_far = None  # handed on: its weights are about to change
             return model
 
     return PatchedTuner

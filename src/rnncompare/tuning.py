@@ -102,14 +102,6 @@ def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
         def extra_fit_callbacks(self) -> list:
             return [self._recorder]
 
-        def _try_build(self, hp):
-            model = super()._try_build(hp)
-            if self.best_model_so_far is not None and self.best_model_so_far[1] is model:
-                # the best trial's model so far is handed on to this one (`CompiledModels`): when the best is asked
-                # for, it is built and its checkpoint loaded, as upstream does
-                self.best_model_so_far = None
-            return model
-
         def run_trial(self, trial, *args, **kwargs):
             searched = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
             self._recorder = epoch_recorder(trial.trial_id, observer, kind_metrics.epoch)
