@@ -8,7 +8,7 @@ study's did (`fitting.fit_arguments`: under JAX, batches of one shape). No tuner
 import json
 import sys
 
-from rnncompare.fitting import fit_arguments
+from rnncompare.fitting import choose_cpu_kernels, fit_arguments
 from rnncompare.models import build_model
 from rnncompare.preflight import check_config_and_data
 from rnncompare.runtime import import_deep_learning, set_random_seed
@@ -17,6 +17,7 @@ from rnncompare.runtime import import_deep_learning, set_random_seed
 def main(plan_path: str) -> None:
     plan = json.loads(open(plan_path).read())
     config, task = check_config_and_data(plan["config"], [f"execution.backend={plan['backend']}"])
+    choose_cpu_kernels(config, task)  # the XLA kernels the study compiled
     import_deep_learning()
     for fit in plan["fits"]:
         set_random_seed(fit["seed"])

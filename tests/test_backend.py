@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, TINY_STUDY, clean_env, rnncompare
 from rnncompare.preflight import check_config_and_data
 from rnncompare import runtime
-from rnncompare.runtime import (BackendUnavailable, cheaper_cpu_compiles, choose_backend, gpu_present,
-                                share_gpu_memory)
+from rnncompare.runtime import (BackendUnavailable, cheaper_cpu_compiles, cheaper_cpu_fusions, choose_backend,
+                                gpu_present, share_gpu_memory)
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
@@ -68,6 +68,27 @@ def test_under_jax_on_a_cpu_xla_compiles_at_optimization_level_1_unless_the_user
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     cheaper_cpu_compiles()
     assert "XLA_FLAGS" not in os.environ
+
+
+def test_under_jax_on_a_cpu_xla_uses_its_faster_compiling_fusion_kernels_when_asked_unless_the_user_chose(monkeypatch):
+    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setattr(runtime, "jax_started", lambda: False)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setattr(runtime, "keras_backend_in_use", lambda: None)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=1")
+    assert cheaper_cpu_fusions() and cheaper_cpu_fusions()  # a worker started by a study asks again: the flag once
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    assert not cheaper_cpu_fusions() and os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.setattr(runtime, "jax_started", lambda: True)  # too late: its CPU backend read XLA_FLAGS already
+    assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
+    monkeypatch.setattr(runtime, "jax_started", lambda: False)
+    monkeypatch.setattr(runtime, "gpu_present", lambda: True)  # its kernels are not the CPU's
+    assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
+    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
 
 
 TEXT_TASK_SCRIPT = """
@@ -139,6 +160,7 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "the seed runs train in another, beside the next search" in completed.stderr
+    assert "XLA's faster-compiling CPU kernels (short fits)" in completed.stderr  # its fits are 2 epochs
     assert "/step" not in completed.stdout  # no Keras progress bar while a model is logged (from Keras's thread)
     # Keras seeds TensorFlow wherever it can import it: 3 s of every JAX process, for nothing
     assert completed.stdout.strip().splitlines()[-1] == "tensorflow imported: False"

@@ -8,10 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import clean_env
-from rnncompare.fitting import ONE_BATCH_VALUES, evaluation_length, full_batches
+from conftest import REPO, clean_env
+from rnncompare.config import load_config
+from rnncompare.fitting import (ONE_BATCH_VALUES, SEQUENCE_STEPS_PER_COMPILE, compiles_outweigh_training,
+                                evaluation_length, full_batches)
 from rnncompare.models import build_model
-from rnncompare.tasks import InputSpec, OutputSpec
+from rnncompare.tasks import InputSpec, OutputSpec, load_task
 
 HYPERPARAMETERS = {"architecture": "gru", "units": 8, "dropout": 0.0, "layers": 1, "learning_rate": 0.01}
 
@@ -32,6 +34,23 @@ def test_full_batches_cover_every_row_once_per_epoch_with_filler_rows_weighted_z
         assert weights.tolist() == [1.0] * 10 + [0.0] * 2  # the filler is at the end of the last batch
         orders.append(rows[:10].tolist())
     assert orders[0] == orders[2] != orders[1]  # each epoch's order is drawn from NumPy's seeded generator
+
+
+def test_xlas_faster_compiling_kernels_go_to_a_study_whose_compiles_outweigh_its_training():
+    def decided(experiment, *overrides):
+        config = load_config(REPO / "experiments" / experiment, list(overrides))
+        return compiles_outweigh_training(config, load_task(config.task, config.seed))
+
+    # the quickstart: 4 of its 4 widths compiled per architecture; 4 trials and 5 seeds of 30 epochs of digits'
+    # 1,257 training sequences of 8 steps train 9 x 30 x 10,056 = 2.7 M sequence steps, below 4 x 1.6 M
+    assert SEQUENCE_STEPS_PER_COMPILE == 1_600_000
+    assert decided("quickstart.yaml")
+    assert decided("quickstart.yaml", "evaluation.seeds=17")  # 21 fits: 6.34 M
+    assert not decided("quickstart.yaml", "evaluation.seeds=18")  # 22 fits: 6.64 M
+    # a fifth trial compiles no fifth model where the space has 4 widths (23 fits: 6.94 M), and does in one of 8
+    assert not decided("quickstart.yaml", "evaluation.seeds=18", "tuner.max_trials=5")
+    assert decided("quickstart.yaml", "evaluation.seeds=18", "tuner.max_trials=5", "search.units={min: 8, max: 64, step: 8}")
+    assert not decided("memory_length.yaml", "sweep={}", "task.length=10")  # 4.2 M sequence steps per model
 
 
 def test_validation_and_test_share_one_padded_length_up_to_the_one_batch_limit():

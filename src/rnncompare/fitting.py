@@ -16,6 +16,7 @@ import numpy as np
 
 from rnncompare.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
 from rnncompare.models import count_parameters
+from rnncompare.runtime import cheaper_cpu_fusions
 from rnncompare.tasks import TaskData
 from rnncompare.trials import TrialObserver
 
@@ -24,6 +25,38 @@ FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
 # batches of the fit's size (and pays a compile for its last, partial batch).
 ONE_BATCH_VALUES = 1 << 22
 _epochs_seen = 0
+# Under JAX on CPU, XLA's older kernels for fused element-wise work compile a new model's steps about 0.9 s faster
+# and train about 5.5e-7 s slower per sequence step of a batch row (2 cores, 2026-11-29: digits, the adding
+# problem at 10, 50 and 100 steps, LSTM and GRU of 32 and 64 units): they repay below this many sequence steps
+# trained per model compiled (`compiles_outweigh_training`).
+SEQUENCE_STEPS_PER_COMPILE = 1_600_000
+
+
+def compiles_outweigh_training(config, task: TaskData) -> bool:
+    """Whether a study's new models cost more to compile than its fits cost to train, in the measure that decides
+    XLA's CPU kernels (`runtime.cheaper_cpu_fusions`): the sequence steps an architecture trains at most (its trials
+    and seed runs, every epoch) against the models it compiles at most (a trial's width is its model: the dropout
+    and learning rate are not compiled in).
+
+    Per model: the benchmark study 0.2 M, the quickstart 0.7 M, sunspots 1.0 M; `memory_length`'s adding problem
+    4.2 M at length 10 and 42 M at length 100.
+    """
+    search, tuner = config.search, config.tuner
+    widths = _choices(search.units) * _choices(search.layers)
+    models = min(tuner.max_trials, widths)
+    fits = tuner.max_trials + config.evaluation.seeds
+    steps_trained = fits * tuner.epochs * task.split_sizes["train"] * task.input_spec.steps
+    return steps_trained < models * SEQUENCE_STEPS_PER_COMPILE
+
+
+def choose_cpu_kernels(config, task: TaskData) -> bool:
+    """Before JAX starts: XLA's faster-compiling CPU kernels for a study whose compiles outweigh its training
+    (`compiles_outweigh_training`, `runtime.cheaper_cpu_fusions`). Returns whether they are in use."""
+    return compiles_outweigh_training(config, task) and cheaper_cpu_fusions()
+
+
+def _choices(values) -> int:
+    return (values.max - values.min) // values.step + 1
 
 
 def early_stopping(config):

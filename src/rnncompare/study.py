@@ -22,6 +22,7 @@ from rnncompare.distributed.loopback import LocalCluster, resolve_workers, seed_
 from rnncompare.distributed.worker import find_chief, run_trials
 from rnncompare.errors import UserError
 from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
+from rnncompare.fitting import choose_cpu_kernels
 from rnncompare.models import portable_model
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.progress import Progress
@@ -99,9 +100,11 @@ def run_study(
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
     backend = current_backend()
     cached = use_compile_cache(config.execution.compile_cache)
+    fusions = choose_cpu_kernels(config, task)
     progress.stage("backend", f"Keras on {backend}" + (" (chosen by execution.backend: auto)"
                                                        if config.execution.backend == "auto" else "")
-                   + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else ""))
+                   + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else "")
+                   + ("; XLA's faster-compiling CPU kernels (short fits)" if fusions else ""))
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         seed_pool = None
@@ -297,6 +300,7 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     runs = find_chief(config, tracker, role, progress, wait_seconds)
     progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")
     use_compile_cache(config.execution.compile_cache)
+    choose_cpu_kernels(config, task)
     import_deep_learning()
     progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
     count = run_trials(config, task, tracker, runs, role, progress, wait_seconds)
