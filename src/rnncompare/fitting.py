@@ -24,12 +24,12 @@ FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
 # The most input values (samples x steps x features) scored in one batch under JAX; a larger split is scored in
 # batches of the fit's size (and pays a compile for its last, partial batch).
 ONE_BATCH_VALUES = 1 << 22
-_epochs_seen = 0
 # Under JAX on CPU, XLA's older kernels for fused element-wise work compile a new model's steps about 0.9 s faster
 # and train about 5.5e-7 s slower per sequence step of a batch row (2 cores, 2026-11-29: digits, the adding
 # problem at 10, 50 and 100 steps, LSTM and GRU of 32 and 64 units): they repay below this many sequence steps
 # trained per model compiled (`compiles_outweigh_training`).
 SEQUENCE_STEPS_PER_COMPILE = 1_600_000
+_epochs_seen = 0
 
 
 def compiles_outweigh_training(config, task: TaskData) -> bool:
