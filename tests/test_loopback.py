@@ -17,6 +17,7 @@ from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.config import load_config
 from rnncompare.distributed import loopback
 from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers, seed_process_repays
+from rnncompare.processes import core_share
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
@@ -126,6 +127,11 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
     assert (artifacts / next(run.info.run_id for run in trials if run.info.status == "FINISHED")).is_dir()
     # the workers ended on their own, and the loopback server stopped with the study
     assert "worker local-2 ran" in (loopback / "local-2.log").read_text()
+    # each on its own share of the cores (both on the one core of a 1-core machine)
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for index, name in enumerate(("local-1", "local-2")):
+        assert f"on cores {','.join(map(str, sorted(core_share(index, threads))))}\n" in (
+            loopback / f"{name}.log").read_text()
     server = yaml.safe_load((loopback / "config.yaml").read_text())["tracking"]["uri"]
     assert server.startswith("http://127.0.0.1:")
     assert not _answers(server)

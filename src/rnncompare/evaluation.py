@@ -11,8 +11,8 @@ from rnncompare.errors import FailedTrial
 from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
                                 validation_compiled_ahead)
 from rnncompare.models import CompiledModels, build_model, units_for_budget
-from rnncompare.runtime import (die_with_parent, import_deep_learning, set_random_seed, set_rarer_full_collections,
-                                thread_limits)
+from rnncompare.processes import core_share, die_with_parent, pin_to_cores, thread_limits
+from rnncompare.runtime import import_deep_learning, set_random_seed, set_rarer_full_collections
 from rnncompare.seeds import evaluation_seeds
 from rnncompare.stats import describe
 from rnncompare.tasks import TaskData, load_task
@@ -131,8 +131,11 @@ class SeedPool:
         self.config = config
         self.processes = processes
         # spawn, not fork: this process holds TensorFlow's threads, which a forked child would inherit broken
-        self.executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_start_seed_process, initargs=(config.to_dict(), threads))
+        context = multiprocessing.get_context("spawn")
+        # each process takes the next share of the cores, as the workers do (the first process the first share)
+        started = context.Value("i", 0)
+        self.executor = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_seed_process,
+                                            initargs=(config.to_dict(), threads, started))
         self._start_processes()
 
     def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int]) -> dict:
@@ -187,7 +190,10 @@ class SeedPool:
 _process_state: dict[str, Any] = {}
 
 
-def _start_seed_process(config_dict: dict[str, Any], threads: int) -> None:
+def _start_seed_process(config_dict: dict[str, Any], threads: int, started) -> None:
+    with started.get_lock():
+        index, started.value = started.value, started.value + 1
+    pin_to_cores(core_share(index, threads))
     os.environ.update(thread_limits(threads))
     die_with_parent()
     set_rarer_full_collections()

@@ -1,16 +1,15 @@
 """Process-wide settings: the Keras backend, chosen before Keras is imported; TensorFlow and Keras imported only
-when a command trains, and without their start-up chatter; the limits and lifetime of child processes."""
+when a command trains, and without their start-up chatter; XLA's compiler flags and compilation cache; the
+garbage collector's pace."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib.util
 import logging
 import os
 import shutil
-import signal
 import sys
 import warnings
 from pathlib import Path
@@ -428,23 +427,3 @@ def hidden_module(module: str | None):
     finally:
         if hide:
             del sys.modules[module]
-
-
-def thread_limits(threads: int) -> dict[str, str]:
-    """The environment that holds a new process's TensorFlow, XLA (JAX) and OpenMP to `threads` cores; read when
-    they start, so it must be set before the import. Keeps this process's backend choice for the child."""
-    xla = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()} intra_op_parallelism_threads={threads}"
-    limits = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads),
-              "XLA_FLAGS": " ".join(filter(None, (os.environ.get("XLA_FLAGS"), xla)))}
-    if "KERAS_BACKEND" in os.environ:
-        limits["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
-    return limits
-
-
-def die_with_parent(signal_number: int = signal.SIGKILL) -> None:
-    """Ask Linux to send this process `signal_number` when the process that started it dies, however that one
-    dies (elsewhere, nothing): a study killed with `kill -9` leaves no worker, seed process or server behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal_number)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

@@ -25,6 +25,7 @@ from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_st
 from rnncompare.fitting import choose_cpu_kernels
 from rnncompare.models import portable_model
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
+from rnncompare.processes import allowed_cores
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, trials_table, write_comparison, write_report
 from rnncompare.runtime import current_backend, import_deep_learning, rarer_full_collections, use_compile_cache
@@ -298,7 +299,8 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     config, task, uri = check_worker(experiment, overrides, role, wait_seconds)
     tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
-    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}")
+    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}; "
+                             f"on cores {','.join(map(str, allowed_cores()))}")
     use_compile_cache(config.execution.compile_cache)
     choose_cpu_kernels(config, task)
     import_deep_learning()

@@ -25,7 +25,7 @@ from rnncompare.config import StudyConfig
 from rnncompare.distributed.role import CHIEF, Role, free_ports
 from rnncompare.errors import StudyStopped
 from rnncompare.fitting import FAULT_VARIABLE
-from rnncompare.runtime import die_with_parent, thread_limits
+from rnncompare.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tracking import is_server, loopback_server_command
 
 LOOPBACK = "127.0.0.1"
@@ -42,8 +42,8 @@ KILL_WORKER_VARIABLE = "RNNCOMPARE_KILL_WORKER"
 
 
 def available_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """How many cores this process may run on."""
+    return len(allowed_cores())
 
 
 def available_memory_bytes() -> int:
@@ -189,8 +189,10 @@ class LocalCluster:
             environment[FAULT_VARIABLE] = kill.partition(":")[2]
         command = [sys.executable, "-m", "rnncompare", "run", str(self._config_file()), "--worker", name,
                    "--oracle", f"{self.role.host}:{self.role.port}", "--wait", "300"]
+        cores = core_share(int(name.rpartition("-")[2]) - 1, self.threads_per_worker)
         with open(self.folder / f"{name}.log", "ab") as log:
-            process = subprocess.Popen(command, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent)
+            process = subprocess.Popen(command, env=environment, stdout=log, stderr=log,
+                                       preexec_fn=lambda: (die_with_parent(), pin_to_cores(cores)))
         with self._lock:
             self._processes[name] = process
 
