@@ -264,7 +264,7 @@ def test_a_new_store_is_a_copy_of_the_cached_empty_one_and_the_same_as_mlflows_o
 def test_a_logged_model_pins_the_installed_keras_without_mlflow_scanning_every_installed_package(uri, monkeypatch):
     import keras
     import numpy as np
-    from mlflow.utils import requirements_utils
+    from mlflow.utils import environment, requirements_utils
 
     # MLflow maps every installed distribution to its modules (once per process) to check a model's requirements
     # against the environment; the requirements logged are the installed versions, so the study skips that check
@@ -278,8 +278,10 @@ def test_a_logged_model_pins_the_installed_keras_without_mlflow_scanning_every_i
     inputs = keras.Input((3, 2))
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.GRU(4)(inputs)))
     example = np.zeros((2, 3, 2), dtype="float32")
+    check = environment.warn_dependency_requirement_mismatches
     tracker.log_models(run_id, model, example)
     assert scans == []
+    assert environment.warn_dependency_requirement_mismatches is check  # skipped for the study's models only
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # where `runs:/` addresses are looked up
     requirements = Path(mlflow.pyfunc.get_model_dependencies(f"runs:/{run_id}/model")).read_text().splitlines()
     assert f"keras=={keras.__version__}" in requirements and f"mlflow=={mlflow.__version__}" in requirements

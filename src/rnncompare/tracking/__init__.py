@@ -1,7 +1,8 @@
 """Tracking: the only package that talks to MLflow.
 
-`store` says where the store is and whether it can be used, `writer.Tracker` writes a study's run tree (and, on
-`runs.RunReader`, reads what a resume or a worker needs), `reader` reads a finished study back for the report.
+`store` says where the store is and whether it can be used, `writer.Tracker` writes a study's run tree (its Keras
+models through `model_log`; and, on `runs.RunReader`, reads what a resume or a worker needs), `reader` reads a
+finished study back for the report.
 """
 
 from rnncompare.tracking.reader import load_study, load_summary, training_views

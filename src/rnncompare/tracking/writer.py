@@ -15,74 +15,31 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Iterable, Mapping, Sequence
-from unittest import mock
 
-import numpy as np
 import yaml
 
 from rnncompare.metrics import ALL_EPOCH_METRICS
-from rnncompare.runtime import current_backend, environment_kept
+from rnncompare.runtime import current_backend
 from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.tracking.model_log import log_keras_models
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BACKEND, TAG_EXPERIMENT_KIND, TRAINING_KIND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_DATASET_PREFIX,
-    TAG_DIAGNOSTIC_PREFIX, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STUDY,
-    TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, WEIGHTS_ARTIFACTS, artifact_location, flatten,
-    metrics_batch, params_batch, run_filter, search_all, tags_batch,
+    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BACKEND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST,
+    TAG_DATASET_PREFIX, TAG_DIAGNOSTIC_PREFIX, TAG_EXPERIMENT_KIND, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO,
+    TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE, TAG_STUDY, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, TRAINING_KIND,
+    WEIGHTS_ARTIFACTS, artifact_location, flatten, metrics_batch, params_batch, run_filter, search_all, tags_batch,
 )
-
-
-def _save_keras_model(path: str, **arguments) -> None:
-    # mlflow.keras.save_model (MLflow 3.17) writes the input example before it creates the model's folder
-    import mlflow.keras
-    from mlflow.utils import environment
-
-    os.makedirs(path, exist_ok=True)
-    arguments.pop("validate_serving_input", None)  # `Model.log`'s own option, which it hands on to the flavour
-    # MLflow checks the requirements against the installed packages, to warn of a mismatch, by first mapping every
-    # installed distribution to its modules (0.6 s, once per process). The requirements given here are
-    # `get_default_pip_requirements()`, the installed versions themselves: the check cannot fail. (Where MLflow has
-    # moved the check, it runs.)
-    check = "warn_dependency_requirement_mismatches"
-    with (mock.patch.object(environment, check, lambda requirements: None) if hasattr(environment, check)
-          else contextlib.nullcontext()):
-        mlflow.keras.save_model(path=path, **arguments)
 
 
 # a running trial's per-epoch metrics are written at most this often (and when it ends)
 EPOCH_FLUSH_SECONDS = 5.0
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one `log_batch`
 FLUSH_AT_METRICS = MAX_METRICS_PER_BATCH - 100  # so a trial's last epochs and its summary fit in one write
-# MLflow's Keras flavour as `Model.log` calls it, with the folder made first
-_KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
-
-
-@contextlib.contextmanager
-def _fluent_tracking(uri: str, experiment_id: str):
-    """Point MLflow's fluent API (and the variables it sets for child processes) at `uri` and `experiment_id` for the
-    block, then back where the caller had it: MLflow 3 files a logged model under the fluent API's current
-    experiment, not its run's, and a notebook that runs a study keeps its own tracking URI and experiment."""
-    import mlflow
-    from mlflow.tracking import _tracking_service, fluent
-
-    saved_uri, saved_experiment = _tracking_service.utils._tracking_uri, fluent._active_experiment_id
-    with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")):
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(experiment_id=experiment_id)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(saved_uri)
-            fluent._active_experiment_id = saved_experiment
-
-
 class Tracker(RunReader):
     """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
 
@@ -302,29 +259,11 @@ class Tracker(RunReader):
         """Log an architecture's selected Keras model as "model" (registered as `registered_name` if given) and a
         seed run's as "seed_model" (its seed tagged on the run), with MLflow's Keras flavour, a signature and an
         input example: ``mlflow.pyfunc.load_model("runs:/<run>/model")`` predicts."""
-        import mlflow
-        from mlflow.models import Model, infer_signature
-
         models = [("model", model, registered_name)]
         if seed_model is not None:
             self.client.set_tag(run_id, TAG_SEED_MODEL, seed_model[0])
             models.append(("seed_model", seed_model[1], None))
-        experiment_id = self.client.get_run(run_id).info.experiment_id
-        with _fluent_tracking(self.client.tracking_uri, experiment_id):
-            for name, keras_model, registered in models:
-                # The signature needs the output's type and shape, not values: predicting would compile the model
-                # for the example's shape under JAX (a second or so a model).
-                output = np.zeros((len(input_example), *keras_model.output_shape[1:]),
-                                  dtype=keras_model.output.dtype)
-                Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                          signature=infer_signature(input_example, output), input_example=input_example,
-                          # given, not inferred: inferring them loads the model again in a subprocess
-                          pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                          registered_model_name=registered,
-                          # MLflow's check loads the saved model and predicts the example (and only warns when that
-                          # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
-                          # test_end_to_end loads and predicts the logged models instead
-                          validate_serving_input=False)
+        log_keras_models(self.client, run_id, models, input_example)
 
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
