@@ -26,6 +26,25 @@ def test_help_answers_at_once_without_importing_tensorflow():
 
 
 
+def test_run_answers_a_bad_file_or_key_before_importing_what_a_study_needs(tmp_path):
+    (tmp_path / "bad.yaml").write_text("study: bad\ntuner: {max_trials: 0}\n")
+    code = ("import sys\n"
+            "from rnncompare import cli\n"
+            "codes = [cli.main(['run', 'missing.yaml']), cli.main(['run', 'bad.yaml']),\n"
+            f"         cli.main(['run', {str(REPO / 'experiments' / 'quickstart.yaml')!r}, '--set', 'tuner.max_trails=3'])]\n"
+            "print(codes, sorted(name for name in ('scipy', 'pandas', 'keras', 'mlflow', 'matplotlib') "
+            "if name in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(),
+                               cwd=tmp_path, timeout=60)
+    assert completed.stdout.strip() == "[2, 2, 2] []"
+    assert completed.stderr.splitlines()[:2] == [
+        "error: missing.yaml: file not found",
+        "error: bad.yaml: tuner.max_trials must be greater than or equal to 1, got 0"]
+    assert completed.stderr.splitlines()[2].startswith(
+        "error: --set: unknown key tuner.max_trails (did you mean tuner.max_trials?); allowed here: ")
+    assert list(tmp_path.iterdir()) == [tmp_path / "bad.yaml"]  # nothing written
+
+
 @pytest.mark.parametrize("experiment, status, printed", [
     ("experiments/quickstart.yaml", 0, "ok: study quickstart"),
     ("experiments/missing.yaml", 2, "error: experiments/missing.yaml"),

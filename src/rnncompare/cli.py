@@ -147,15 +147,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"tracking: {resolve_tracking_uri(base.tracking.uri)}")
         return 0
     if args.command == "run":
-        from rnncompare.progress import Progress
+        from rnncompare.config import expand_sweep
         from rnncompare.distributed import role_from
-        from rnncompare.study import run_sweep, run_worker
 
         role = role_from(args.chief, args.worker, args.oracle)
         if args.workers is not None:
             args.overrides.append(f"execution.workers={args.workers}")
         if role is not None and not role.is_chief and args.fresh:
             raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
+        expand_sweep(args.experiment, args.overrides)  # a bad file or key answers before the study's imports (1-2 s)
+        from rnncompare.progress import Progress
+        from rnncompare.study import run_sweep, run_worker
+
         quiet_libraries()
         if role is not None and not role.is_chief:
             run_worker(args.experiment, args.overrides, role=role, progress=Progress(enabled=True),
