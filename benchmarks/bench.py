@@ -6,7 +6,8 @@ On bench.yaml (a search-only digits study), each as its own process, timed from 
 2. the bare fits: the same `build_model` calls, epochs and backend that study had, read back from its store,
    with no tuner, tracking or report, each model compiled (no compilation cache) (bare_fits.py);
 3. the hand-written alternative: keras-tuner's RandomSearch with MLflow autologging (keras_tuner_autolog.py);
-4. rnncompare with the default number of workers (and backend);
+4. rnncompare with the default number of workers (and backend); with one worker per core; and two 1-worker
+   studies at once, each on half the cores (CPU affinity): the most two processes could give over one here;
 5. rnncompare with 1 worker on the other backend, the one `execution.backend: auto` chose against;
 6. rnncompare with 1 worker again, in the same folder: a rerun, whose compiled programs come from the cache
    (`execution.compile_cache`; every other figure is a first run, its cache empty);
@@ -45,19 +46,29 @@ def _folder(scratch: Path, name: str) -> Path:
 
 def timed(command: list[str], cwd: Path) -> dict[str, float]:
     """Run `command` to completion; its wall time and the CPU time of the process and its children."""
+    return timed_together([(command, cwd, None)])
+
+
+def timed_together(runs: list[tuple[list[str], Path, set[int] | None]]) -> dict[str, float]:
+    """Start each `(command, folder, cores)` of `runs` at once (on `cores` only, where given) and wait for all; the
+    wall time until the last ends and the CPU time of them all and their children."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("KERAS_BACKEND", None)  # `execution.backend: auto` decides, as it does for a user
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    processes = [(command, subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            text=True, preexec_fn=None if cores is None else
+                                            (lambda cores=cores: os.sched_setaffinity(0, cores))))
+                 for command, cwd, cores in runs]
+    outputs = [(command, process.communicate()[1], process.returncode) for command, process in processes]
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+    for command, stderr, code in outputs:
+        if code != 0:
+            sys.exit(f"error: {' '.join(command)} failed ({code}):\n{stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2)}
-
 
 def fit_plan(folder: Path) -> dict:
     """The fits the study made, from its store: each trial's hyperparameters, per-trial seed and epochs."""
@@ -86,7 +97,7 @@ def fit_plan(folder: Path) -> dict:
 
 
 def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
-    """The ten measurements, in one scratch folder, one after the other."""
+    """The twelve measurements, in one scratch folder, one after the other."""
     python = sys.executable
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="rnncompare-bench-") as scratch:
@@ -106,6 +117,15 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
                                                scratch)
         print(f"round {number}/{total}: rnncompare, default workers ...", flush=True)
         results["rnncompare_default_workers"] = timed([python, "-m", "rnncompare", "run", str(STUDY)], default)
+        cores = _cores()
+        print(f"round {number}/{total}: rnncompare, {cores} workers (one per core) ...", flush=True)
+        results["rnncompare_worker_per_core"] = timed(
+            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", str(cores)], _folder(scratch, "per-core"))
+        print(f"round {number}/{total}: two 1-worker studies at once, each on half the cores ...", flush=True)
+        halves = [set(sorted(os.sched_getaffinity(0))[half::2]) for half in (0, 1)]
+        results["two_studies_at_once"] = timed_together(
+            [([python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], _folder(scratch, f"half-{half}"),
+              halves[half]) for half in (0, 1)])
         other = "tensorflow" if plan["backend"] == "jax" else "jax"
         print(f"round {number}/{total}: rnncompare, 1 worker on {other} ...", flush=True)
         results["rnncompare_1_worker_other_backend"] = timed(
@@ -140,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of all ten; each figure is the median round, each ratio the rounds' median")
+                        help="rounds of all twelve; each figure is the median round, each ratio the rounds' median")
     args = parser.parse_args(argv)
     rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
     results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
@@ -186,6 +206,12 @@ def round_ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
             results["quickstart_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
         "quickstart_rerun_speedup_over_first_run": round(
             results["quickstart_default"]["wall_s"] / results["quickstart_default_rerun"]["wall_s"], 3),
+        "worker_per_core_speedup_over_1_worker": round(
+            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_worker_per_core"]["wall_s"], 3),
+        # The most two processes could give over one on this machine, measured: two whole studies at once, each on
+        # half the cores, against one (the work split in halves that share nothing and repeat nothing).
+        "two_studies_at_once_throughput_over_1_worker": round(
+            2 * results["rnncompare_1_worker"]["wall_s"] / results["two_studies_at_once"]["wall_s"], 3),
         # The most any number of workers could gain over 1 worker on this machine, were all of the work parallel:
         # the cores over those that one worker already keeps busy.
         "workers_speedup_bound_benchmark": round(_cores() / results["rnncompare_1_worker"]["cores_busy"], 3),
