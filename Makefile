@@ -34,7 +34,7 @@ test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
 
 # What rnncompare costs over the bare fits, and what the workers and the backend gain: benchmarks/bench.py
-# (three rounds of ten runs, about 35 minutes on 2 cores).
+# (three rounds of twelve runs, about 40 minutes on 2 cores at its usual speed).
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --repeat 3
 
