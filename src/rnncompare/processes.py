@@ -1,5 +1,5 @@
-"""The child processes a study starts on this machine (workers, seed processes, the tracking server): each one's
-share of the cores, and its lifetime tied to the study's.
+"""The child processes a study starts on this machine: each worker's and seed process's share of the cores, and
+their lifetime (and the loopback tracking server's) tied to the study's.
 
 A child is held to its share by the cores it may run on (its CPU affinity), not by XLA's thread flags: a JAX
 process run with `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1` spent about 40% more CPU time

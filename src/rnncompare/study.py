@@ -299,8 +299,8 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     config, task, uri = check_worker(experiment, overrides, role, wait_seconds)
     tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
-    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at {role.host}:{role.port}; "
-                             f"on cores {','.join(map(str, allowed_cores()))}")
+    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at "
+                             f"{role.host}:{role.port}; on cores {','.join(map(str, allowed_cores()))}")
     use_compile_cache(config.execution.compile_cache)
     choose_cpu_kernels(config, task)
     import_deep_learning()
