@@ -34,3 +34,12 @@ def test_thread_limits_size_tensorflow_and_openmp_and_leave_xla_flags_alone(monk
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert thread_limits(3) == {"TF_NUM_INTRAOP_THREADS": "3", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "3",
                                 "KERAS_BACKEND": "jax"}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_share_the_system_refuses_leaves_the_child_where_it_may_run():
+    before = sorted(os.sched_getaffinity(0))
+    completed = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                               preexec_fn=lambda: pin_to_cores({4096}), capture_output=True, text=True, timeout=60,
+                               check=True)
+    assert completed.stdout.strip() == str(before)
