@@ -113,7 +113,12 @@ def cheaper_cpu_compiles() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if current_backend() != "jax" or gpu_present() or "--xla_backend_optimization_level" in flags:
         return
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level={XLA_CPU_OPTIMIZATION_LEVEL}".strip()
+    _add_xla_flag(f"--xla_backend_optimization_level={XLA_CPU_OPTIMIZATION_LEVEL}")
+
+
+def _add_xla_flag(flag: str) -> None:
+    """Append `flag` to XLA_FLAGS: read when JAX starts its backends, and inherited by the processes started."""
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
 def jax_started() -> bool:
@@ -132,7 +137,7 @@ def cheaper_cpu_fusions() -> bool:
         return "--xla_cpu_use_fusion_emitters=false" in flags or "--xla_cpu_use_fusion_emitters=0" in flags
     if current_backend() != "jax" or gpu_present() or jax_started():  # a sweep's later study finds JAX started
         return False
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_use_fusion_emitters=false".strip()
+    _add_xla_flag("--xla_cpu_use_fusion_emitters=false")
     return True
 
 
