@@ -182,7 +182,8 @@ def trained(make):
     set_random_seed(11)
     model = make()
     start = model.get_weights()
-    model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    # validated after each epoch, as a study's fits are: a recurrent layer's validation moves its dropout seed on
+    model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, validation_data=(x[:8], y[:8]))
     return start, model.get_weights()
 
 differences = []
@@ -192,8 +193,7 @@ for architecture, dropout in (("simple_rnn", 0.0), ("simple_rnn", 0.2), ("lstm",
     theirs = trained(lambda: keras_own(architecture, dropout))
     differences.append([max(float(np.max(np.abs(a - b))) for a, b in zip(mine, keras))
                         for mine, keras in zip(ours, theirs)])
-print("as keras:", [start == 0 for start, _ in differences], [differences[0][1], differences[2][1]],
-      [differences[1][1] < 1e-5, differences[3][1] < 1e-5])
+print("as keras:", [start == 0 for start, _ in differences], [trained for _, trained in differences])
 
 def ours_lstm():
     return build_model({"architecture": "lstm", "units": 16, "dropout": 0.2, "layers": 1, "learning_rate": 1e-3},
@@ -257,9 +257,8 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
         f"parameters: {cell(8, 16) + cell(16, 16) + 16 * 10 + 10}",
         "per sequence: True [0.0, 2.0] 0.5",
         "identity: True True",
-        # the same initial weights as Keras's own layers; after 2 epochs the same weights without dropout, and with
-        # it the same to float noise (XLA computes the mask's product elsewhere)
-        "as keras: [True, True, True, True] [0.0, 0.0] [True, True]",
+        # the same initial weights as Keras's own layers, and after 2 epochs the same weights, with dropout or not
+        "as keras: [True, True, True, True] [0.0, 0.0, 0.0, 0.0]",
         # a study resumed on the other backend, or across this layer, reads its trials' checkpoints as written
         "checkpoints: True True",
         # the padding mask (of Masking, and of a text task's Embedding) reaches the cells past the dropout layers

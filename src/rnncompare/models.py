@@ -143,11 +143,12 @@ def rate_as_state_dropout_class():
 
     The draws are Keras's: `per_sequence` draws one mask per sequence and feature, kept over the steps, from the
     recurrent layer's own seed generator (`build_model` hands it over), as that layer's `dropout` does; otherwise
-    one per value, as `Dropout`, whose seed `build_model` draws as Keras's would. So a model starts from the
-    weights it had with Keras's own dropout layers and trains to the same numbers (with dropout, to float noise:
-    XLA computes the mask's product elsewhere). The rate is held beside the layer's seed-generator state, which Keras
-    keeps as state but not as weights: parameter counts, weights files and `get_weights` are those of the same
-    model with Keras's own dropout (`portable_model` makes that model).
+    one per value, as `Dropout`, whose seed `build_model` draws as Keras's would; in inference a per-sequence layer
+    moves its seed on as the recurrent layer would (Keras draws that mask at every call). So a model starts from
+    the weights it had with Keras's own dropout layers and trains to the same numbers, validated after each epoch
+    or not (to the bit on CPU; `tests/test_models.py`). The rate is held beside the layer's seed-generator state,
+    which Keras keeps as state but not as weights: parameter counts, weights files and `get_weights` are those of
+    the same model with Keras's own dropout (`portable_model` makes that model).
     """
     import keras
 
@@ -178,12 +179,18 @@ def rate_as_state_dropout_class():
 
         def call(self, inputs, training=False):
             if not training:
+                if self.per_sequence:
+                    # Keras's recurrent layers draw their input mask at every call, inference included
+                    # (`RNN._maybe_config_dropout_masks`), so each validation batch moves their seed on: as here.
+                    self.seed_generator.next()
                 return inputs
             shape = keras.ops.shape(inputs)
             kept = keras.ops.cast(self.kept.state, inputs.dtype)
             if not self.per_sequence:  # Keras's `Dropout`
                 drawn = keras.random.uniform(shape, dtype=inputs.dtype, seed=self.seed_generator) < kept
-                return keras.ops.where(drawn, inputs / kept, keras.ops.zeros_like(inputs))
+                # times 1 / kept, not divided by it: XLA turns Keras's division by its constant into that product,
+                # forward and in the gradient, and a division by a variable stays one in the gradient (2e-8 apart)
+                return keras.ops.where(drawn, inputs * (1 / kept), keras.ops.zeros_like(inputs))
             # Keras's recurrent layers: one mask of 1 / kept or 0 per sequence and feature, times every step
             drawn = keras.random.uniform((shape[0], shape[2]), dtype=inputs.dtype, seed=self.seed_generator) < kept
             mask = keras.ops.where(drawn, keras.ops.ones_like(kept) / kept, keras.ops.zeros_like(kept))
