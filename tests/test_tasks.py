@@ -205,6 +205,39 @@ def test_text_csv_tokenizes_words_and_characters(tmp_path):
     assert characters.input_spec.steps == 30 and characters.input_spec.vocabulary < 30
 
 
+TEXTS_TO_TOKENIZE = [
+    "The cat sat. The CAT sat!", "Don't re-use e-mail: (yes) [UNK] a_b #tag 50% x+y=z {k} ~t~ `q` @u |p|",
+    "Éclair ÉCOLE Straße İstanbul «guillemets» naïve\u00a0nbsp\u2003em", "tabs\tand\nnewlines\r\n  and   runs ",
+    "tie b tie a tie c b a c", "", "émoji 🙂 🙂 ok", "ΑΘΗΝΑ Ωmega",
+]
+
+
+@pytest.mark.parametrize("tokens", ["words", "characters"])
+def test_text_ids_are_keras_text_vectorizations_without_tensorflow(tokens):
+    import keras
+
+    from rnncompare.tasks.data import MAX_TEXT_TOKENS, tokenize
+
+    # more distinct words than the vocabulary holds, with tied counts at the cut
+    train = TEXTS_TO_TOKENIZE + [f"w{index} w{index % 7}" for index in range(MAX_TEXT_TOKENS + 50)]
+    unseen = ["the unseen cat", "ÉCOLE école ecole", "", "🙂!", "w20049 w3"]
+    parts = tuple((np.array(texts, dtype=object), np.zeros(len(texts)), None) for texts in (train, unseen, train[:5]))
+    for length in (None, 3):
+        fitted, vocabulary, steps = tokenize(parts, tokens, length)
+        layer = keras.layers.TextVectorization(max_tokens=MAX_TEXT_TOKENS, output_mode="int",
+                                               split="character" if tokens == "characters" else "whitespace")
+        layer.adapt(train)
+        assert vocabulary == layer.vocabulary_size() == (MAX_TEXT_TOKENS if tokens == "words" else 56)
+        for (ids, _, lengths), (texts, _, _) in zip(fitted, parts):
+            expected = np.asarray(layer(texts.tolist()))
+            width = min(steps, expected.shape[1])
+            assert steps == (length or int((np.asarray(layer(train)) > 0).sum(axis=1).max()))
+            assert ids.dtype == np.int32 and ids.shape == (len(texts), steps)
+            np.testing.assert_array_equal(ids[:, :width], expected[:, :width])
+            assert not ids[:, width:].any()
+            np.testing.assert_array_equal(lengths, (ids > 0).sum(axis=1))
+
+
 def test_python_function_returns_arrays(tmp_path, monkeypatch):
     (tmp_path / "mydata.py").write_text(
         "import numpy as np\n"

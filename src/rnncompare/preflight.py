@@ -41,7 +41,7 @@ def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Map
     if config.sweep:
         raise UserError(f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
                         "expand it into one study per value")
-    _choose_backend(config.execution.backend)  # before the data: a text task's tokenizer imports Keras
+    _choose_backend(config.execution.backend)  # before the data: a user's python task may import Keras
     task = load_task(config.task, config.seed)
     allowed = task.output_spec.metrics.objectives
     if config.tuner.objective not in allowed:

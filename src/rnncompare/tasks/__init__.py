@@ -4,8 +4,8 @@ A loader (built-in in `builtin`, synthetic in `synthetic`, the user's own in `us
 sample, before labels are encoded, splits drawn and scaling fitted. `load_task` does the rest the same way for
 all of them: seeded splits (stratified for classification, in time order for forecasting), a check that every
 test class was seen in training, scaling fitted on the training split only, a constant-predictor baseline, and
-the specs the model builder reads. Nothing here imports TensorFlow, except the text tokenizer when a text task
-is loaded.
+the specs the model builder reads. Nothing here imports TensorFlow or Keras (the text tokenizer gives Keras's
+`TextVectorization` ids without it).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+import string
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -11,7 +14,6 @@ import numpy as np
 
 from rnncompare.errors import UserError
 from rnncompare.metrics import KindMetrics, for_kind
-from rnncompare.runtime import import_deep_learning
 from rnncompare.seeds import derive_seed
 from rnncompare.tasks.base import RawTask, Split
 
@@ -262,30 +264,48 @@ def _apply_scaling(part: Split, mean: np.ndarray, std: np.ndarray) -> Split:
     return scaled, y, lengths
 
 
+# `TextVectorization`'s "lower_and_strip_punctuation" (TensorFlow's `strings.lower` changes ASCII letters only) and
+# its "whitespace" split (TensorFlow's, on ASCII whitespace)
+ASCII_LOWERCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+ASCII_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+ASCII_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+UNKNOWN_ID, FIRST_TOKEN_ID = 1, 2  # 0 is padding
+
+
 def tokenize(parts: tuple[Split, Split, Split], tokens: str, length: int | None):
-    """Token ids from Keras `TextVectorization`, adapted on the training texts only.
+    """Token ids as Keras `TextVectorization` gives them with its defaults, its vocabulary learned from the
+    training texts only.
+
+    Keras's layer needs TensorFlow, whatever the backend, and importing it cost a text study under JAX about 10 s
+    of CPU and 0.8 GB (2 cores, 2026-11-29). The rules are the layer's, and `tests/test_tasks.py` compares the
+    ids with its own on texts with punctuation, capitals beyond ASCII, other whitespace and tied counts: lowercase
+    ASCII letters and strip ASCII punctuation (TensorFlow's `lower` and the layer's pattern), split on runs of
+    ASCII whitespace or into characters, the most frequent tokens first (ties in descending order of their UTF-8
+    bytes), up to `MAX_TEXT_TOKENS` ids with 0 for padding and 1 for a token outside the vocabulary.
 
     Returns the three splits with int32 ids (samples, steps; 0 is padding, 1 out-of-vocabulary), the vocabulary
     size and the number of steps (`length`, or the longest training text).
     """
-    import_deep_learning()
-    import keras
-
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=MAX_TEXT_TOKENS, split="character" if tokens == "characters" else "whitespace",
-        output_mode="int",
-    )
-    vectorizer.adapt(parts[0][0].tolist())
-    encoded = [np.asarray(vectorizer(part[0].tolist()), dtype=np.int32) for part in parts]
-    steps = length or max(int((row > 0).sum()) for row in encoded[0])
-    steps = max(steps, 1)
+    split = [[_text_tokens(text, tokens) for text in part[0]] for part in parts]
+    counts = Counter(token for text in split[0] for token in text)
+    learned = sorted(counts, key=lambda token: (counts[token], token.encode()), reverse=True)
+    ids = {token: index for index, token in enumerate(learned[: MAX_TEXT_TOKENS - FIRST_TOKEN_ID], FIRST_TOKEN_ID)}
+    steps = max(length or max(map(len, split[0]), default=0), 1)
     fitted = []
-    for (_, y, _), ids in zip(parts, encoded):
-        padded = np.zeros((len(ids), steps), dtype=np.int32)
-        width = min(steps, ids.shape[1])
-        padded[:, :width] = ids[:, :width]
+    for (_, y, _), texts in zip(parts, split):
+        padded = np.zeros((len(texts), steps), dtype=np.int32)
+        for row, text in enumerate(texts):
+            kept = text[:steps]
+            padded[row, : len(kept)] = [ids.get(token, UNKNOWN_ID) for token in kept]
         fitted.append((padded, y, (padded > 0).sum(axis=1)))
-    return tuple(fitted), int(vectorizer.vocabulary_size()), steps
+    return tuple(fitted), FIRST_TOKEN_ID + len(ids), steps
+
+
+def _text_tokens(text: str, tokens: str) -> list[str]:
+    standardized = ASCII_PUNCTUATION.sub("", str(text).translate(ASCII_LOWERCASE))
+    if tokens == "characters":
+        return list(standardized)
+    return [token for token in ASCII_WHITESPACE.split(standardized) if token]
 
 
 def constant_baseline(kind: str, y_train: np.ndarray, y_test: np.ndarray) -> dict[str, float]:

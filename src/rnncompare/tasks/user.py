@@ -211,8 +211,8 @@ def _numeric_column(path: Path):
 
 
 def text_csv(task_config, seed: int) -> RawTask:
-    """CSV with a text column and a label column; Keras `TextVectorization` tokenizes it into words or
-    characters after the split, learning its vocabulary from the training texts only."""
+    """CSV with a text column and a label column; tokenized into words or characters after the split, as Keras
+    `TextVectorization` does (`data.tokenize`), learning its vocabulary from the training texts only."""
     path = _existing(task_config.path)
     table = _read_table(path)
     columns = task_config.columns
