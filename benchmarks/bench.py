@@ -11,9 +11,10 @@ On bench.yaml (a search-only digits study), each as its own process, timed from 
 5. rnncompare with 1 worker on the other backend, the one `execution.backend: auto` chose against;
 6. rnncompare with 1 worker again, in the same folder: a rerun, whose compiled programs come from the cache
    (`execution.compile_cache`; every other figure is a first run, its cache empty);
-7. the quickstart (`make run`'s study) with the defaults (on this machine: JAX, one process searching and one
-   for the seed runs), the same again in its folder, with 1 worker (`--workers 1`: everything in one process),
-   and as one TensorFlow process (`--workers 1 --set execution.backend=tensorflow`).
+7. the quickstart (`make run`'s study) with the defaults (JAX on a CPU; on 2 cores one process, on 3 or more one
+   process searching and one for the seed runs), the same again in its folder, with 1 worker (`--workers 1`:
+   everything in one process), and as one TensorFlow process (`--workers 1 --set execution.backend=tensorflow`);
+   the verdicts of the first and the last, against those of the run before the speed work.
 
 Prints each wall time, CPU time and the ratios, and writes them to a JSON file (mlruns/bench/results.json by
 default). A benchmark, not a test: the figures quoted in the README come from it.
@@ -135,6 +136,7 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
         print(f"round {number}/{total}: quickstart, defaults ...", flush=True)
         results["quickstart_default"] = timed([python, "-m", "rnncompare", "run", str(QUICKSTART)],
                                               _folder(scratch, "quickstart-default"))
+        results["quickstart_default"]["winners"] = quickstart_winners(scratch / "quickstart-default")
         print(f"round {number}/{total}: rnncompare, 1 worker, run again (compiled programs cached) ...", flush=True)
         results["rnncompare_1_worker_rerun"] = timed(
             [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], one)
@@ -148,7 +150,14 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
         results["quickstart_tensorflow_1_worker"] = timed(
             [python, "-m", "rnncompare", "run", str(QUICKSTART), "--workers", "1", "--set",
              "execution.backend=tensorflow"], _folder(scratch, "quickstart-tensorflow"))
+        results["quickstart_tensorflow_1_worker"]["winners"] = quickstart_winners(scratch / "quickstart-tensorflow")
     return results
+
+
+def quickstart_winners(folder: Path) -> dict[str, str | None]:
+    """Each pair's winner in the verdicts of the quickstart run in `folder` (None: no significant difference)."""
+    summary = json.loads((folder / "mlruns" / "reports" / "quickstart" / "summary.json").read_text())
+    return {f"{pair['a']} vs {pair['b']}": pair["winner"] for pair in summary["comparisons"]}
 
 
 def _median_round(measured: list[dict[str, float]]) -> dict[str, float]:
@@ -171,13 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
               "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios,
               "ratios_each_round": each_round,
-              "targets": targets(results, ratios)}
+              "targets": targets(results, ratios, rounds)}
     print()
     for name, values in results.items():
         print(f"{name:32} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
               f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})")
     for name, value in ratios.items():
         print(f"{name:52} {value:.3f}")
+    for name in ("quickstart_default", "quickstart_tensorflow_1_worker"):
+        for round_number, measured in enumerate(rounds, 1):
+            verdicts = ", ".join(f"{pair}: {winner or 'no difference'}"
+                                 for pair, winner in measured[name]["winners"].items())
+            print(f"{name} verdicts, round {round_number}: {verdicts}")
     print("\ntargets (issue 11):")
     for target in report["targets"]:
         print(f"  {target['measure']:58} {target['value']:7.2f}  {target['target']:14} "
@@ -219,14 +233,19 @@ def round_ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-# `make run`'s study time on main when the speed issue was filed (2 cores, TensorFlow, one process)
+# `make run`'s study time on main when the speed issue was filed (2 cores, TensorFlow, one process), and its
+# verdicts (the README's quickstart row, 2026-11-25): no significant difference in any pair
 QUICKSTART_BEFORE_SECONDS = 199.0
+QUICKSTART_BEFORE_WINNERS = {"lstm vs gru": None, "lstm vs simple_rnn": None, "gru vs simple_rnn": None}
 
 
-def targets(results: dict[str, dict], ratios: dict[str, float]) -> list[dict]:
+def targets(results: dict[str, dict], ratios: dict[str, float], rounds: list[dict[str, dict]]) -> list[dict]:
     """The speed issue's targets, each with the measured value and whether it holds."""
     default = results["rnncompare_default_workers"]
     quickstart_speedup = round(QUICKSTART_BEFORE_SECONDS / results["quickstart_default"]["wall_s"], 3)
+    # the rounds' quickstarts (the defaults, and one TensorFlow process) whose verdicts are the run's before
+    same_verdicts = sum(measured[name]["winners"] == QUICKSTART_BEFORE_WINNERS for measured in rounds
+                        for name in ("quickstart_default", "quickstart_tensorflow_1_worker"))
     return [
         {"measure": "rnncompare 1 worker / bare fits", "target": "<= 1.05",
          "value": ratios["rnncompare_1_worker_over_bare_fits"],
@@ -247,6 +266,8 @@ def targets(results: dict[str, dict], ratios: dict[str, float]) -> list[dict]:
          "met": results["quickstart_default"]["cores_busy"] >= 1.8},
         {"measure": f"quickstart speed-up over {QUICKSTART_BEFORE_SECONDS:.0f} s before", "target": ">= 2.5",
          "value": quickstart_speedup, "met": quickstart_speedup >= 2.5},
+        {"measure": "quickstart runs with the verdicts of the run before", "target": f"{2 * len(rounds)} of them",
+         "value": same_verdicts, "met": same_verdicts == 2 * len(rounds)},
     ]
 
 
