@@ -222,17 +222,18 @@ def test_text_ids_are_keras_text_vectorizations_without_tensorflow(tokens):
     train = TEXTS_TO_TOKENIZE + [f"w{index} w{index % 7}" for index in range(MAX_TEXT_TOKENS + 50)]
     unseen = ["the unseen cat", "ÉCOLE école ecole", "", "🙂!", "w20049 w3"]
     parts = tuple((np.array(texts, dtype=object), np.zeros(len(texts)), None) for texts in (train, unseen, train[:5]))
+    layer = keras.layers.TextVectorization(max_tokens=MAX_TEXT_TOKENS, output_mode="int",
+                                           split="character" if tokens == "characters" else "whitespace")
+    layer.adapt(train)
+    expected_ids = [np.asarray(layer(texts.tolist())) for texts, _, _ in parts]
+    longest = int((expected_ids[0] > 0).sum(axis=1).max())
     for length in (None, 3):
         fitted, vocabulary, steps = tokenize(parts, tokens, length)
-        layer = keras.layers.TextVectorization(max_tokens=MAX_TEXT_TOKENS, output_mode="int",
-                                               split="character" if tokens == "characters" else "whitespace")
-        layer.adapt(train)
         assert vocabulary == layer.vocabulary_size() == (MAX_TEXT_TOKENS if tokens == "words" else 56)
-        for (ids, _, lengths), (texts, _, _) in zip(fitted, parts):
-            expected = np.asarray(layer(texts.tolist()))
+        assert steps == (length or longest)
+        for (ids, _, lengths), expected in zip(fitted, expected_ids):
             width = min(steps, expected.shape[1])
-            assert steps == (length or int((np.asarray(layer(train)) > 0).sum(axis=1).max()))
-            assert ids.dtype == np.int32 and ids.shape == (len(texts), steps)
+            assert ids.dtype == np.int32 and ids.shape == (len(expected), steps)
             np.testing.assert_array_equal(ids[:, :width], expected[:, :width])
             assert not ids[:, width:].any()
             np.testing.assert_array_equal(lengths, (ids > 0).sum(axis=1))

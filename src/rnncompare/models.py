@@ -189,7 +189,7 @@ def rate_as_state_dropout_class():
             if not self.per_sequence:  # Keras's `Dropout`
                 drawn = keras.random.uniform(shape, dtype=inputs.dtype, seed=self.seed_generator) < kept
                 # times 1 / kept, not divided by it: XLA turns Keras's division by its constant into that product,
-                # forward and in the gradient, and a division by a variable stays one in the gradient (2e-8 apart)
+                # forward and in the gradient, and a division by a variable stays one in the gradient (3e-8 apart)
                 return keras.ops.where(drawn, inputs * (1 / kept), keras.ops.zeros_like(inputs))
             # Keras's recurrent layers: one mask of 1 / kept or 0 per sequence and feature, times every step
             drawn = keras.random.uniform((shape[0], shape[2]), dtype=inputs.dtype, seed=self.seed_generator) < kept
