@@ -1,6 +1,9 @@
 from rnncompare.metrics import CLASSIFICATION
 from rnncompare.progress import Progress
+from rnncompare.report import build_summary
 from rnncompare.trials import ArchitectureOutcome, TrialResult
+
+from records import architecture, record
 
 NOISY = {"units": 8, "dropout": 0.1 * 3}  # 0.30000000000000004, as keras-tuner's float steps give it
 
@@ -32,3 +35,16 @@ def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(cap
     assert seed_line.split()[:5] == ["lstm", "seed", "1/2", "units=8", "dropout=0.3"]
     assert "left in the search" not in seed_line and "elapsed" in seed_line
     assert done_line == "lstm best trial id 0 (units=8, dropout=0.3): test accuracy 0.400; over 2 seeds 0.400 +/- 0.010"
+
+
+
+def test_the_closing_lines_print_each_pair_and_the_corrected_bar_it_was_held_to(capsys, tmp_path):
+    # lstm vs gru at Welch p 0.034: under 0.05, not under 0.05 / 3 for three pairs, which the rule line says
+    study = record(lstm=[0.80, 0.81, 0.79, 0.80, 0.81], gru=[0.82, 0.81, 0.81, 0.81, 0.83])
+    study["architectures"].append(architecture("simple_rnn", [0.70, 0.71, 0.69, 0.70, 0.72]))
+    Progress(enabled=True).summary(build_summary(study), tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    [pair] = [line for line in lines if line.startswith("lstm vs gru: ")]
+    assert pair.startswith("lstm vs gru: no significant difference at this number of seeds (Welch p 0.034, ")
+    assert lines[lines.index(pair) + 3] == (
+        "rule      ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 (0.05 after Bonferroni over 3 pair(s))")

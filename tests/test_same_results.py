@@ -22,8 +22,8 @@ VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
 # keys added to summary.json since: stats.compare's `winner` (which the verdict now reads), the diagnostics with the
 # verdicts they qualify, the config keys search.learning_rate and evaluation.min_skill, and the Keras backend
 ADDED = {"winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend"}
-# the verdict's text now carries its qualifications; its winner is compared instead
-REWORDED = {"verdict"}
+# the verdict's text now carries its qualifications, its winner compared instead; the rule spells out the corrected p
+REWORDED = {"verdict", "rule"}
 
 
 def _differences(before, after, path="") -> list[str]:

@@ -41,7 +41,8 @@ def test_well_separated_lists_give_the_right_winner(flip):
     assert result["verdict"] == ("gru better" if flip else "lstm better")
     assert result["winner"] == ("gru" if flip else "lstm")
     assert result["welch_p"] < 0.05 / 3
-    assert result["rule"] == "ASO epsilon_min < 0.2 and Welch's t-test p < 0.05 after Bonferroni over 3 pair(s)"
+    assert result["rule"] == ("ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 "
+                              "(0.05 after Bonferroni over 3 pair(s))")
 
 
 def test_welch_p_is_scipys():

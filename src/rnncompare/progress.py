@@ -129,7 +129,10 @@ class Progress:
             self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
                         f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
                         f" / {pair['aso_epsilon_min_b_over_a']:.2f})")
-        if not summary["comparisons"]:
+        if summary["comparisons"]:
+            # the p-values above are not the bar: it is corrected for the number of pairs
+            self._print(f"rule      {summary['comparisons'][0]['rule']}")
+        else:
             for name, row in summary["architectures"].items():
                 for phrase in limits(name, row.get("diagnostics") or {}, metrics["headline_label"]):
                     self._print(f"[yellow]limit[/yellow]     {phrase}")
