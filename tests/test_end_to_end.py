@@ -223,12 +223,14 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
             rows = page.eval_on_selector_all("#comparison tbody tr", "rows => rows.length")
             budget_rows = page.eval_on_selector_all("#budget tbody tr", "rows => rows.length")
             verdict = page.inner_text(".verdict")
+            search = page.inner_text("#search")
         finally:
             browser.close()
     assert errors == []
     assert images == [[f"figure-{name}", True] for name in FIGURES]
     assert rows == 3 and budget_rows == 3
     assert verdict.startswith("Ranked by mean test accuracy over seeds:")
+    assert re.search(r"from scratch\. Trained with Keras on \w+: seconds per epoch", search), search
 
 
 def browse_ui(runs_address: str, study_run_id: str) -> tuple[list[str], str]:

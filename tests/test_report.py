@@ -5,7 +5,7 @@ import pytest
 
 from rnncompare.errors import UserError
 from rnncompare.report import build_comparison, build_summary, trials_table, verdict
-from rnncompare.report.figures import pareto_front
+from rnncompare.report.figures import baseline_in_view, pareto_front, save
 
 from records import BETTER, WORSE, record
 
@@ -55,6 +55,27 @@ def test_the_pareto_front_keeps_trials_nothing_beats_on_both_counts():
     assert list(pareto_front(trials, "score", higher_is_better=True)["params_total"]) == [100, 200, 400]
     assert list(pareto_front(trials, "score", higher_is_better=False)["params_total"]) == [100, 150]
 
+
+
+def test_a_figure_title_wider_than_the_figure_is_saved_whole(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, axis = plt.subplots(figsize=(4, 3))
+    axis.set_title("a title much wider than the four inches of its figure, which the saved image keeps whole")
+    with Image.open(save(fig, tmp_path / "wide.png")) as image:
+        assert image.width > 4 * 110 + 100  # the canvas grew to hold the title (110 dpi)
+
+
+def test_the_constant_predictor_is_drawn_beside_seed_scores_only_where_it_does_not_flatten_them():
+    # the quickstart: every architecture at 0.96 to 0.99 accuracy, the majority class at 0.10
+    assert not baseline_in_view([0.963, 0.985, 0.970, 0.981], 0.100)
+    # the adding problem: a SimpleRNN on the constant predictor's plateau beside a GRU that solved it
+    assert baseline_in_view([0.0001, 0.0002, 0.1667, 0.1672], 0.169)
+    assert baseline_in_view([0.5, 0.9], 0.1) and not baseline_in_view([0.5, 0.9], 0.09)
 
 def test_a_comparison_puts_a_swept_value_on_the_axis_in_order():
     summaries = [build_summary(record(WORSE, BETTER, sweep={"task.length": 50})),

@@ -100,7 +100,7 @@ def score_vs_parameters(finished: pd.DataFrame, summary: dict[str, Any], folder:
         axis.scatter(front["params_total"], front[val_score], facecolors="none", edgecolors="black", s=90)
     axis.set_xscale("log")
     label_axis(axis, "parameters (log scale)", f"validation {score} at best epoch",
-               f"Every trial: {score} against parameters (star: selected; ring: Pareto front)", legend=True)
+               f"Every trial: {score} against parameters\n(star: selected; ring: Pareto front)", legend=True)
     return save(fig, folder / "score_vs_parameters.png")
 
 
@@ -185,20 +185,39 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
     matched = [{**entry, "label": f"{entry['name']}{MATCHED_SUFFIX}"} for entry in record.get("matched") or []
                if any(s["status"] == "FINISHED" for s in entry["seeds"])]
     fig, axis = plt.subplots(figsize=(6 + 0.8 * len(matched), 4))
+    every_score = []
     for position, entry in enumerate(seeded + matched):
         scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == "FINISHED"]
+        every_score += scores
         axis.scatter([position] * len(scores), scores, color=COLORS.get(entry["name"]), alpha=0.7)
         axis.errorbar(position + 0.15, sum(scores) / len(scores),
                       yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
     baseline = summary["baseline"].get(headline)
     if baseline is not None:
-        axis.axhline(baseline, color="grey", linestyle=":", label="constant predictor")
+        if baseline_in_view(every_score, baseline):
+            axis.axhline(baseline, color="grey", linestyle=":", label="constant predictor")
+        else:  # drawn, it would flatten the seeds' spread (what this figure is for) into a line; named instead
+            side = "below" if baseline < min(every_score) else "above"
+            axis.plot([], [], color="grey", linestyle=":", label=f"constant predictor {baseline:.3f} ({side} the axis)")
         axis.legend(fontsize=8)
     axis.set_xticks(range(len(seeded) + len(matched)),
                     [entry["name"] for entry in seeded] + [entry["label"] for entry in matched])
-    label_axis(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed "
-               "(black: mean +/- std; @budget: resized to the reference's parameters)", grid="y")
+    key = "black: mean +/- std" + ("; @budget: resized to the reference's parameters" if matched else "")
+    label_axis(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed ({key})",
+               grid="y")
     return save(fig, folder / "seed_scores.png")
+
+
+def baseline_in_view(scores: list[float], baseline: float) -> bool:
+    """Whether the constant predictor's score belongs on a seed-score axis: within the scores' own span of them.
+
+    Where every architecture learned, the scores sit far from it and showing it would squash their spread; where
+    one did not, it sits near that one's scores and is drawn.
+    """
+    if not scores:
+        return True
+    span = max(max(scores) - min(scores), 1e-12)
+    return min(scores) - span <= baseline <= max(scores) + span
 
 
 def seed_learning_curves(seeded: list[dict[str, Any]], summary: dict[str, Any], folder: Path) -> Path:
@@ -273,6 +292,7 @@ def save(fig, path: Path) -> Path:
     """Save `fig` as PNG at `path` and close it."""
     plt = _pyplot()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # a title or legend wider than the figure widens the image rather than being cut off at its edge
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
