@@ -77,7 +77,7 @@ def learning_curves(record: dict[str, Any], summary: dict[str, Any], folder: Pat
         label_axis(axis, "epoch", metric)
     if ax_score.get_legend_handles_labels()[0]:
         ax_score.legend(fontsize=7)
-    fig.suptitle("Learning curves of each architecture's best trial")
+    fig.suptitle("Learning curves of each architecture's best trial", wrap=True)
     return save(fig, folder / "learning_curves.png")
 
 
@@ -173,7 +173,7 @@ def _hyperparameter_grid(trials: pd.DataFrame, hyperparameters: list[str], rows:
                 axis.plot(means.index, means.values, color=color, linewidth=1)
             label_axis(axis, name if row_index == len(rows) - 1 else None, label if column_index == 0 else "")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(title, wrap=True)
     return save(fig, path)
 
 
@@ -271,7 +271,7 @@ def comparison_figure(comparison: dict[str, Any], folder: Path) -> Path:
     label_axis(ax_score, xlabel, f"{metrics['headline_label']} (mean +/- std over seeds; dots: seeds)", legend=True)
     label_axis(ax_gap, xlabel, f"{metrics['gap'].replace('_', ' ')} at best epoch (seed mean)")
     ax_gap.axhline(0, color="black", linewidth=0.8)
-    fig.suptitle(f"{metrics['headline_label'][:1].upper()}{metrics['headline_label'][1:]} across studies")
+    fig.suptitle(f"{metrics['headline_label'][:1].upper()}{metrics['headline_label'][1:]} across studies", wrap=True)
     return save(fig, folder / "comparison.png")
 
 
@@ -282,7 +282,7 @@ def label_axis(axis, xlabel: str | None, ylabel: str, title: str | None = None, 
         axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     if title:
-        axis.set_title(title)
+        axis.set_title(title, wrap=True)  # a title wider than the figure breaks onto lines, not off its edge
     axis.grid(alpha=0.3, axis=grid)
     if legend and axis.get_legend_handles_labels()[0]:
         axis.legend()
@@ -292,7 +292,6 @@ def save(fig, path: Path) -> Path:
     """Save `fig` as PNG at `path` and close it."""
     plt = _pyplot()
     fig.tight_layout()
-    # a title or legend wider than the figure widens the image rather than being cut off at its edge
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
