@@ -78,6 +78,17 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert metrics["test_accuracy_ci_low"] <= metrics["test_accuracy_mean"] <= metrics["test_accuracy_ci_high"]
         assert metrics["seeds_finished"] == 2 and "best_epoch_seed_std" in metrics
         assert "test_f1_macro_seed_mean" in metrics and "val_loss_rise_seed_std" in metrics
+        # the study run's row carries each architecture's numbers, as the runs table shows them collapsed
+        name = tags["rnncompare.architecture"]
+        assert study.data.metrics[f"{name}/test_accuracy_mean"] == metrics["test_accuracy_mean"]
+        assert study.data.metrics[f"{name}/test_accuracy_std"] == metrics["test_accuracy_std"]
+        assert study.data.metrics[f"{name}/params_total"] == metrics["params_total"]
+    # and each pair's verdict, its limits included, as a tag (a column of the runs table)
+    summary = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
+    verdicts = {key.removeprefix("rnncompare.verdict."): value for key, value in study.data.tags.items()
+                if key.startswith("rnncompare.verdict.")}
+    assert verdicts == {f"{pair['a']}_vs_{pair['b']}": pair["verdict"] for pair in summary["comparisons"]}
+    assert sorted(verdicts) == ["gru_vs_simple_rnn", "lstm_vs_gru", "lstm_vs_simple_rnn"]
 
     seed_tags = {}
     for seed in runs_by_role(client, experiment.experiment_id, "seed"):

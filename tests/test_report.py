@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from rnncompare.errors import UserError
-from rnncompare.report import build_comparison, build_summary, trials_table, verdict
+from rnncompare.report import build_comparison, build_summary, study_run_numbers, trials_table, verdict
 from rnncompare.report.figures import baseline_in_view, label_axis, pareto_front, save
 
 from records import BETTER, WORSE, record
@@ -35,6 +35,21 @@ def test_close_scores_are_no_verdict_and_say_how_many_seeds_would_tell():
     text = verdict(build_summary(record(lstm=[0.80, 0.82, 0.79], gru=[0.81, 0.80, 0.82])))
     assert "lstm vs gru: no significant difference at 3 seeds (Welch p = " in text
 
+
+
+def test_the_study_run_carries_each_architectures_score_and_each_pairs_verdict():
+    summary = build_summary(record(lstm=WORSE, gru=BETTER))
+    metrics, verdicts = study_run_numbers(summary)
+    assert metrics == {
+        "gru/test_accuracy_mean": pytest.approx(0.904), "gru/test_accuracy_std": pytest.approx(0.011401754),
+        "gru/params_total": 3418, "gru/seconds_per_epoch": 0.2,
+        "lstm/test_accuracy_mean": pytest.approx(0.704), "lstm/test_accuracy_std": pytest.approx(0.011401754),
+        "lstm/params_total": 3418, "lstm/seconds_per_epoch": 0.2,
+    }
+    assert verdicts == {"lstm_vs_gru": summary["comparisons"][0]["verdict"]} == {"lstm_vs_gru": "gru better"}
+    # no seeds: no test, and the selected trial's score stands in for the seed mean
+    metrics, verdicts = study_run_numbers(build_summary(record(lstm=[], gru=[])))
+    assert metrics["lstm/test_accuracy"] == 0.79 and "lstm/test_accuracy_mean" not in metrics and verdicts == {}
 
 def test_one_seed_is_a_ranking_not_a_verdict():
     summary = build_summary(record(lstm=[0.8], gru=[0.9]))

@@ -27,7 +27,7 @@ from rnncompare.models import portable_model
 from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.processes import allowed_cores
 from rnncompare.progress import Progress
-from rnncompare.report import run_notes, trials_table, write_comparison, write_report
+from rnncompare.report import run_notes, study_run_numbers, trials_table, write_comparison, write_report
 from rnncompare.runtime import current_backend, import_deep_learning, rarer_full_collections, use_compile_cache
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
@@ -154,7 +154,7 @@ def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | N
         context.tracker.log_report(context.runs, report.files)
         context.tracker.log_review(context.runs, run_notes(report.summary),
                                    {name: row["diagnostics"] for name, row in report.summary["architectures"].items()},
-                                   report.architecture_figures)
+                                   report.architecture_figures, *study_run_numbers(report.summary))
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

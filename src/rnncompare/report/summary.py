@@ -329,3 +329,24 @@ def run_notes(summary: dict[str, Any]) -> dict[str, str]:
     notes[""] = (f"**Verdict**\n\n{sentences}\n\n{table}\n\n"
                  "Full report: `report/report.html` in this run's artifacts (figures, tests, trials).")
     return notes
+
+
+def study_run_numbers(summary: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """What the study run carries beside its description, so that its row in the MLflow runs table (collapsed, or
+    beside other studies' runs) reads without opening it: per architecture ``<architecture>/<metric>`` metrics
+    (the headline score's seed mean and std, or the selected trial's without seeds, parameters, seconds per
+    epoch), and per pair ``<a>_vs_<b>`` its verdict with the limits it names."""
+    headline = summary["metrics"]["headline"]
+    metrics = {}
+    for name, row in summary["architectures"].items():
+        stats = row["seeds"]["stats"]
+        if stats:
+            metrics.update({f"{name}/{headline}_mean": stats["mean"], f"{name}/{headline}_std": stats["std"]})
+        elif row["selected"][headline] is not None:
+            metrics[f"{name}/{headline}"] = row["selected"][headline]
+        if row["params_total"] is not None:
+            metrics[f"{name}/params_total"] = row["params_total"]
+        if row["selected"].get("seconds_per_epoch") is not None:
+            metrics[f"{name}/seconds_per_epoch"] = row["selected"]["seconds_per_epoch"]
+    verdicts = {f"{pair['a']}_vs_{pair['b']}": pair["verdict"] for pair in summary["comparisons"]}
+    return metrics, verdicts

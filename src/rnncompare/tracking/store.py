@@ -41,6 +41,7 @@ TAG_BACKEND = "rnncompare.backend"  # the Keras backend that trained (or would t
 TAG_ORACLE = "rnncompare.oracle"
 TAG_SEARCH = "rnncompare.search"
 TAG_DIAGNOSTIC_PREFIX = "rnncompare.diagnostics."
+TAG_VERDICT_PREFIX = "rnncompare.verdict."  # on the study run, one per pair: "<a>_vs_<b>"
 TAG_SEED_MODEL = "rnncompare.seed_model"  # the seed whose model an architecture run logs as "seed_model"
 # A run's description in the MLflow UI (markdown)
 TAG_NOTE = "mlflow.note.content"

@@ -31,7 +31,8 @@ from rnncompare.tracking.store import (
     CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BACKEND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST,
     TAG_DATASET_PREFIX, TAG_DIAGNOSTIC_PREFIX, TAG_EXPERIMENT_KIND, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO,
     TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME,
-    TAG_SOURCE_TYPE, TAG_STUDY, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, TAG_WORKER, TRAINING_KIND,
+    TAG_SOURCE_TYPE, TAG_STUDY, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERDICT_PREFIX, TAG_VERSION_PREFIX, TAG_WORKER,
+    TRAINING_KIND,
     WEIGHTS_ARTIFACTS, artifact_location, flatten, metrics_batch, params_batch, run_filter, search_all, tags_batch,
 )
 
@@ -272,10 +273,13 @@ class Tracker(RunReader):
 
     def log_review(self, runs: StudyRuns, notes: Mapping[str, str],
                    diagnostics: Mapping[str, Mapping[str, Any] | None],
-                   figures: Mapping[str, Iterable[Path]]) -> None:
+                   figures: Mapping[str, Iterable[Path]], study_metrics: Mapping[str, float],
+                   verdicts: Mapping[str, str]) -> None:
         """Put what a reviewer reads in the MLflow UI on the runs: each run's description (`notes`, the study's
-        under ``""``), each architecture's diagnostics as tags and metrics, and its own figures."""
-        self.client.set_tag(runs.study_run_id, TAG_NOTE, notes[""])
+        under ``""``), the study run's own `study_metrics` and each pair's verdict (``"<a>_vs_<b>"``) as tags,
+        each architecture's diagnostics as tags and metrics, and its own figures."""
+        study_tags = {TAG_NOTE: notes[""], **{f"{TAG_VERDICT_PREFIX}{pair}": text for pair, text in verdicts.items()}}
+        self.client.log_batch(runs.study_run_id, metrics=metrics_batch(study_metrics), tags=tags_batch(study_tags))
         for architecture, run_id in runs.architecture_run_ids.items():
             for path in figures.get(architecture, ()):
                 self.client.log_artifact(run_id, str(path), artifact_path="figures")
