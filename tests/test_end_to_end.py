@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, free_port, rnncompare
+from conftest import clean_env, free_port
 from test_models import CELL_PARAMETERS
 
 pytestmark = pytest.mark.slow
