@@ -11,8 +11,7 @@ import keras  # this test process runs Keras on TensorFlow (conftest): the misma
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, TINY_STUDY, clean_env, rnncompare
-from rnncompare.preflight import check_config_and_data
+from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare import runtime
 from rnncompare.runtime import (BackendUnavailable, cheaper_cpu_compiles, cheaper_cpu_fusions, choose_backend,
                                 gpu_present, share_gpu_memory)
