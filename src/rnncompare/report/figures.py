@@ -87,7 +87,7 @@ def score_vs_parameters(finished: pd.DataFrame, summary: dict[str, Any], folder:
     score = summary["metrics"]["score"]
     val_score = f"best_val_{score}"
     fig, axis = plt.subplots(figsize=(6.5, 4.2))
-    for name, rows in finished.groupby("architecture") if not finished.empty else []:
+    for name, rows in finished.groupby("architecture", sort=False) if not finished.empty else []:  # the study's order
         axis.scatter(rows["params_total"], rows[val_score], color=COLORS.get(name), label=name, alpha=0.7)
         best = rows[rows["is_best"]]
         axis.scatter(best["params_total"], best[val_score], color=COLORS.get(name), marker="*", s=200,
@@ -166,7 +166,7 @@ def _hyperparameter_grid(trials: pd.DataFrame, hyperparameters: list[str], rows:
     for row_index, (metric, label) in enumerate(rows):
         for column_index, name in enumerate(hyperparameters):
             axis = axes[row_index][column_index]
-            for architecture, group in trials.groupby("architecture"):
+            for architecture, group in trials.groupby("architecture", sort=False):  # the study's order
                 color = COLORS.get(architecture)
                 axis.scatter(group[f"hp_{name}"], group[metric], color=color, alpha=0.6, label=architecture)
                 means = group.groupby(f"hp_{name}")[metric].mean()
