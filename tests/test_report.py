@@ -5,7 +5,7 @@ import pytest
 
 from rnncompare.errors import UserError
 from rnncompare.report import build_comparison, build_summary, study_run_numbers, trials_table, verdict
-from rnncompare.report.figures import baseline_in_view, label_axis, pareto_front, save
+from rnncompare.report.figures import baseline_in_view, label_axis, pareto_front, save, side_by_side
 
 from records import BETTER, WORSE, record
 
@@ -86,6 +86,12 @@ def test_a_figure_title_wider_than_its_figure_breaks_onto_lines_inside_it(tmp_pa
     assert title.height > 1.5 * axis.xaxis.label.get_window_extent().height  # two lines or more
     save(fig, tmp_path / "wide.png")
 
+
+
+def test_equal_seed_scores_are_drawn_side_by_side():
+    # the quickstart's GRU: 0.978, 0.970, 0.985, 0.985, 0.978 (a 270-sample test split)
+    assert side_by_side([0.978, 0.970, 0.985, 0.985, 0.978]) == pytest.approx([-0.02, 0.0, -0.02, 0.02, 0.02])
+    assert side_by_side([0.5, 0.5, 0.5]) == pytest.approx([-0.04, 0.0, 0.04]) and side_by_side([]) == []
 
 def test_the_constant_predictor_is_drawn_beside_seed_scores_only_where_it_does_not_flatten_them():
     # the quickstart: every architecture at 0.96 to 0.99 accuracy, the majority class at 0.10

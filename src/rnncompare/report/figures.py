@@ -189,7 +189,8 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
     for position, entry in enumerate(seeded + matched):
         scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == "FINISHED"]
         every_score += scores
-        axis.scatter([position] * len(scores), scores, color=COLORS.get(entry["name"]), alpha=0.7)
+        axis.scatter([position + offset for offset in side_by_side(scores)], scores, color=COLORS.get(entry["name"]),
+                     alpha=0.7)
         axis.errorbar(position + 0.15, sum(scores) / len(scores),
                       yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
     baseline = summary["baseline"].get(headline)
@@ -206,6 +207,21 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
     label_axis(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed ({key})",
                grid="y")
     return save(fig, folder / "seed_scores.png")
+
+
+def side_by_side(scores: list[float], step: float = 0.04) -> list[float]:
+    """Horizontal offsets that put equal scores next to each other instead of on top of each other (test scores
+    on a few hundred samples repeat: five seeds can show as three dots)."""
+    seen: dict[float, int] = {}
+    for score in scores:
+        seen[score] = seen.get(score, 0) + 1
+    placed: dict[float, int] = {}
+    offsets = []
+    for score in scores:
+        index = placed.get(score, 0)
+        placed[score] = index + 1
+        offsets.append((index - (seen[score] - 1) / 2) * step)
+    return offsets
 
 
 def baseline_in_view(scores: list[float], baseline: float) -> bool:
