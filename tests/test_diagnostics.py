@@ -8,8 +8,9 @@ CONSTANT_MSE = 0.167
 BUDGET = dict(max_epochs=40, patience=8, min_skill=0.1, confidence=0.95)
 
 
-def fit(score: float, best_epoch: float, epochs_run: float) -> dict:
-    return {"test_mse": score, "best_epoch": best_epoch, "epochs_run": epochs_run}
+def fit(score: float, best_epoch: float, epochs_run: float, first_epoch: int = 1) -> dict:
+    return {"test_mse": score, "best_epoch": best_epoch, "epochs_run": epochs_run,
+            "epochs_after_best": first_epoch + epochs_run - 1 - best_epoch}
 
 
 def test_skill_is_zero_at_the_constant_predictor_and_one_when_perfect():
@@ -21,13 +22,24 @@ def test_skill_is_zero_at_the_constant_predictor_and_one_when_perfect():
 
 
 def test_a_fit_is_still_improving_only_when_it_ran_to_the_cap_with_its_best_among_the_last_epochs():
-    assert still_improving(best_epoch=40, epochs_run=40, max_epochs=40, patience=8)
-    assert still_improving(best_epoch=37, epochs_run=40, max_epochs=40, patience=8)  # last tenth: 37..40
-    assert not still_improving(best_epoch=36, epochs_run=40, max_epochs=40, patience=8)
-    assert not still_improving(best_epoch=12, epochs_run=20, max_epochs=40, patience=8)  # early stopping fired
-    assert still_improving(best_epoch=2, epochs_run=2, max_epochs=2, patience=5)
-    assert not still_improving(best_epoch=1, epochs_run=2, max_epochs=2, patience=5)
+    assert still_improving(best_epoch=40, last_epoch=40, max_epochs=40, patience=8)
+    assert still_improving(best_epoch=37, last_epoch=40, max_epochs=40, patience=8)  # last tenth: 37..40
+    assert not still_improving(best_epoch=36, last_epoch=40, max_epochs=40, patience=8)
+    assert not still_improving(best_epoch=12, last_epoch=20, max_epochs=40, patience=8)  # early stopping fired
+    assert still_improving(best_epoch=2, last_epoch=2, max_epochs=2, patience=5)
+    assert not still_improving(best_epoch=1, last_epoch=2, max_epochs=2, patience=5)
 
+
+
+def test_a_hyperband_trial_that_went_on_from_a_checkpoint_reached_the_cap_though_it_ran_fewer_epochs():
+    # Hyperband's last bracket: epochs 37 to 40 on top of another trial's 36, best at 40, 4 epochs run
+    continued = [fit(0.02, best_epoch=40, epochs_run=4, first_epoch=37) for _ in range(3)]
+    found = diagnose(continued, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    assert (found["budget_limited"], found["still_improving"]) == (True, 3)
+    # nor is one that ended on the plateau at the cap a plateau stop: nothing stopped it early
+    flat = diagnose([fit(0.166, best_epoch=39, epochs_run=4, first_epoch=37) for _ in range(3)], "test_mse",
+                    CONSTANT_MSE, False, **BUDGET)
+    assert (flat["learned"], flat["plateau_stop"], flat["plateau_stopped"]) == (False, False, 0)
 
 def test_scores_at_the_constant_predictor_did_not_learn_even_when_the_test_is_significant():
     # the LSTM of the adding problem at length 100: a hair below the constant predictor, every seed alike

@@ -19,11 +19,13 @@ def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(cap
     progress.begin_search(["lstm"], 4, CLASSIFICATION)
     trials = progress.trial_observer("lstm")
     trials.trial_started("0", NOISY)
-    trials.trial_ended(TrialResult("0", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3}))
+    trials.trial_ended(TrialResult("0", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3,
+                                                          "epochs_after_best": 1}))
     seeds = progress.seed_observer("lstm", 2)
     seeds.trial_started("1234", NOISY)
     seeds.trial_ended(TrialResult("1234", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2,
-                                                             "epochs_run": 3, "test_accuracy": 0.4}))
+                                                             "epochs_run": 3, "epochs_after_best": 1,
+                                                             "test_accuracy": 0.4}))
     progress.architecture_done("lstm", ArchitectureOutcome("lstm", [], "0", NOISY, {}, {"test_accuracy": 0.4},
                                                            {"seeds_finished": 2.0, "test_accuracy_mean": 0.4,
                                                             "test_accuracy_std": 0.01}))
@@ -35,6 +37,17 @@ def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(cap
     assert seed_line.split()[:5] == ["lstm", "seed", "1/2", "units=8", "dropout=0.3"]
     assert "left in the search" not in seed_line and "elapsed" in seed_line
     assert done_line == "lstm best trial id 0 (units=8, dropout=0.3): test accuracy 0.400; over 2 seeds 0.400 +/- 0.010"
+
+
+def test_a_trial_that_went_on_from_a_checkpoint_counts_its_epochs_from_the_start_of_training(capsys):
+    # Hyperband: epochs 3 to 6 on top of another trial's first two, best at 5
+    progress = Progress(enabled=True)
+    progress.begin_search(["gru"], 6, CLASSIFICATION)
+    trials = progress.trial_observer("gru")
+    trials.trial_started("5", NOISY)
+    trials.trial_ended(TrialResult("5", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 5, "epochs_run": 4,
+                                                          "epochs_after_best": 1}))
+    assert "val_accuracy 0.500 best epoch 5/6 " in capsys.readouterr().err
 
 
 

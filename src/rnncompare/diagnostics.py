@@ -30,13 +30,20 @@ def skill(score: float, baseline: float, higher_is_better: bool) -> float:
     return 0.0 if room == 0 else (score - baseline) / room
 
 
-def still_improving(best_epoch: float, epochs_run: float, max_epochs: int, patience: int) -> bool:
+def last_epoch(fit: Mapping[str, float]) -> float:
+    """The last epoch a fit reached, counted from the start of its training (from its ``best_epoch`` and
+    ``epochs_after_best``). Not ``epochs_run``: a Hyperband trial that goes on from another trial's checkpoint
+    runs epochs 3 to 6, say, which is 4 epochs run and the cap of 6 reached."""
+    return fit["best_epoch"] + fit["epochs_after_best"]
+
+
+def still_improving(best_epoch: float, last_epoch: float, max_epochs: int, patience: int) -> bool:
     """Whether a fit ran into the epoch cap with its best epoch among the last few: it might have gone on improving.
 
     "The last few" is a tenth of the cap, at least one epoch and at most the early-stopping patience.
     """
     margin = max(1, min(patience, math.ceil(max_epochs / 10)))
-    return epochs_run >= max_epochs and best_epoch > max_epochs - margin
+    return last_epoch >= max_epochs and best_epoch > max_epochs - margin
 
 
 def learned(scores: Sequence[float], baseline: float, higher_is_better: bool, min_skill: float,
@@ -95,10 +102,10 @@ def diagnose(
     """The diagnostics of one architecture from its fits' summaries (the finished seed runs, or else the selected
     trial with its test scores): `learned`, `budget_limited`, `plateau_stop` and the search's edges.
 
-    Each fit needs `headline`, ``best_epoch`` and ``epochs_run``. `budget_limited` and `plateau_stop` hold when
-    more than half the fits were still improving at the epoch cap, or were stopped early below `min_skill`.
+    Each fit needs `headline`, ``best_epoch`` and ``epochs_after_best``. `budget_limited` and `plateau_stop` hold
+    when more than half the fits were still improving at the epoch cap, or were stopped early below `min_skill`.
     """
-    improving = [still_improving(fit["best_epoch"], fit["epochs_run"], max_epochs, patience) for fit in fits]
+    improving = [still_improving(fit["best_epoch"], last_epoch(fit), max_epochs, patience) for fit in fits]
     result: dict[str, Any] = {
         "fits": len(fits),
         "score_mean": float(np.mean([fit[headline] for fit in fits])),
@@ -110,7 +117,7 @@ def diagnose(
     if baseline is None:
         return {**result, "learned": None, "plateau_stop": None, "plateau_stopped": 0}
     learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
-    plateau = [fit["epochs_run"] < max_epochs and skill(fit[headline], baseline, higher_is_better) <= min_skill
+    plateau = [last_epoch(fit) < max_epochs and skill(fit[headline], baseline, higher_is_better) <= min_skill
                for fit in fits]
     return {**result, **learning, "baseline": baseline, "plateau_stop": sum(plateau) > len(fits) / 2,
             "plateau_stopped": sum(plateau)}

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnncompare.diagnostics import limits
+from rnncompare.diagnostics import last_epoch, limits
 
 
 def _values(hyperparameters: dict[str, Any], separator: str) -> str:
@@ -166,7 +166,7 @@ class _TrialLines:
         if result.status == "FINISHED":
             m, kind_metrics = result.metrics, progress.metrics
             score = f"val_{kind_metrics.score}"
-            outcome = f"{score} {m[score]:.3f} best epoch {int(m['best_epoch'])}/{int(m['epochs_run'])}"
+            outcome = f"{score} {m[score]:.3f} best epoch {int(m['best_epoch'])}/{int(last_epoch(m))}"
             if kind_metrics.headline in m:
                 outcome += f" {kind_metrics.headline} {m[kind_metrics.headline]:.3f}"
         else:
