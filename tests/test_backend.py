@@ -113,6 +113,26 @@ def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_n
     assert completed.stdout.split() == ["5", "tensorflow" if on_gpu else "jax", str(on_gpu)]
 
 
+KERAS_SERIALIZES_UNDER_JAX = """
+import sys
+from rnncompare.runtime import import_deep_learning
+import_deep_learning()
+import keras
+keras.layers.LSTM(4).get_config()  # what logging a model to MLflow calls, in a chief that trained nothing
+print(keras.config.backend(), "tensorflow" in sys.modules)
+"""
+
+
+def test_under_jax_a_process_that_logs_models_without_training_them_imports_no_tensorflow():
+    # Keras's serialization imports TensorFlow to ask whether it is installed: a chief with workers printed its
+    # start-up notices among the progress lines, and paid 2.5 s for them
+    completed = subprocess.run([sys.executable, "-c", KERAS_SERIALIZES_UNDER_JAX], env=clean_env(KERAS_BACKEND="jax"),
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["jax", "False"]
+    assert "absl::InitializeLog" not in completed.stderr
+
+
 @pytest.mark.parametrize("setting, message", [
     ("execution.backend=torch", "error: --set: execution.backend must be 'auto', 'tensorflow' or 'jax', got 'torch'"),
     ("execution.backend=jax", "error: execution.backend: jax asked for, but this process already imported Keras "

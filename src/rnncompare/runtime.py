@@ -207,7 +207,23 @@ def import_deep_learning() -> None:
     if keras.config.backend() == "jax":
         cheaper_jax_initializers()
         compile_cache_writes_in_background()
+    tensorflow_unavailable_to_keras()
     _imported = True
+
+
+def tensorflow_unavailable_to_keras() -> None:
+    """Under a Keras backend other than TensorFlow, have Keras take TensorFlow as not installed, as
+    `set_random_seed` leaves it in every process that trains. Keras's serialization (`get_config`, which logging a
+    model to MLflow calls) asks whether TensorFlow can be imported, and imports it to find out: 2.5 s, 0.8 GB and
+    TensorFlow's start-up notices on the terminal, in a chief whose workers and seed processes do the training."""
+    import keras
+    from keras.src.utils import module_utils
+
+    lazy = getattr(module_utils, "tensorflow", None)  # Keras's `LazyModule`; where it has moved, nothing to do
+    if keras.config.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy is None:
+        return
+    with hidden_module("tensorflow"):
+        lazy.available  # the answer is remembered from now on
 
 
 def compile_cache_writes_in_background() -> None:
