@@ -2,7 +2,8 @@
 
 import pytest
 
-from rnncompare.diagnostics import diagnose, learned, qualify, search_edges, skill, still_improving, suggestions
+from rnncompare.diagnostics import (diagnose, learned, limits, qualify, search_edges, skill, still_improving,
+                                    suggestions)
 
 CONSTANT_MSE = 0.167
 BUDGET = dict(max_epochs=40, patience=8, min_skill=0.1, confidence=0.95)
@@ -102,6 +103,16 @@ def test_a_verdict_against_a_cell_that_did_not_learn_is_qualified_with_the_chang
     assert learning_rate["keys"] == ["search.learning_rate", "training.patience"]
     assert (samples["keys"], samples["architectures"]) == (["task.samples"], ["lstm"])
 
+
+
+def test_a_cell_that_diverged_is_said_to_score_worse_than_the_constant_predictor_not_at_it():
+    # a SimpleRNN at learning rate 1 on the adding problem: test MSE 43.8 against the constant predictor's 0.167
+    diverged = diagnose([fit(16.59, 20, 40), fit(70.92, 20, 40)], "test_mse", CONSTANT_MSE, False, **BUDGET)
+    [phrase] = limits("simple_rnn", diverged, "test MSE")
+    assert phrase.startswith("simple_rnn did not learn (test MSE 43.755 worse than the constant predictor's 0.167, ")
+    # stopped early so far below it, it was not on the constant predictor's plateau
+    stopped = diagnose([fit(16.59, 2, 10), fit(70.92, 2, 10)], "test_mse", CONSTANT_MSE, False, **BUDGET)
+    assert (stopped["learned"], stopped["plateau_stop"], stopped["plateau_stopped"]) == (False, False, 0)
 
 def test_a_cell_that_learned_in_some_seeds_only_is_not_said_to_sit_at_the_constant_predictor():
     mixed = diagnose([fit(0.01, 20, 30), fit(0.165, 3, 11), fit(0.012, 22, 30), fit(0.166, 2, 10)], "test_mse",

@@ -117,8 +117,9 @@ def diagnose(
     if baseline is None:
         return {**result, "learned": None, "plateau_stop": None, "plateau_stopped": 0}
     learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
-    plateau = [last_epoch(fit) < max_epochs and skill(fit[headline], baseline, higher_is_better) <= min_skill
-               for fit in fits]
+    # on the plateau: about the constant predictor's score (a diverged fit, far below it, is not)
+    plateau = [last_epoch(fit) < max_epochs
+               and -min_skill <= skill(fit[headline], baseline, higher_is_better) <= min_skill for fit in fits]
     return {**result, **learning, "baseline": baseline, "plateau_stop": sum(plateau) > len(fits) / 2,
             "plateau_stopped": sum(plateau)}
 
@@ -127,7 +128,9 @@ def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
     """What keeps `name`'s score from carrying a plain verdict, one phrase each (empty when nothing does)."""
     found = []
     if diagnostics.get("learned") is False and diagnostics["skill_mean"] <= diagnostics["min_skill"]:
-        found.append(f"{name} did not learn ({label} {_mean_score(diagnostics)}at the constant predictor's "
+        # a diverged fit scores far below the constant predictor, not at it
+        where = "worse than" if diagnostics["skill_mean"] < -diagnostics["min_skill"] else "at"
+        found.append(f"{name} did not learn ({label} {_mean_score(diagnostics)}{where} the constant predictor's "
                      f"{diagnostics['baseline']:.3f}, skill {diagnostics['skill_mean']:.2f})")
     elif diagnostics.get("learned") is False:
         found.append(f"{name} did not learn reliably (skill {diagnostics['skill_mean']:.2f} over "
