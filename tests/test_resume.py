@@ -5,8 +5,11 @@ k-th epoch (trials and seed runs counted together), so nothing gets a chance to 
 """
 
 import json
+import re
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -129,6 +132,44 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expec
         whole = write_study(tmp_path / "whole", **options)
         assert run(whole).returncode == 0
         assert finished(killed) == finished(whole)
+
+
+HOLD_THE_STUDY = """
+import time
+from rnncompare.config import load_config
+from rnncompare.context import StudyLock
+lock = StudyLock(load_config("study.yaml"))
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_study_still_running_in_another_process_is_refused_not_taken_over(tmp_path, run):
+    # resume takes over a study run that never finished: one that is still running must not be
+    folder = write_study(tmp_path / "busy", architectures="[gru]", trials=1, seeds=0)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_STUDY], cwd=folder, env=clean_env(),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        refused = run(folder)
+        assert refused.returncode == 2
+        assert re.fullmatch(
+            rf"error: study resume is already running \(pid {holder.pid} on [^ ]+ since [-0-9]+ [:0-9]+; its lock is "
+            r"mlruns/tuner/resume.lock\): let it finish, or stop it and run the same command again to resume\n",
+            refused.stderr), refused.stderr
+        client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
+        assert client.get_experiment_by_name("resume") is None  # nothing written to the store
+    finally:
+        holder.kill()
+        holder.wait()
+    # the system dropped the lock with the killed process: the study is free to run (or resume)
+    completed = run(folder)
+    assert completed.returncode == 0, completed.stderr
+    # and this process let it go when the study ended
+    from rnncompare.config import load_config
+    from rnncompare.context import StudyLock
+
+    StudyLock(load_config(folder / "study.yaml", ["tuner.dir=" + str(folder / "mlruns" / "tuner")])).release()
 
 
 def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path, run):

@@ -7,9 +7,13 @@ same with either.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from rnncompare.config import StudyConfig
 from rnncompare.errors import UserError
@@ -49,6 +53,37 @@ def check_tuner_folder(config: StudyConfig, architecture: str) -> None:
     if not (folder / "oracle.json").is_file():
         raise UserError(f"tuner.dir: cannot resume {config.study}: {folder} is gone; "
                         "run again with --fresh to start the study over")
+
+
+class StudyLock:
+    """This process's claim on a study: an exclusive `flock` on ``<tuner.dir>/<study>.lock``, held until `release`
+    or the end of the process, however it ends (the system drops it with the process, kill -9 included).
+
+    Resume takes over a study run that never finished; without the lock a second `rnncompare run` of a study that is
+    still running took it over too, and both wrote its trial and seed runs (a seed FINISHED twice)."""
+
+    def __init__(self, config: StudyConfig):
+        self.path = Path(config.tuner.dir) / f"{config.study}.lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] | None = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.seek(0)
+            holder = self._handle.read().strip() or "a process that has not said which"
+            self.release()
+            raise UserError(f"study {config.study} is already running ({holder}; its lock is {self.path}): let it "
+                            "finish, or stop it and run the same command again to resume") from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self._handle.flush()
+
+    def release(self) -> None:
+        """Let the study go (closing the file drops the lock); a second call does nothing."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class ArchitectureSearch(Protocol):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rnncompare.config import StudyConfig, config_digest, load_config
-from rnncompare.context import check_tuner_folder
+from rnncompare.context import StudyLock, check_tuner_folder
 from rnncompare.distributed import Role, check_ports_free
 from rnncompare.errors import UserError
 from rnncompare.runtime import BackendUnavailable, choose_backend
@@ -24,13 +24,15 @@ Experiment = str | Path | Mapping[str, Any] | StudyConfig
 
 @dataclass
 class CheckedStudy:
-    """A study that passed every check: its config and data, its store, and the interrupted run it resumes."""
+    """A study that passed every check: its config and data, its store, the interrupted run it resumes, and this
+    process's lock on it (no other process runs it meanwhile; `run_study` releases it)."""
 
     config: StudyConfig
     task: TaskData
     tracking_uri: str
     digest: str
     resume: StudyRuns | None
+    lock: StudyLock
 
 
 def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None,
@@ -68,13 +70,19 @@ def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, 
         check_distributed(uri, role, len(config.architectures))
     reader = RunReader.connect(uri)
     reader.check_experiment(config.study)
-    digest = config_digest(config)
-    resume = None if fresh else reader.find_resumable(config.study, digest)
-    if resume is not None:
-        for architecture, previous in resume.previous_architectures.items():
-            if not previous.finished:
-                check_tuner_folder(config, architecture)
-    return CheckedStudy(config, task, uri, digest, resume)
+    # before the store is read for a run to resume: a run still going looks interrupted to it
+    lock = StudyLock(config)
+    try:
+        digest = config_digest(config)
+        resume = None if fresh else reader.find_resumable(config.study, digest)
+        if resume is not None:
+            for architecture, previous in resume.previous_architectures.items():
+                if not previous.finished:
+                    check_tuner_folder(config, architecture)
+    except BaseException:
+        lock.release()
+        raise
+    return CheckedStudy(config, task, uri, digest, resume, lock)
 
 
 def check_worker(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None, role: Role,

@@ -94,6 +94,15 @@ def run_study(
     progress = progress or Progress(enabled=False)
     checked = experiment if isinstance(experiment, CheckedStudy) else check_study(
         experiment, overrides, fresh=fresh, role=role)
+    try:
+        return _run_checked(checked, progress, swept, role)
+    finally:
+        checked.lock.release()
+
+
+def _run_checked(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None,
+                 role: Role | None) -> StudyResult:
+    """`run_study` once its checks passed: the backend, the processes that train, then the study itself."""
     config, task = checked.config, checked.task
     progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; {config.tuner.algorithm} "
                              f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
@@ -323,8 +332,14 @@ def run_sweep(experiment: Experiment, overrides: Overrides = None, *, progress: 
         raise UserError(f"sweep: --chief and --worker run one study, and {base.study} sweeps "
                         f"{', '.join(base.sweep)}; run each value as its own study (--set sweep={{}} --set KEY=VALUE "
                         "--set study=NAME), then `rnncompare compare` them")
-    checked = [(swept, check_study(config, fresh=fresh, role=role)) for swept, config in expanded]
-    results = [run_study(study, progress=progress, swept=swept, role=role) for swept, study in checked]
+    checked = []
+    try:
+        for swept, config in expanded:
+            checked.append((swept, check_study(config, fresh=fresh, role=role)))
+        results = [run_study(study, progress=progress, swept=swept, role=role) for swept, study in checked]
+    finally:
+        for _, study in checked:
+            study.lock.release()
     if not base.sweep:
         return results, None
     out_dir = compare_studies([result.study for result in results], results[0].tracking_uri,
