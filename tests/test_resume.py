@@ -134,6 +134,37 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expec
         assert finished(killed) == finished(whole)
 
 
+def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equals_an_uninterrupted_study(tmp_path, run):
+    interrupted, whole = write_study(tmp_path / "interrupted"), write_study(tmp_path / "whole")
+    study = subprocess.Popen([sys.executable, "-m", "rnncompare", "run", "study.yaml"], cwd=interrupted,
+                             env=clean_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+    printed = []
+    for line in study.stderr:  # Ctrl-C once the first trial has finished, in the middle of the second
+        printed.append(line)
+        if " trial 1/2 " in line:
+            study.send_signal(signal.SIGINT)
+            break
+    printed += study.stderr.readlines()
+    assert study.wait(timeout=120) == 130, "".join(printed)
+    assert printed[-1] == "interrupted: run the same command again to resume (what finished is kept)\n"
+    assert "Traceback" not in "".join(printed)
+    runs = all_runs(interrupted)
+    assert not [key(r) for r in runs if r.info.status == "RUNNING"]
+    assert ("study", None, None) in [key(r) for r in runs if r.info.status == "KILLED"]
+    assert [key(r) for r in runs if r.info.status == "FINISHED"] == [("trial", "lstm", "0")]
+
+    resumed = run(interrupted)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resume    continuing study run" in resumed.stderr
+    assert run(whole).returncode == 0
+    assert finished(interrupted) == finished(whole)  # every run once, with the same scores
+    # where the Ctrl-C came after the trial's run finished but before keras-tuner recorded it, the tuner ran the
+    # trial again: the second run is KILLED, saying which run counts
+    for killed in (r for r in all_runs(interrupted) if r.info.status == "KILLED"):
+        assert re.match(r"interrupted|trial 0 ran twice; run \w+ is the one that counts",
+                        killed.data.tags["rnncompare.failure_reason"])
+
+
 HOLD_THE_STUDY = """
 import time
 from rnncompare.config import load_config

@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
         return EXIT_STUDY_STOPPED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # the runs in progress are closed as KILLED by then; a study resumes from what finished
+        resumable = args.command == "run" and not getattr(args, "worker", None)
+        print("interrupted" + (": run the same command again to resume (what finished is kept)" if resumable else ""),
+              file=sys.stderr)
         return 130
 
 

@@ -115,8 +115,14 @@ class LocalSearch:
         previous_trials = context.tracker.previous_results(run_id, "trial", fixed) if previous else None
         observer = FanOut(context.tracker.trial_logger(context.runs, context.config.study, architecture, fixed),
                           context.progress.trial_observer(architecture))
-        return tune_architecture(architecture, context.config, context.task, observer, str(context.tuner_dir),
-                                 previous_trials)
+        outcome = tune_architecture(architecture, context.config, context.task, observer, str(context.tuner_dir),
+                                    previous_trials)
+        if previous_trials is not None:
+            # A process stopped after a trial's run was FINISHED and before keras-tuner recorded the trial ended
+            # (Ctrl-C as its line printed): the tuner ran it again, and the trial has two finished runs. One counts.
+            context.tracker.settle_trial_runs(run_id, [trial.trial_id for trial in outcome.trials
+                                                       if trial.status == "FINISHED"])
+        return outcome
 
     def close(self) -> None:
         pass
