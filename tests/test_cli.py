@@ -1,3 +1,4 @@
+import socket
 import subprocess
 import sys
 import time
@@ -132,6 +133,24 @@ def test_report_of_an_unknown_study_is_a_user_error(cli, tmp_path):
     assert completed.returncode == 2
     assert completed.stderr == f"error: study 'nope' not found in {uri}; the store holds no studies\n"
 
+
+
+@pytest.mark.parametrize("command", ["ui", "server"])
+def test_a_port_in_use_or_out_of_range_is_one_line_before_anything_starts(cli, tmp_path, command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = cli(command, "--port", str(port), cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == (f"error: --port: cannot serve on 127.0.0.1:{port} (Address already in use); choose "
+                                "another port with --port\n")
+    assert list(tmp_path.iterdir()) == []  # no store, no artifact folder
+    # MLflow's server failed on these with a traceback, and exit status 0
+    out_of_range = cli(command, "--port", "99999", cwd=tmp_path)
+    assert out_of_range.returncode == 2
+    assert out_of_range.stderr.splitlines()[-1] == (
+        f"rnncompare {command}: error: argument --port: '99999' is not a port number from 1 to 65535")
 
 def test_tracking_uri_precedence(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's tracking store")
     ui.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    ui.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
 
     server = commands.add_parser("server", help="start an MLflow tracking server that a team's studies share")
     server.add_argument("--backend-store-uri", default="sqlite:///mlruns/mlflow.db",
@@ -77,11 +77,26 @@ def _parser() -> argparse.ArgumentParser:
                         help="where the server keeps artifacts: a folder, s3://..., gs://... (default mlruns/artifacts)")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
                                                           "0.0.0.0 serves the network, with no authentication)")
-    server.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    server.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
     server.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
 
     commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
     return parser
+
+
+def _port(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse with one line a port the server could not listen on (MLflow's would fail with a traceback)."""
+    from rnncompare.distributed.role import bind_error
+
+    error = bind_error(host, port)
+    if error is not None:
+        raise UserError(f"--port: cannot serve on {host}:{port} ({error}); choose another port with --port")
 
 
 def _workers(text: str) -> str:
@@ -188,6 +203,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if args.backend_store_uri.startswith(("http://", "https://")):
             raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
+        _check_port(args.host, args.port)
         check_store(args.backend_store_uri)
         if "://" not in args.artifacts_destination:
             Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
@@ -208,6 +224,7 @@ def _ui(args: argparse.Namespace) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise UserError(f"--tracking-uri: {uri} is a tracking server; open it in a browser, it serves its own UI")
+    _check_port(args.host, args.port)
     address = f"http://{args.host}:{args.port}"
     views = training_views(uri, address)
     print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", file=sys.stderr)

@@ -93,17 +93,25 @@ def _oracle_address(oracle: str | None, environ: Mapping[str, str]) -> tuple[str
     return host, int(port_text)
 
 
+def bind_error(host: str, port: int) -> str | None:
+    """Why a server could not listen on `host`:`port` now ("Address already in use"), or None where it could."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def check_ports_free(role: Role, count: int) -> None:
     """Fail with one line, before anything is written, if the chief cannot bind one of its `count` ports."""
     for index in range(count):
         port = role.port_for(index)
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((role.host, port))
-            except OSError as exc:
-                raise UserError(f"--oracle: the chief cannot serve on {role.host}:{port} ({exc.strerror}); it "
-                                f"needs ports {role.port} to {role.port_for(count - 1)}, one per architecture") from None
+        error = bind_error(role.host, port)
+        if error is not None:
+            raise UserError(f"--oracle: the chief cannot serve on {role.host}:{port} ({error}); it "
+                            f"needs ports {role.port} to {role.port_for(count - 1)}, one per architecture")
 
 
 def free_ports(host: str, count: int, attempts: int = 100) -> int | None:
