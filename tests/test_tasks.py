@@ -275,6 +275,8 @@ def bad_npz(tmp_path, case):
         return str(tmp_path / "data.npz")
     if case == "keys":
         return npz_file(tmp_path, features=x, labels=y)
+    if case == "one class":
+        return npz_file(tmp_path, x=x, y=np.zeros(len(x), dtype=int))
     raise AssertionError(case)
 
 
@@ -287,6 +289,8 @@ def bad_npz(tmp_path, case):
     ("empty", r"data.npz: the file is empty"),
     ("garbage", r"data.npz: not a readable .npz file"),
     ("keys", r"needs arrays x and y, or x_train, y_train, x_test and y_test; arrays there: features, labels"),
+    ("one class", r"task: the labels hold one class only \(0\) \(.*data.npz\); a classification needs two or more "
+                  r"\(targets to predict as numbers: set task.kind: regression\)"),
 ])
 def test_bad_npz_input_is_one_clear_line(tmp_path, case, message):
     with pytest.raises(UserError, match=message) as error:

@@ -145,6 +145,10 @@ def _encode_labels(raw: RawTask) -> tuple[RawTask, tuple[str, ...]]:
     if everything.dtype.kind == "f" and not np.all(np.isfinite(everything)):
         raise UserError(f"task: labels hold NaN or infinite values ({raw.source})")
     labels = np.unique(everything)
+    if len(labels) < 2:  # every model scores 1.0, and so does the constant predictor: no comparison
+        only = _label_name(labels.tolist()[0]) if len(labels) else "none"
+        raise UserError(f"task: the labels hold one class only ({only}) ({raw.source}); a classification needs two "
+                        "or more (targets to predict as numbers: set task.kind: regression)")
     index = {label: position for position, label in enumerate(labels.tolist())}
 
     def encode(values: np.ndarray) -> np.ndarray:
