@@ -121,6 +121,7 @@ def test_studies_of_different_kinds_are_not_compared():
 
 def regression_record(lstm: list[float], gru: list[float], best_epoch: float, epochs_run: float) -> dict:
     built = record(lstm=lstm, gru=gru, kind="regression")
+    built["config"]["task"] = {"name": "adding"}
     built["dataset"] = {"kind": "regression", "baseline_test_mse": "0.167", "baseline_test_mae": "0.33"}
     built["config"]["tuner"]["epochs"] = 40
     built["config"]["training"]["patience"] = 8
@@ -153,6 +154,10 @@ def test_a_winner_over_a_cell_on_the_plateau_is_qualified_in_the_summary_and_the
     assert "gru is better than lstm at this budget (Welch p = " in text
     assert "; but lstm did not learn" in text and "gru is better than lstm (" not in text
     assert "To settle it: search the learning rate" in text and "(search.learning_rate, training.patience)" in text
+    assert "more training sequences (task.samples)" in text  # the adding problem generates as many as asked
+    # a task whose data is what it is (a built-in set, the user's file) has no key for more of it
+    built["config"]["task"] = {"name": "sunspots"}
+    assert ["task.samples"] not in [entry["keys"] for entry in build_summary(built)["suggestions"]]
 
 
 def test_a_study_cut_short_while_improving_says_so():

@@ -12,6 +12,7 @@ from rnncompare.errors import UserError
 from rnncompare.evaluation import seed_scores_summary, seed_spread
 from rnncompare.metrics import for_kind
 from rnncompare.stats import compare
+from rnncompare.tasks import registry
 
 COUNT_METRICS = ("params_total", "params_trainable", "trials_finished", "trials_failed")
 SEARCHED = ("units", "dropout", "layers")
@@ -98,7 +99,8 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
                       else f"{metrics.headline_label} of the selected trial"),
         "comparisons": comparisons,
         "matched": matched,
-        "suggestions": suggestions({name: row for name, row in diagnostics.items() if row}),
+        "suggestions": suggestions({name: row for name, row in diagnostics.items() if row},
+                                   "task.samples" if "samples" in registry()[config["task"]["name"]].options else None),
     }
 
 
