@@ -60,8 +60,10 @@ def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
         assert row["diagnostics"]["baseline"] == baseline
     [pair] = summary["comparisons"]
     assert pair["qualified"] is True
-    assert f"lstm did not learn (test MSE {summary['architectures']['lstm']['diagnostics']['score_mean']:.3f} at the " \
-           f"constant predictor's {baseline:.3f}" in pair["verdict"]
+    lstm = summary["architectures"]["lstm"]["diagnostics"]
+    where = "worse than" if lstm["skill_mean"] < -0.1 else "at"  # two epochs: about 3 x its MSE
+    assert f"lstm did not learn (test MSE {lstm['score_mean']:.3f} {where} the constant predictor's {baseline:.3f}" \
+        in pair["verdict"]
     assert ["search.learning_rate", "training.patience"] in [entry["keys"] for entry in summary["suggestions"]]
     for architecture in by_role["architecture"]:
         tags = architecture.data.tags

@@ -74,6 +74,8 @@ class StudyLock:
             self.release()
             raise UserError(f"study {config.study} is already running ({holder}; its lock is {self.path}): let it "
                             "finish, or stop it and run the same command again to resume") from None
+        except OSError:  # a file system without locks (some network mounts): run unguarded, as before the lock
+            pass
         self._handle.seek(0)
         self._handle.truncate()
         self._handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
