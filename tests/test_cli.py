@@ -152,6 +152,15 @@ def test_a_port_in_use_or_out_of_range_is_one_line_before_anything_starts(cli, t
     assert out_of_range.stderr.splitlines()[-1] == (
         f"rnncompare {command}: error: argument --port: '99999' is not a port number from 1 to 65535")
 
+
+@pytest.mark.parametrize("command", [["report", "tiny"], ["compare", "tiny"]])
+def test_a_report_folder_that_cannot_be_made_is_one_line(cli, tiny_study, tmp_path, command):
+    (tmp_path / "taken").write_text("a file where the report folder would go")
+    completed = cli(*command, "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path / "taken"), cwd=tmp_path)
+    assert completed.returncode == 2
+    made = tmp_path / "taken" / "tiny" if command[0] == "report" else tmp_path / "taken"  # report: OUT/STUDY/
+    assert completed.stderr == f"error: --out: cannot create {made}: {tmp_path / 'taken'} is a file, not a folder\n"
+
 def test_tracking_uri_precedence(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(None) == "sqlite:///mlruns/mlflow.db"

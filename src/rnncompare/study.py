@@ -24,7 +24,7 @@ from rnncompare.errors import UserError
 from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
 from rnncompare.fitting import choose_cpu_kernels
 from rnncompare.models import portable_model
-from rnncompare.preflight import CheckedStudy, Experiment, check_study, check_worker
+from rnncompare.preflight import CheckedStudy, Experiment, check_output_folder, check_study, check_worker
 from rnncompare.processes import allowed_cores
 from rnncompare.progress import Progress
 from rnncompare.report import run_notes, study_run_numbers, trials_table, write_comparison, write_report
@@ -352,6 +352,7 @@ def run_sweep(experiment: Experiment, overrides: Overrides = None, *, progress: 
 def compare_studies(studies: Sequence[str], tracking_uri: str | None, out_dir: str | Path) -> Path:
     """Write one comparison report over several finished studies (read from the tracking store) to `out_dir`."""
     uri = resolve_tracking_uri(tracking_uri)
+    check_output_folder("--out", Path(out_dir))
     write_comparison([load_summary(uri, study) for study in studies], Path(out_dir))
     return Path(out_dir)
 
@@ -361,5 +362,6 @@ def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str 
     uri = resolve_tracking_uri(tracking_uri)
     record = load_study(uri, study)
     out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
+    check_output_folder("--out" if report_dir else "report.dir", out_dir)
     write_report(record, out_dir)
     return out_dir
