@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import REPO, clean_env
+from conftest import REPO, clean_env, free_port
 from rnncompare.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
 
@@ -174,3 +174,25 @@ def test_an_unreachable_server_fails_within_seconds():
     with pytest.raises(UserError, match=r"^tracking.uri: cannot reach the MLflow server at http://127.0.0.1:9 "):
         check_store("http://127.0.0.1:9")
     assert time.perf_counter() - started < 6
+
+
+@pytest.mark.parametrize("uri, message", [
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; MLflow failed on a missing driver with a traceback
+    ("postgresql://mlflow:secret@127.0.0.1:1/mlflow", "tracking.uri: postgresql:// needs the database driver psycopg, "
+                                                      "which is not installed: .venv/bin/pip install 'psycopg[binary]'"),
+    ("mysql://mlflow:secret@127.0.0.1:1/mlflow", "tracking.uri: mysql:// needs the database driver MySQLdb, which is "
+                                                 "not installed: .venv/bin/pip install 'mysqlclient'"),
+    ("nosuchdb://somewhere", "tracking.uri: nosuchdb:// is not a database SQLAlchemy knows (Can't load plugin: "
+                             "sqlalchemy.dialects:nosuchdb)"),
+])
+def test_a_database_whose_driver_is_missing_is_one_line(uri, message):
+    with pytest.raises(UserError) as error:
+        check_store(uri)
+    assert str(error.value) == message
+
+
+def test_the_server_names_its_own_option_for_a_store_it_cannot_use(cli, tmp_path):
+    completed = cli("server", "--backend-store-uri", "mysql://u:p@127.0.0.1:1/db", "--port", str(free_port()),
+                    cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: --backend-store-uri: mysql:// needs the database driver MySQLdb")

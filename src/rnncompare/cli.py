@@ -204,7 +204,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.backend_store_uri.startswith(("http://", "https://")):
             raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
         _check_port(args.host, args.port)
-        check_store(args.backend_store_uri)
+        check_store(args.backend_store_uri, key="--backend-store-uri")
         if "://" not in args.artifacts_destination:
             Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
         where = f"http://{args.host}:{args.port}"

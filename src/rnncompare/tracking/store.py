@@ -125,16 +125,17 @@ def _copy_of_empty_store(path: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
-    """Fail fast, with one line, if the tracking store cannot be used; never waits on MLflow's long retries."""
+def check_store(uri: str, timeout_seconds: float = 5.0, key: str = "tracking.uri") -> None:
+    """Fail fast, with one line naming `key`, if the tracking store cannot be used; never waits on MLflow's long
+    retries."""
     if is_server(uri):
         try:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_seconds) as response:
                 if response.status != 200:
-                    raise UserError(f"tracking.uri: {uri} answered HTTP {response.status} to /health")
+                    raise UserError(f"{key}: {uri} answered HTTP {response.status} to /health")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise UserError(f"tracking.uri: cannot reach the MLflow server at {uri} ({reason})") from None
+            raise UserError(f"{key}: cannot reach the MLflow server at {uri} ({reason})") from None
         return
     path = _sqlite_path(uri)
     if path is not None:
@@ -142,15 +143,39 @@ def check_store(uri: str, timeout_seconds: float = 5.0) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"tracking.uri: cannot create {folder} for {uri} ({exc.strerror})") from None
+            raise UserError(f"{key}: cannot create {folder} for {uri} ({exc.strerror})") from None
         if not writable_folder(folder) or (path.exists() and not os.access(path, os.W_OK)):
-            raise UserError(f"tracking.uri: {path} is not writable")
+            raise UserError(f"{key}: {path} is not writable")
         return
     if uri.startswith(("file:", "/", ".")) or "://" not in uri:
         raise UserError(
-            f"tracking.uri: {uri!r} is a plain folder store, which current MLflow refuses; "
+            f"{key}: {uri!r} is a plain folder store, which current MLflow refuses; "
             f"use a database URI such as {DEFAULT_TRACKING_URI} or a server http://host:port"
         )
+    _check_database_driver(uri, key)
+
+
+# The package that provides each database driver SQLAlchemy may ask for (its default for postgresql:// is psycopg 3)
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                   "pymysql": "pymysql", "pyodbc": "pyodbc"}
+
+
+def _check_database_driver(uri: str, key: str) -> None:
+    """Refuse with one line a database URI whose driver is not installed (MLflow fails on it with a traceback)."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        dialect = make_url(uri).get_dialect()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError) as exc:
+        raise UserError(f"{key}: {uri.split('://')[0]}:// is not a database SQLAlchemy knows ({exc})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        module = exc.name or dialect.driver
+        package = DRIVER_PACKAGES.get(module, module)
+        raise UserError(f"{key}: {uri.split('://')[0]}:// needs the database driver {module}, which is not "
+                        f"installed: .venv/bin/pip install '{package}'") from None
 
 
 def writable_folder(folder: Path) -> bool:
