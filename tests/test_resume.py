@@ -165,6 +165,22 @@ def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equa
                         killed.data.tags["rnncompare.failure_reason"])
 
 
+def test_a_search_of_another_config_run_since_the_interruption_is_not_resumed_from(tmp_path, run):
+    # config A interrupted; config B of the same study run to its end in the same tuner folder; A again: keras-tuner
+    # would go on from B's trials, and A's report would miss its own
+    folder = write_study(tmp_path / "two", architectures="[gru]", trials=2, seeds=0)
+    assert killed_run(folder, 3).returncode == -signal.SIGKILL
+    assert run(folder, "--set", "tuner.epochs=1").returncode == 0
+    left = sorted((key(r), r.info.status, r.info.run_id) for r in all_runs(folder))
+    refused = run(folder)
+    assert refused.returncode == 2
+    assert re.fullmatch(r"error: tuner.dir: cannot resume resume \(config \w{16}\): mlruns/tuner/resume now holds the "
+                        r"search of another config of the study \(\w{16}\), run after this one was interrupted; run "
+                        r"again with --fresh to start this config over\n", refused.stderr), refused.stderr
+    assert sorted((key(r), r.info.status, r.info.run_id) for r in all_runs(folder)) == left  # nothing written
+    assert run(folder, "--fresh").returncode == 0
+
+
 HOLD_THE_STUDY = """
 import time
 from rnncompare.config import load_config

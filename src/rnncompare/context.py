@@ -47,12 +47,31 @@ class StudyContext:
         return fixed_hyperparameters(architecture, self.config)
 
 
-def check_tuner_folder(config: StudyConfig, architecture: str) -> None:
-    """Refuse to resume an architecture's search whose keras-tuner folder is gone."""
+# In a study's keras-tuner folder: the digest of the config whose search it holds (a new study run of another config
+# of the study overwrites the projects there)
+TUNER_CONFIG_FILE = "config_digest"
+
+
+def claim_tuner_folder(config: StudyConfig, digest: str) -> None:
+    """Mark the study's keras-tuner folder as the search of the config with `digest` (a new study run's)."""
+    folder = Path(config.tuner.dir) / config.study
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TUNER_CONFIG_FILE).write_text(digest + "\n", encoding="utf-8")
+
+
+def check_tuner_folder(config: StudyConfig, architecture: str, digest: str) -> None:
+    """Refuse to resume an architecture's search whose keras-tuner folder is gone, or now holds the search of
+    another config of the study (run after this one was interrupted: keras-tuner would go on from its trials)."""
     folder = Path(config.tuner.dir) / config.study / architecture
     if not (folder / "oracle.json").is_file():
         raise UserError(f"tuner.dir: cannot resume {config.study}: {folder} is gone; "
                         "run again with --fresh to start the study over")
+    marker = folder.parent / TUNER_CONFIG_FILE
+    other = marker.read_text(encoding="utf-8").strip() if marker.is_file() else digest  # before the mark: trusted
+    if other != digest:
+        raise UserError(f"tuner.dir: cannot resume {config.study} (config {digest}): {folder.parent} now holds the "
+                        f"search of another config of the study ({other}), run after this one was interrupted; run "
+                        "again with --fresh to start this config over")
 
 
 class StudyLock:

@@ -78,7 +78,7 @@ def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, 
         if resume is not None:
             for architecture, previous in resume.previous_architectures.items():
                 if not previous.finished:
-                    check_tuner_folder(config, architecture)
+                    check_tuner_folder(config, architecture, digest)
     except BaseException:
         lock.release()
         raise

@@ -15,7 +15,7 @@ import pandas as pd
 
 from rnncompare import provenance
 from rnncompare.config import expand_sweep
-from rnncompare.context import ArchitectureSearch, LocalSearch, StudyContext
+from rnncompare.context import ArchitectureSearch, LocalSearch, StudyContext, claim_tuner_folder
 from rnncompare.distributed import Role
 from rnncompare.distributed.chief import ServedSearch
 from rnncompare.distributed.loopback import LocalCluster, resolve_workers, seed_process_repays
@@ -193,6 +193,7 @@ def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, A
                                  f"{' (' + ', '.join(done) + ' done)' if done else ''}")
     else:
         tracker.log_dataset(runs, task)
+        claim_tuner_folder(config, checked.digest)
     return StudyContext(config, task, tracker, runs, progress, seed_pool)
 
 
