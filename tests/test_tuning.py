@@ -7,7 +7,7 @@ import pytest
 from conftest import clean_env
 from rnncompare.config import load_config
 from rnncompare.fitting import summarize_epochs
-from rnncompare.tuning import declare_search_space
+from rnncompare.tuning import declare_search_space, trials_per_search
 
 HISTORY = {
     "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
@@ -70,6 +70,18 @@ def test_search_space_comes_from_the_config():
     assert type(layers).__name__ == "Fixed" and layers.value == 1
     assert type(dropout).__name__ == "Fixed" and dropout.value == 0.1
 
+
+
+def test_a_grid_search_counts_its_points_not_its_budget():
+    # two widths x two dropouts: keras-tuner stops after 4 trials whatever max_trials says
+    grid = ["tuner.algorithm=grid", "search.units.min=8", "search.units.max=16", "search.units.step=8",
+            "search.dropout.max=0.1", "search.dropout.step=0.1"]
+    assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=10"])) == 4
+    assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=3"])) == 3
+    # a learning rate without a step is 10 grid values (keras-tuner's rule)
+    rate = ["search.learning_rate.min=0.001", "search.learning_rate.max=0.01", "search.learning_rate.sampling=log"]
+    assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=100", *rate])) == 40
+    assert trials_per_search(load_config({}, ["tuner.algorithm=random", "tuner.max_trials=10"])) == 10
 
 @pytest.mark.slow
 def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, tmp_path):

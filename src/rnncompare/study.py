@@ -31,6 +31,7 @@ from rnncompare.report import run_notes, study_run_numbers, trials_table, write_
 from rnncompare.runtime import current_backend, import_deep_learning, rarer_full_collections, use_compile_cache
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
 from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
+from rnncompare.tuning import trials_per_search
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
 
@@ -152,7 +153,7 @@ def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | N
     report_dir = Path(config.report.dir) / config.study
     status = "FAILED"
     try:
-        progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
+        progress.begin_search(config.architectures, trials_per_search(config), task.output_spec.metrics)
         search.start()
         outcomes = _architectures(context, search)
         if config.evaluation.match_params and config.evaluation.seeds:
@@ -314,7 +315,7 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     use_compile_cache(config.execution.compile_cache)
     choose_cpu_kernels(config, task)
     import_deep_learning()
-    progress.begin_search(config.architectures, config.tuner.max_trials, task.output_spec.metrics)
+    progress.begin_search(config.architectures, trials_per_search(config), task.output_spec.metrics)
     count = run_trials(config, task, tracker, runs, role, progress, wait_seconds)
     progress.stage("done", f"worker {role.name} ran {count} trials; the chief trains the seed runs and writes the "
                            "report")

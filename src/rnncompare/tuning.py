@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 from typing import Any, Callable
 
@@ -61,6 +62,16 @@ def declare_search_space(hp, search) -> dict[str, Any]:
         rate = search.learning_rate
         values["learning_rate"] = hp.Float("learning_rate", rate.min, rate.max, sampling=rate.sampling)
     return values
+
+
+def trials_per_search(config) -> int:
+    """The trials each architecture's search runs at most: `tuner.max_trials`, or the grid's points where a grid
+    search has fewer (4 for two widths and two dropouts: keras-tuner stops there)."""
+    if config.tuner.algorithm != "grid":
+        return config.tuner.max_trials
+    hp = kt_compat.load().HyperParameters()
+    declare_search_space(hp, config.search)
+    return min(config.tuner.max_trials, math.prod(len(list(parameter.values)) for parameter in hp.space))
 
 
 def make_hypermodel(architecture: str, config, task: TaskData):
