@@ -88,6 +88,20 @@ def test_a_figure_title_wider_than_its_figure_breaks_onto_lines_inside_it(tmp_pa
 
 
 
+
+def test_an_epoch_axis_ticks_whole_epochs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots()
+    axis.plot([3, 4, 5, 6], [0.7, 0.9, 0.8, 0.6])  # a Hyperband trial that went on from another's epoch 2
+    label_axis(axis, "epoch", "loss")
+    ticks = [tick for tick in axis.get_xticks() if 3 <= tick <= 6]
+    assert ticks == [3, 4, 5, 6]
+    plt.close(fig)
+
 def test_equal_seed_scores_are_drawn_side_by_side():
     # the quickstart's GRU: 0.978, 0.970, 0.985, 0.985, 0.978 (a 270-sample test split)
     assert side_by_side([0.978, 0.970, 0.985, 0.985, 0.978]) == pytest.approx([-0.02, 0.0, -0.02, 0.02, 0.02])

@@ -296,6 +296,10 @@ def label_axis(axis, xlabel: str | None, ylabel: str, title: str | None = None, 
     """Axis labels, an optional title, a light grid, and a legend only where there is something to label."""
     if xlabel:
         axis.set_xlabel(xlabel)
+    if xlabel == "epoch":  # whole epochs only: a few epochs otherwise tick at 3.5, 4.5, ...
+        from matplotlib.ticker import MaxNLocator
+
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel(ylabel)
     if title:
         axis.set_title(title, wrap=True)  # a title wider than the figure breaks onto lines, not off its edge
