@@ -165,6 +165,25 @@ def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equa
                         killed.data.tags["rnncompare.failure_reason"])
 
 
+def test_sigterm_closes_the_runs_as_ctrl_c_does(tmp_path, run):
+    # `kill`, `docker stop`, a scheduler's preemption: the runs were left RUNNING until a resume
+    folder = write_study(tmp_path / "terminated", architectures="[gru]", trials=2, seeds=0)
+    study = subprocess.Popen([sys.executable, "-m", "rnncompare", "run", "study.yaml"], cwd=folder, env=clean_env(),
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    printed = []
+    for line in study.stderr:
+        printed.append(line)
+        if " trial 1/2 " in line:
+            study.terminate()
+            break
+    printed += study.stderr.readlines()
+    assert study.wait(timeout=120) == 143, "".join(printed)
+    assert printed[-1] == "terminated: run the same command again to resume (what finished is kept)\n"
+    statuses = {key(r): r.info.status for r in all_runs(folder)}
+    assert "RUNNING" not in statuses.values() and statuses[("study", None, None)] == "KILLED"
+    assert run(folder).returncode == 0
+
+
 def test_a_search_of_another_config_run_since_the_interruption_is_not_resumed_from(tmp_path, run):
     # config A interrupted; config B of the same study run to its end in the same tuner folder; A again: keras-tuner
     # would go on from B's trials, and A's report would miss its own

@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import errno
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -105,11 +106,33 @@ def _workers(text: str) -> str:
     return text
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `docker stop`, a scheduler's preemption), taken as Ctrl-C: the runs in progress are closed
+    as KILLED instead of being left RUNNING until a resume."""
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c():
+    def terminate(signal_number, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (a notebook's worker thread): the process's own handling stands
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `rnncompare` and `python -m rnncompare`; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        with rarer_full_collections():  # from the first import of a library on
+        stoppable = _terminate_like_ctrl_c() if args.command == "run" else contextlib.nullcontext()
+        with rarer_full_collections(), stoppable:  # collections: from the first import of a library on
             return _dispatch(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -123,12 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
         return EXIT_STUDY_STOPPED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         # the runs in progress are closed as KILLED by then; a study resumes from what finished
         resumable = args.command == "run" and not getattr(args, "worker", None)
-        print("interrupted" + (": run the same command again to resume (what finished is kept)" if resumable else ""),
+        word = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(word + (": run the same command again to resume (what finished is kept)" if resumable else ""),
               file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
 
 
 def console_main() -> None:
