@@ -130,10 +130,11 @@ def _terminate_like_ctrl_c():
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `rnncompare` and `python -m rnncompare`; returns the exit status."""
     args = _parser().parse_args(argv)
+    # a study, not a worker: SIGTERM is how a chief stops its worker, and the chief settles what the worker leaves
+    study = args.command == "run" and not getattr(args, "worker", None)
     try:
-        stoppable = _terminate_like_ctrl_c() if args.command == "run" else contextlib.nullcontext()
-        with rarer_full_collections(), stoppable:  # collections: from the first import of a library on
-            return _dispatch(args)
+        with rarer_full_collections(), _terminate_like_ctrl_c() if study else contextlib.nullcontext():
+            return _dispatch(args)  # collections rarer from the first import of a library on
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -148,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STUDY_STOPPED
     except KeyboardInterrupt as stop:
         # the runs in progress are closed as KILLED by then; a study resumes from what finished
-        resumable = args.command == "run" and not getattr(args, "worker", None)
         word = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        print(word + (": run the same command again to resume (what finished is kept)" if resumable else ""),
+        print(word + (": run the same command again to resume (what finished is kept)" if study else ""),
               file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
 
