@@ -235,6 +235,9 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
             budget_rows = page.eval_on_selector_all("#budget tbody tr", "rows => rows.length")
             verdict = page.inner_text(".verdict")
             search = page.inner_text("#search")
+            # the verdicts and diagnostics are prose: read from the left, as the numbers are from the right
+            aligned = page.eval_on_selector_all(
+                "td.prose, #diagnostics td", "cells => [...new Set(cells.map(c => getComputedStyle(c).textAlign))]")
         finally:
             browser.close()
     assert errors == []
@@ -242,6 +245,7 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
     assert rows == 3 and budget_rows == 3
     assert verdict.startswith("Ranked by mean test accuracy over seeds:")
     assert re.search(r"from scratch\. Trained with Keras on \w+: seconds per epoch", search), search
+    assert aligned == ["left"]
 
 
 def browse_ui(runs_address: str, study_run_id: str) -> tuple[list[str], str]:
