@@ -150,12 +150,11 @@ def _mean_score(diagnostics: Mapping[str, Any]) -> str:
     return "" if score is None else f"{score:.3f} "
 
 
-def suggestions(diagnostics: Mapping[str, Mapping[str, Any]], data_key: str | None = "task.samples"
-                ) -> list[dict[str, Any]]:
+def suggestions(diagnostics: Mapping[str, Mapping[str, Any]], more_data: bool = True) -> list[dict[str, Any]]:
     """The changes that would settle what the diagnostics leave open, each with the config keys to set.
 
-    `data_key`: the key that gives the task more training sequences (``task.samples`` for a generated task), or
-    None where the data is what it is (a built-in set, the user's file): then more data is not offered."""
+    `more_data`: whether the task can give more training sequences (``task.samples``, a generated task's); not
+    where the data is what it is (a built-in set, the user's file)."""
     found: dict[str, dict[str, Any]] = {}
 
     def suggest(change: str, keys: Sequence[str], architecture: str) -> None:
@@ -166,8 +165,8 @@ def suggestions(diagnostics: Mapping[str, Mapping[str, Any]], data_key: str | No
         if row.get("learned") is False or row.get("plateau_stop"):
             suggest("search the learning rate and give early stopping more patience: a cell on a plateau is often "
                     "a learning-rate question", ["search.learning_rate", "training.patience"], name)
-            if data_key is not None:
-                suggest("more training sequences", [data_key], name)
+            if more_data:
+                suggest("more training sequences", ["task.samples"], name)
         if row.get("budget_limited"):
             suggest("more epochs: the fits were still improving when they hit the cap", ["tuner.epochs"], name)
         for hyperparameter, edge in row.get("search_edges", {}).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +213,7 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
 def side_by_side(scores: list[float], step: float = 0.04) -> list[float]:
     """Horizontal offsets that put equal scores next to each other instead of on top of each other (test scores
     on a few hundred samples repeat: five seeds can show as three dots)."""
-    seen: dict[float, int] = {}
-    for score in scores:
-        seen[score] = seen.get(score, 0) + 1
+    seen = Counter(scores)
     placed: dict[float, int] = {}
     offsets = []
     for score in scores:

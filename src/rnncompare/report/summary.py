@@ -100,7 +100,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
         "comparisons": comparisons,
         "matched": matched,
         "suggestions": suggestions({name: row for name, row in diagnostics.items() if row},
-                                   "task.samples" if "samples" in registry()[config["task"]["name"]].options else None),
+                                   more_data="samples" in registry()[config["task"]["name"]].options),
     }
 
 
