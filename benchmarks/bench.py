@@ -76,7 +76,7 @@ def fit_plan(folder: Path) -> dict:
     from mlflow.tracking import MlflowClient
 
     from rnncompare.config import load_config
-    from rnncompare.seeds import trial_seed
+    from rnncompare.core.seeds import trial_seed
 
     config = load_config(STUDY)
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")

@@ -1,7 +1,7 @@
 """Which recurrent kernels the study's models run on this machine, and their time per epoch.
 
 For each architecture and two shapes (the quickstart's digits, 8 steps of 8 features; the adding problem's 100
-steps of 2), the model `rnncompare.models.build_model` builds for a study, under the Keras backend set by
+steps of 2), the model `rnncompare.training.models.build_model` builds for a study, under the Keras backend set by
 KERAS_BACKEND (JAX's platform by JAX_PLATFORMS): whether Keras ran its backend's kernel (`lstm`/`gru` returned)
 or fell back to its step loop (they raised NotImplementedError, Keras's signal for it); under JAX, whether the
 compiled gradient calls cuDNN's RNN; and the median time of an epoch after the first, at batch 32. Prints one
@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-from rnncompare.runtime import share_gpu_memory
+from rnncompare.runtime.backend import share_gpu_memory
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 share_gpu_memory()  # as a study's processes do
@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src import backend as keras_backend  # noqa: E402
 
-from rnncompare.models import build_model  # noqa: E402
+from rnncompare.training.models import build_model  # noqa: E402
 from rnncompare.tasks import InputSpec, OutputSpec  # noqa: E402
 
 EPOCHS = 6

@@ -7,8 +7,8 @@ Usage: python keras_tuner_autolog.py FOLDER (the tuner folder and the store go t
 import sys
 from pathlib import Path
 
-from rnncompare.preflight import check_config_and_data
-from rnncompare.runtime import import_deep_learning
+from rnncompare.orchestration.preflight import check_config_and_data
+from rnncompare.compat.frameworks import import_deep_learning
 
 BENCH = Path(__file__).with_name("bench.yaml")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rnncompare.distributed.role import free_ports
+from rnncompare.orchestration.distributed.role import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 # The suite's recorded numbers (test_same_results) are TensorFlow's, and a process's Keras backend is fixed at its

@@ -12,9 +12,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import REPO, TINY_STUDY, clean_env
-from rnncompare import runtime
-from rnncompare.runtime import (BackendUnavailable, cheaper_cpu_compiles, cheaper_cpu_fusions, choose_backend,
-                                gpu_present, share_gpu_memory)
+from rnncompare.compat import jax as jax_compat
+from rnncompare.runtime import backend, xla
+from rnncompare.compat.jax import cheaper_cpu_fusions
+from rnncompare.runtime.backend import BackendUnavailable, choose_backend, gpu_present, share_gpu_memory
+from rnncompare.runtime.xla import cheaper_cpu_compiles
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
@@ -28,11 +30,11 @@ def test_auto_keeps_the_backend_keras_already_runs_on():
 
 def test_auto_picks_jax_on_a_cpu_machine_and_tensorflow_beside_a_gpu():
     env = {key: value for key, value in clean_env().items() if key != "KERAS_BACKEND"}
-    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime import choose_backend; "
+    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; "
                                 "print(choose_backend('auto'))"], env=env, capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == ("tensorflow" if gpu_present() else "jax")
     # KERAS_BACKEND (the user's, or a study's handed to its workers) is kept by auto
-    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime import choose_backend; "
+    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; "
                                 "print(choose_backend('auto'))"], env={**env, "KERAS_BACKEND": "tensorflow"},
                                capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "tensorflow"
@@ -50,9 +52,9 @@ def test_the_processes_of_a_study_take_gpu_memory_as_they_need_it_unless_the_use
 
 
 def test_under_jax_on_a_cpu_xla_compiles_at_optimization_level_1_unless_the_user_set_one(monkeypatch):
-    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setattr(xla, "gpu_present", lambda: False)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setattr(runtime, "keras_backend_in_use", lambda: None)  # as in a study's process before Keras
+    monkeypatch.setattr(backend, "keras_backend_in_use", lambda: None)  # as in a study's process before Keras
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
     cheaper_cpu_compiles()
     cheaper_cpu_compiles()  # a worker started by a study runs it again: the flag once
@@ -61,37 +63,37 @@ def test_under_jax_on_a_cpu_xla_compiles_at_optimization_level_1_unless_the_user
     cheaper_cpu_compiles()
     assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=3"
     monkeypatch.delenv("XLA_FLAGS")
-    monkeypatch.setattr(runtime, "gpu_present", lambda: True)  # its kernels would be compiled at that level too
+    monkeypatch.setattr(xla, "gpu_present", lambda: True)  # its kernels would be compiled at that level too
     cheaper_cpu_compiles()
-    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setattr(xla, "gpu_present", lambda: False)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     cheaper_cpu_compiles()
     assert "XLA_FLAGS" not in os.environ
 
 
 def test_under_jax_on_a_cpu_xla_uses_its_faster_compiling_fusion_kernels_when_asked_unless_the_user_chose(monkeypatch):
-    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
-    monkeypatch.setattr(runtime, "jax_started", lambda: False)
+    monkeypatch.setattr(jax_compat, "gpu_present", lambda: False)
+    monkeypatch.setattr(jax_compat, "jax_started", lambda: False)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setattr(runtime, "keras_backend_in_use", lambda: None)
+    monkeypatch.setattr(backend, "keras_backend_in_use", lambda: None)
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=1")
     assert cheaper_cpu_fusions() and cheaper_cpu_fusions()  # a worker started by a study asks again: the flag once
     assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
     assert not cheaper_cpu_fusions() and os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
     monkeypatch.delenv("XLA_FLAGS")
-    monkeypatch.setattr(runtime, "jax_started", lambda: True)  # too late: its CPU backend read XLA_FLAGS already
+    monkeypatch.setattr(jax_compat, "jax_started", lambda: True)  # too late: its CPU backend read XLA_FLAGS already
     assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
-    monkeypatch.setattr(runtime, "jax_started", lambda: False)
-    monkeypatch.setattr(runtime, "gpu_present", lambda: True)  # its kernels are not the CPU's
+    monkeypatch.setattr(jax_compat, "jax_started", lambda: False)
+    monkeypatch.setattr(jax_compat, "gpu_present", lambda: True)  # its kernels are not the CPU's
     assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
-    monkeypatch.setattr(runtime, "gpu_present", lambda: False)
+    monkeypatch.setattr(jax_compat, "gpu_present", lambda: False)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
 
 
 TEXT_TASK_SCRIPT = """
-from rnncompare.preflight import check_config_and_data
+from rnncompare.orchestration.preflight import check_config_and_data
 config, task = check_config_and_data({"study": "reviews", "architectures": ["lstm"],
                                       "task": {"name": "text_csv", "path": %r, "embedding_dim": 4}})
 import sys
@@ -115,7 +117,7 @@ def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_n
 
 KERAS_SERIALIZES_UNDER_JAX = """
 import sys
-from rnncompare.runtime import import_deep_learning
+from rnncompare.compat.frameworks import import_deep_learning
 import_deep_learning()
 import keras
 keras.layers.LSTM(4).get_config()  # what logging a model to MLflow calls, in a chief that trained nothing
@@ -149,7 +151,7 @@ def test_a_backend_that_cannot_run_is_one_line_and_writes_nothing(cli, tmp_path,
 CLI_THEN_TELL_TENSORFLOW = """
 import sys
 from rnncompare.cli import main
-from rnncompare.distributed import loopback
+from rnncompare.orchestration.distributed import loopback
 loopback.available_cores = lambda: 3  # where a JAX study in one process trains its seed runs in a second one
 status = main(["run", "tiny.yaml"])
 print("tensorflow imported:", "tensorflow" in sys.modules)
@@ -255,10 +257,10 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
 
 SEED_ORDER_SCRIPT = """
 import numpy as np
-from rnncompare.preflight import check_config_and_data
+from rnncompare.orchestration.preflight import check_config_and_data
 config, task = check_config_and_data({"execution": {"backend": "jax"}})
-from rnncompare.evaluation import SeedModels
-from rnncompare.fitting import fit_arguments
+from rnncompare.training.seed_runs import SeedModels
+from rnncompare.training.fitting import fit_arguments
 hyperparameters = {"architecture": "gru", "units": 8, "dropout": 0.2, "layers": 1, "learning_rate": 0.001}
 
 def fit(model):
@@ -285,13 +287,14 @@ def test_under_jax_a_seed_gives_the_same_weights_whichever_seed_ran_before_it():
 FLAT_DRAW_SCRIPT = """
 import jax
 import numpy as np
-from rnncompare.preflight import check_config_and_data
+from rnncompare.orchestration.preflight import check_config_and_data
 config, task = check_config_and_data({"execution": {"backend": "jax"}})
-from rnncompare.runtime import import_deep_learning, set_random_seed
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.frameworks import set_random_seed
 import_deep_learning()
 from keras.src.backend.jax import random as keras_random
 from keras.src.initializers import Ones, Orthogonal, Zeros
-from rnncompare.models import build_model
+from rnncompare.training.models import build_model
 patched = keras_random.uniform, keras_random.normal
 assert all(getattr(draw, "flat_draw", False) for draw in patched), "not installed"
 host_side = Orthogonal, Zeros, Ones
@@ -340,7 +343,9 @@ def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
 
 BACKGROUND_WRITES_SCRIPT = """
 import atexit, logging, os, sys, threading
-from rnncompare.runtime import choose_backend, import_deep_learning, use_compile_cache
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.backend import choose_backend
+from rnncompare.runtime.xla import use_compile_cache
 choose_backend("jax")
 assert use_compile_cache(sys.argv[1])
 import_deep_learning()

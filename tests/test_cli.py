@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import REPO, clean_env, free_port
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
 
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rnncompare.config import StudyConfig, default_config_path, load_config, parse_overrides
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rnncompare.diagnostics import (diagnose, learned, limits, qualify, search_edges, skill, still_improving,
+from rnncompare.analysis.diagnostics import (diagnose, learned, limits, qualify, search_edges, skill, still_improving,
                                     suggestions)
 
 CONSTANT_MSE = 0.167

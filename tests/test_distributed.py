@@ -11,8 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import clean_env, free_port, rnncompare, tracking_server
-from rnncompare.distributed import Role, role, role_from
-from rnncompare.errors import UserError
+from rnncompare.orchestration.distributed import Role, role, role_from
+from rnncompare.core.errors import UserError
 
 # Hyperband: its later rounds continue trials from their saved weights, which another worker may have run.
 STUDY = """\
@@ -102,8 +102,8 @@ def test_a_served_oracle_tells_every_worker_to_stop_after_failures_in_a_row(tmp_
     import keras_tuner as kt
     from keras_tuner.src.distribute import oracle_client
 
-    from rnncompare.distributed import keras_tuner_environment
-    from rnncompare.distributed.chief import ServedOracle
+    from rnncompare.orchestration.distributed import keras_tuner_environment
+    from rnncompare.orchestration.distributed.chief import ServedOracle
 
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=10, seed=1,
                                            max_consecutive_failed_trials=2)

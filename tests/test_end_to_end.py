@@ -34,7 +34,7 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
     assert len(studies) == 1
     study = studies[0]
     assert study.info.status == "FINISHED"
-    assert study.data.tags["rnncompare.study"] == "tiny"
+    assert study.data.tags["rnncompare.orchestration.study"] == "tiny"
     for package in ("python", "tensorflow", "keras", "keras-tuner", "mlflow"):
         assert re.fullmatch(r"\d+\.\d+.*", study.data.tags[f"rnncompare.version.{package}"])
     assert study.data.params["tuner.max_trials"] == "2"
@@ -62,7 +62,7 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert 0.0 <= metrics["test_accuracy"] <= 1.0
         assert metrics["trials_finished"] == 2 and metrics["trials_failed"] == 0
         # what a reviewer reads in the UI: the diagnostics and a one-line description
-        assert tags["rnncompare.diagnostics.budget_limited"] == "true" and metrics["still_improving_fraction"] == 1.0
+        assert tags["rnncompare.analysis.diagnostics.budget_limited"] == "true" and metrics["still_improving_fraction"] == 1.0
         assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test accuracy ")
         figures = sorted(item.path for item in client.list_artifacts(architecture.info.run_id, "figures"))
         assert figures == ["figures/learning_curves.png", "figures/seed_learning_curves.png", "figures/seed_scores.png"]
@@ -328,8 +328,8 @@ def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_
     import mlflow
 
     import rnncompare
-    from rnncompare.progress import Progress
-    from rnncompare.runtime import FULL_COLLECTION_EVERY
+    from rnncompare.orchestration.progress import Progress
+    from rnncompare.runtime.memory import FULL_COLLECTION_EVERY
 
     class CollectorWatch(Progress):  # what Python's collector was set to while the study trained
         def architecture_done(self, architecture, outcome):

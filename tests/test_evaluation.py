@@ -9,8 +9,8 @@ import yaml
 
 from conftest import TINY_STUDY
 from rnncompare.config import load_config
-from rnncompare.evaluation import SeedPool
-from rnncompare.processes import core_share
+from rnncompare.training.seed_runs import SeedPool
+from rnncompare.runtime.processes import core_share
 
 pytestmark = pytest.mark.slow
 

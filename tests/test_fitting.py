@@ -10,9 +10,9 @@ import pytest
 
 from conftest import REPO, clean_env
 from rnncompare.config import load_config
-from rnncompare.fitting import (ONE_BATCH_VALUES, SEQUENCE_STEPS_PER_COMPILE, compiles_outweigh_training,
+from rnncompare.training.fitting import (ONE_BATCH_VALUES, SEQUENCE_STEPS_PER_COMPILE, compiles_outweigh_training,
                                 evaluation_length, full_batches)
-from rnncompare.models import build_model
+from rnncompare.training.models import build_model
 from rnncompare.tasks import InputSpec, OutputSpec, load_task
 
 HYPERPARAMETERS = {"architecture": "gru", "units": 8, "dropout": 0.0, "layers": 1, "learning_rate": 0.01}
@@ -91,10 +91,10 @@ def test_filler_rows_change_no_gradient_and_no_score():
 JAX_COMPILES_SCRIPT = """
 import collections, logging, re
 import jax
-from rnncompare.preflight import check_config_and_data
+from rnncompare.orchestration.preflight import check_config_and_data
 config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
-from rnncompare.fitting import evaluate_test, fit_arguments
-from rnncompare.models import build_model
+from rnncompare.training.fitting import evaluate_test, fit_arguments
+from rnncompare.training.models import build_model
 
 compiled = collections.Counter()
 class Compiles(logging.Handler):
@@ -113,8 +113,8 @@ plain = model.evaluate(task.x_test, task.y_test, batch_size=64, verbose=0, retur
 print(scored["test_accuracy"] - plain["accuracy"], scored["test_loss"] - plain["loss"])
 
 import numpy as np
-from rnncompare import models
-from rnncompare.runtime import set_random_seed
+from rnncompare.training import models
+from rnncompare.runtime.frameworks import set_random_seed
 trained = []
 for steps in (models.STEPS_PER_EXECUTION_JAX, 1):
     models.STEPS_PER_EXECUTION_JAX = steps
@@ -146,14 +146,15 @@ def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_st
 
 COMPILED_AHEAD_SCRIPT = """
 import collections, logging, sys
-from rnncompare.preflight import check_config_and_data
+from rnncompare.orchestration.preflight import check_config_and_data
 config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
-from rnncompare.runtime import import_deep_learning, use_compile_cache
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.xla import use_compile_cache
 assert use_compile_cache(sys.argv[1])
 import_deep_learning()
 import jax
-from rnncompare.fitting import fit_arguments, validation_compiled_ahead
-from rnncompare.models import build_model
+from rnncompare.training.fitting import fit_arguments, validation_compiled_ahead
+from rnncompare.training.models import build_model
 
 seen = collections.Counter()
 class CacheLookups(logging.Handler):

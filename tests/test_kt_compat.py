@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from rnncompare import kt_compat
+from rnncompare.compat import keras_tuner as kt_compat
+from rnncompare.compat import keras_tuner_distributed as kt_distributed
 
 
 def test_the_supported_keras_tuner_passes_and_any_other_fails_loudly():
@@ -27,7 +28,7 @@ def test_oracle_environment_sets_and_restores_keras_tuners_variables(monkeypatch
     monkeypatch.setenv(kt_compat.ENV_TUNER_ID, "before")
     monkeypatch.delenv(kt_compat.ENV_ORACLE_IP, raising=False)
     timeout = oracle_client.TIMEOUT
-    with kt_compat.oracle_environment("w1", "127.0.0.1", 8001, timeout_seconds=7):
+    with kt_distributed.oracle_environment("w1", "127.0.0.1", 8001, timeout_seconds=7):
         assert (os.environ[kt_compat.ENV_TUNER_ID], os.environ[kt_compat.ENV_ORACLE_IP],
                 os.environ[kt_compat.ENV_ORACLE_PORT]) == ("w1", "127.0.0.1", "8001")
         assert oracle_client.TIMEOUT == 7

@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.config import load_config
-from rnncompare.distributed import loopback
-from rnncompare.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers, seed_process_repays
-from rnncompare.processes import core_share
+from rnncompare.orchestration.distributed import loopback
+from rnncompare.orchestration.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers, seed_process_repays
+from rnncompare.runtime.processes import core_share
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
@@ -144,8 +144,8 @@ def test_a_python_script_without_a_main_guard_runs_its_study_once(tmp_path):
     # are started as `rnncompare run --worker`, which imports no script)
     (tmp_path / "script.py").write_text(
         "import rnncompare\n"
-        "from rnncompare.distributed import loopback\n"
-        "from rnncompare.progress import Progress\n"
+        "from rnncompare.orchestration.distributed import loopback\n"
+        "from rnncompare.orchestration.progress import Progress\n"
         "loopback.available_cores = lambda: 3\n"
         "print('script body runs')\n"
         "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru', 'lstm'], 'evaluation': {'seeds': 2},\n"

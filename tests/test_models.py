@@ -1,6 +1,6 @@
 import pytest
 
-from rnncompare.models import build_model, count_parameters, units_for_budget
+from rnncompare.training.models import build_model, count_parameters, units_for_budget
 from rnncompare.tasks import InputSpec, OutputSpec
 
 CELL_PARAMETERS = {
@@ -131,11 +131,13 @@ RATE_AS_STATE_SCRIPT = """
 import json
 import tempfile
 import numpy as np
-from rnncompare.runtime import choose_backend, import_deep_learning, set_random_seed
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.backend import choose_backend
+from rnncompare.runtime.frameworks import set_random_seed
 choose_backend("jax")
 import_deep_learning()
 import jax, keras
-from rnncompare.models import build_model, count_parameters, portable_model, rate_as_state_dropout_class
+from rnncompare.training.models import build_model, count_parameters, portable_model, rate_as_state_dropout_class
 from rnncompare.tasks import InputSpec, OutputSpec
 
 spec = InputSpec(steps=8, features=8), OutputSpec("classification", 10, tuple(map(str, range(10))))

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from rnncompare import processes
-from rnncompare.processes import allowed_cores, core_share, pin_to_cores, thread_limits
+from rnncompare.runtime import processes
+from rnncompare.runtime.processes import allowed_cores, core_share, pin_to_cores, thread_limits
 
 
 def test_shares_take_the_cores_in_turn_and_wrap_round_when_they_outnumber_them(monkeypatch):

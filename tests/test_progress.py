@@ -1,7 +1,7 @@
-from rnncompare.metrics import CLASSIFICATION
-from rnncompare.progress import Progress
+from rnncompare.core.metrics import CLASSIFICATION
+from rnncompare.orchestration.progress import Progress
 from rnncompare.report import build_summary
-from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 
 from records import architecture, record
 
@@ -9,7 +9,7 @@ NOISY = {"units": 8, "dropout": 0.1 * 3}  # 0.30000000000000004, as keras-tuner'
 
 
 def test_a_float_prints_as_typed_even_when_round():
-    from rnncompare.progress import _values
+    from rnncompare.orchestration.progress import _values
 
     assert _values({"dropout": 0.0, "units": 8, "learning_rate": 0.001}, " ") == "dropout=0.0 units=8 learning_rate=0.001"
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.report import build_comparison, build_summary, study_run_numbers, trials_table, verdict
 from rnncompare.report.figures import baseline_in_view, label_axis, pareto_front, save, side_by_side
 

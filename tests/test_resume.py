@@ -203,7 +203,7 @@ def test_a_search_of_another_config_run_since_the_interruption_is_not_resumed_fr
 HOLD_THE_STUDY = """
 import time
 from rnncompare.config import load_config
-from rnncompare.context import StudyLock
+from rnncompare.orchestration.context import StudyLock
 lock = StudyLock(load_config("study.yaml"))
 print("holding", flush=True)
 time.sleep(120)
@@ -233,7 +233,7 @@ def test_a_study_still_running_in_another_process_is_refused_not_taken_over(tmp_
     assert completed.returncode == 0, completed.stderr
     # and this process let it go when the study ended
     from rnncompare.config import load_config
-    from rnncompare.context import StudyLock
+    from rnncompare.orchestration.context import StudyLock
 
     StudyLock(load_config(folder / "study.yaml", ["tuner.dir=" + str(folder / "mlruns" / "tuner")])).release()
 

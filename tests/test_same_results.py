@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnncompare.stats import NO_DIFFERENCE
+from rnncompare.analysis.stats import NO_DIFFERENCE
 
 pytestmark = pytest.mark.slow
 

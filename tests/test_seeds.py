@@ -1,4 +1,4 @@
-from rnncompare.seeds import derive_seed, evaluation_seeds, trial_seed
+from rnncompare.core.seeds import derive_seed, evaluation_seeds, trial_seed
 
 
 def test_derived_seeds_are_sha256_of_seed_and_purpose():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from rnncompare.stats import NO_DIFFERENCE, aso_epsilon, compare, describe, seeds_needed
+from rnncompare.analysis.stats import NO_DIFFERENCE, aso_epsilon, compare, describe, seeds_needed
 
 # deepsig's default of 1000 bootstrap iterations takes seconds per call; these tests check no bootstrap detail
 BOOTSTRAP = 100
@@ -69,7 +69,7 @@ def test_aso_equals_deepsig_on_the_same_scores(sizes):
 
 def test_aso_leaves_tensorflow_unimported_in_a_process_without_it():
     # deepsig imports TensorFlow if it can (3 s), only to accept its tensors
-    script = ("import sys; from rnncompare.stats import aso_epsilon; aso_epsilon([0.9, 0.92], [0.8, 0.81], 0.95, 1, 0, "
+    script = ("import sys; from rnncompare.analysis.stats import aso_epsilon; aso_epsilon([0.9, 0.92], [0.8, 0.81], 0.95, 1, 0, "
               "bootstrap=50); print('tensorflow' in sys.modules)")
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr

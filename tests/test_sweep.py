@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnncompare.config import expand_sweep
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 
 SWEEP = """\
 study: mem

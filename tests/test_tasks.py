@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnncompare.config import TASK_NAMES, TaskConfig, load_config
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.tasks import RawTask, load_task, registry, split
 from rnncompare.tasks.builtin import data_file
 from rnncompare.tasks.synthetic import REBER_SYMBOLS, is_embedded_reber
@@ -216,7 +216,7 @@ TEXTS_TO_TOKENIZE = [
 def test_text_ids_are_keras_text_vectorizations_without_tensorflow(tokens):
     import keras
 
-    from rnncompare.tasks.data import MAX_TEXT_TOKENS, tokenize
+    from rnncompare.tasks.prepare import MAX_TEXT_TOKENS, tokenize
 
     # more distinct words than the vocabulary holds, with tied counts at the cut
     train = TEXTS_TO_TOKENIZE + [f"w{index} w{index % 7}" for index in range(MAX_TEXT_TOKENS + 50)]
@@ -329,7 +329,7 @@ def test_bad_task_options_are_one_clear_line(task_keys, message):
 
 
 def test_an_objective_of_the_other_kind_is_refused():
-    from rnncompare.preflight import check_config_and_data
+    from rnncompare.orchestration.preflight import check_config_and_data
 
     with pytest.raises(UserError, match=r"tuner.objective: val_accuracy does not apply to task adding, a "
                                         r"regression task; use val_loss or val_mae"):

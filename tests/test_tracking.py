@@ -11,7 +11,7 @@ from rnncompare.tracking import RunReader, Tracker
 from rnncompare.tracking.runs import split_architecture_metrics
 from rnncompare.tracking.store import client as store_client
 from rnncompare.tracking.store import empty_store_template, run_filter
-from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 
 FIXED = {"architecture": "gru", "learning_rate": 0.001}
 

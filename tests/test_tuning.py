@@ -6,8 +6,8 @@ import pytest
 
 from conftest import clean_env
 from rnncompare.config import load_config
-from rnncompare.fitting import summarize_epochs
-from rnncompare.tuning import declare_search_space, trials_per_search
+from rnncompare.training.fitting import summarize_epochs
+from rnncompare.training.tuning import declare_search_space, trials_per_search
 
 HISTORY = {
     "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
@@ -87,10 +87,10 @@ def test_a_grid_search_counts_its_points_not_its_budget():
 def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, tmp_path):
     import numpy as np
 
-    from rnncompare.runtime import import_deep_learning
+    from rnncompare.compat.frameworks import import_deep_learning
     from rnncompare.tasks import load_task
-    from rnncompare.trials import ResultCollector
-    from rnncompare.tuning import tune_architecture
+    from rnncompare.core.trials import ResultCollector
+    from rnncompare.training.tuning import tune_architecture
 
     import_deep_learning()
     config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=2"])
@@ -109,7 +109,7 @@ def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, t
 def test_the_learning_rate_is_fixed_unless_the_search_names_a_range():
     import keras_tuner
 
-    from rnncompare.tuning import fixed_hyperparameters
+    from rnncompare.training.tuning import fixed_hyperparameters
 
     fixed = load_config({})
     assert fixed_hyperparameters("gru", fixed) == {"architecture": "gru", "learning_rate": 0.001}
@@ -128,10 +128,10 @@ def test_the_learning_rate_is_fixed_unless_the_search_names_a_range():
 def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_path):
     import numpy as np
 
-    from rnncompare.runtime import import_deep_learning
+    from rnncompare.compat.frameworks import import_deep_learning
     from rnncompare.tasks import load_task
-    from rnncompare.trials import ResultCollector
-    from rnncompare.tuning import load_trial_model, tune_architecture
+    from rnncompare.core.trials import ResultCollector
+    from rnncompare.training.tuning import load_trial_model, tune_architecture
 
     import_deep_learning()
     config = load_config({}, ["tuner.max_trials=2", "tuner.epochs=3", "tuner.batch_size=128"])
@@ -151,13 +151,14 @@ def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_p
 SHARED_MODELS_SCRIPT = """
 import tempfile
 import numpy as np
-from rnncompare.fitting import fit_arguments
-from rnncompare.models import CompiledModels, build_model, portable_model
-from rnncompare.preflight import check_config_and_data
-from rnncompare.runtime import import_deep_learning, set_random_seed
-from rnncompare.seeds import trial_seed
-from rnncompare.trials import ResultCollector
-from rnncompare.tuning import load_trial_model, make_tuner, model_hyperparameters, search, select_best
+from rnncompare.training.fitting import fit_arguments
+from rnncompare.training.models import CompiledModels, build_model, portable_model
+from rnncompare.orchestration.preflight import check_config_and_data
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.frameworks import set_random_seed
+from rnncompare.core.seeds import trial_seed
+from rnncompare.core.trials import ResultCollector
+from rnncompare.training.tuning import load_trial_model, make_tuner, model_hyperparameters, search, select_best
 
 config, task = check_config_and_data({
     "study": "shared", "architectures": ["lstm"],

@@ -16,7 +16,7 @@ __all__ = ["run_study", "run_sweep", "compare_studies", "rebuild_report", "load_
 
 def __getattr__(name):
     if name in ("run_study", "run_sweep", "compare_studies", "rebuild_report"):
-        from rnncompare import study
+        from rnncompare.orchestration import study
 
         return getattr(study, name)
     if name == "load_config":
@@ -24,7 +24,7 @@ def __getattr__(name):
 
         return load_config
     if name == "UserError":
-        from rnncompare.errors import UserError
+        from rnncompare.core.errors import UserError
 
         return UserError
     raise AttributeError(f"module 'rnncompare' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The `rnncompare` command: a thin layer over `rnncompare.study`. Parses and validates without TensorFlow."""
+"""The `rnncompare` command: a thin layer over `rnncompare.orchestration.study`. Parses and validates without TensorFlow."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rnncompare.errors import StudyStopped, UserError
-from rnncompare.runtime import quiet_libraries, rarer_full_collections
+from rnncompare.core.errors import StudyStopped, UserError
+from rnncompare.runtime.memory import rarer_full_collections
+from rnncompare.runtime.quiet import quiet_libraries
 
 EXIT_USER_ERROR = 2
 EXIT_STUDY_STOPPED = 1
@@ -93,7 +94,7 @@ def _port(text: str) -> int:
 
 def _check_port(host: str, port: int) -> None:
     """Refuse with one line a port the server could not listen on (MLflow's would fail with a traceback)."""
-    from rnncompare.distributed.role import bind_error
+    from rnncompare.orchestration.distributed.role import bind_error
 
     error = bind_error(host, port)
     if error is not None:
@@ -179,7 +180,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "validate":
         from rnncompare.config import expand_sweep
-        from rnncompare.preflight import check_config_and_data
+        from rnncompare.orchestration.preflight import check_config_and_data
         from rnncompare.tracking import resolve_tracking_uri
 
         base, expanded = expand_sweep(args.experiment, args.overrides)
@@ -190,7 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         from rnncompare.config import expand_sweep
-        from rnncompare.distributed import role_from
+        from rnncompare.orchestration.distributed import role_from
 
         role = role_from(args.chief, args.worker, args.oracle)
         if args.workers is not None:
@@ -198,8 +199,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if role is not None and not role.is_chief and args.fresh:
             raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
         expand_sweep(args.experiment, args.overrides)  # a bad file or key answers before the study's imports (1-2 s)
-        from rnncompare.progress import Progress
-        from rnncompare.study import run_sweep, run_worker
+        from rnncompare.orchestration.progress import Progress
+        from rnncompare.orchestration.study import run_sweep, run_worker
 
         quiet_libraries()
         if role is not None and not role.is_chief:
@@ -209,14 +210,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh, role=role)
         return 0
     if args.command == "compare":
-        from rnncompare.study import compare_studies
+        from rnncompare.orchestration.study import compare_studies
 
         quiet_libraries()
         out_dir = compare_studies(args.studies, args.tracking_uri, args.out)
         print(f"comparison: {Path(out_dir) / 'comparison.html'}")
         return 0
     if args.command == "report":
-        from rnncompare.study import rebuild_report
+        from rnncompare.orchestration.study import rebuild_report
 
         quiet_libraries()
         out_dir = rebuild_report(args.study, args.tracking_uri, args.out)

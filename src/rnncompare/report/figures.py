@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from rnncompare.architectures import COLORS
-from rnncompare.metrics import for_kind
+from rnncompare.core.architectures import COLORS
+from rnncompare.core.metrics import for_kind
 from rnncompare.report.summary import MATCHED_SUFFIX, SEARCHED
 
 

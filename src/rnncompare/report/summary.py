@@ -7,11 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from rnncompare.diagnostics import diagnose, limits, qualify, suggestions
-from rnncompare.errors import UserError
-from rnncompare.evaluation import seed_scores_summary, seed_spread
-from rnncompare.metrics import for_kind
-from rnncompare.stats import compare
+from rnncompare.analysis.diagnostics import diagnose, limits, qualify, suggestions
+from rnncompare.core.errors import UserError
+from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
+from rnncompare.core.metrics import for_kind
+from rnncompare.analysis.stats import compare
 from rnncompare.tasks import registry
 
 COUNT_METRICS = ("params_total", "params_trainable", "trials_finished", "trials_failed")

@@ -10,10 +10,10 @@ the specs the model builder reads. Nothing here imports TensorFlow or Keras (the
 
 from __future__ import annotations
 
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.tasks import builtin, synthetic, user
 from rnncompare.tasks.base import RawTask, Split, TaskInfo, pad_sequences
-from rnncompare.tasks.data import (
+from rnncompare.tasks.prepare import (
     InputSpec, OutputSpec, TaskData, constant_baseline, finish, fit_feature_scaling, split, tokenize,
 )
 

@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.tasks.base import RawTask, TaskInfo
 
 DEFAULT_WINDOW = 20

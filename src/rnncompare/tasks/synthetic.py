@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnncompare.errors import UserError
-from rnncompare.seeds import derive_seed
+from rnncompare.core.errors import UserError
+from rnncompare.core.seeds import derive_seed
 from rnncompare.tasks.base import RawTask, TaskInfo, pad_sequences
 
 DEFAULT_SAMPLES = 2000

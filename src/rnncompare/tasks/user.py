@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 from rnncompare.tasks.base import RawTask, Split, TaskInfo, pad_sequences
 
 SPLIT_SUFFIXES = {"train": "_train", "validation": "_val", "test": "_test"}

@@ -3,34 +3,13 @@ own experiment, and without the checks that would cost a study time and prove no
 
 from __future__ import annotations
 
-import contextlib
 import os
 from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
 
-from rnncompare.runtime import environment_kept
-
-
-@contextlib.contextmanager
-def _requirements_check_skipped():
-    """Switch off MLflow's check of a model's requirements against the installed packages for the block. It warns
-    of a mismatch after mapping every installed distribution to its modules (0.6 s, once per process); the
-    requirements given here are `get_default_pip_requirements()`, the installed versions themselves, so it cannot
-    warn. Where MLflow has moved the check, it runs."""
-    from mlflow.utils import environment
-
-    check = "warn_dependency_requirement_mismatches"
-    original = getattr(environment, check, None)
-    if original is None:
-        yield
-        return
-    setattr(environment, check, lambda requirements: None)
-    try:
-        yield
-    finally:
-        setattr(environment, check, original)
+from rnncompare.compat.mlflow import fluent_tracking, requirements_check_skipped
 
 
 def _save_keras_model(path: str, **arguments) -> None:
@@ -39,31 +18,12 @@ def _save_keras_model(path: str, **arguments) -> None:
 
     os.makedirs(path, exist_ok=True)
     arguments.pop("validate_serving_input", None)  # `Model.log`'s own option, which it hands on to the flavour
-    with _requirements_check_skipped():
+    with requirements_check_skipped():
         mlflow.keras.save_model(path=path, **arguments)
 
 
 # MLflow's Keras flavour as `Model.log` calls it, with the folder made first
 _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
-
-
-@contextlib.contextmanager
-def _fluent_tracking(uri: str, experiment_id: str):
-    """Point MLflow's fluent API (and the variables it sets for child processes) at `uri` and `experiment_id` for the
-    block, then back where the caller had it: MLflow 3 files a logged model under the fluent API's current
-    experiment, not its run's, and a notebook that runs a study keeps its own tracking URI and experiment."""
-    import mlflow
-    from mlflow.tracking import _tracking_service, fluent
-
-    saved_uri, saved_experiment = _tracking_service.utils._tracking_uri, fluent._active_experiment_id
-    with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")):
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(experiment_id=experiment_id)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(saved_uri)
-            fluent._active_experiment_id = saved_experiment
 
 
 def log_keras_models(client, run_id: str, models: Sequence[tuple[str, Any, str | None]], input_example) -> None:
@@ -73,7 +33,7 @@ def log_keras_models(client, run_id: str, models: Sequence[tuple[str, Any, str |
     from mlflow.models import Model, infer_signature
 
     experiment_id = client.get_run(run_id).info.experiment_id
-    with _fluent_tracking(client.tracking_uri, experiment_id):
+    with fluent_tracking(client.tracking_uri, experiment_id):
         for name, keras_model, registered in models:
             # The signature needs the output's type and shape, not values: predicting would compile the model
             # for the example's shape under JAX (a second or so a model).

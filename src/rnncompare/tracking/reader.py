@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from rnncompare.errors import UserError
-from rnncompare.metrics import ALL_EPOCH_METRICS
+from rnncompare.core.errors import UserError
+from rnncompare.core.metrics import ALL_EPOCH_METRICS
 from rnncompare.tracking.store import client as store_client
 from rnncompare.tracking.store import (
     CONFIG_ARTIFACT, SUMMARY_ARTIFACT, TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_DATASET_PREFIX, TAG_FAILURE,

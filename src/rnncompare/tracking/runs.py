@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from rnncompare.errors import UserError
-from rnncompare.metrics import ALL_EPOCH_METRICS, ALL_TEST_METRICS
-from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.core.errors import UserError
+from rnncompare.core.metrics import ALL_EPOCH_METRICS, ALL_TEST_METRICS
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.store import (
     TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_FAILURE, TAG_SEARCH, TAG_SEED, TAG_TRIAL_ID,
     WEIGHTS_ARTIFACTS, check_store, client, parse_params, run_filter, search_all,

@@ -18,10 +18,10 @@ from typing import Any, Mapping
 import yaml
 
 from rnncompare.config import DEFAULT_TRACKING_URI
-from rnncompare.errors import UserError
+from rnncompare.core.errors import UserError
 
 TAG_ROLE = "rnncompare.role"
-TAG_STUDY = "rnncompare.study"
+TAG_STUDY = "rnncompare.orchestration.study"
 TAG_ARCHITECTURE = "rnncompare.architecture"
 TAG_TRIAL_ID = "rnncompare.trial_id"
 TAG_SEED = "rnncompare.seed"
@@ -40,7 +40,7 @@ TAG_WORKER = "rnncompare.worker"
 TAG_BACKEND = "rnncompare.backend"  # the Keras backend that trained (or would train) the run's models
 TAG_ORACLE = "rnncompare.oracle"
 TAG_SEARCH = "rnncompare.search"
-TAG_DIAGNOSTIC_PREFIX = "rnncompare.diagnostics."
+TAG_DIAGNOSTIC_PREFIX = "rnncompare.analysis.diagnostics."
 TAG_VERDICT_PREFIX = "rnncompare.verdict."  # on the study run, one per pair: "<a>_vs_<b>"
 TAG_SEED_MODEL = "rnncompare.seed_model"  # the seed whose model an architecture run logs as "seed_model"
 # A run's description in the MLflow UI (markdown)

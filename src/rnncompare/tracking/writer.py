@@ -22,9 +22,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from rnncompare.metrics import ALL_EPOCH_METRICS
-from rnncompare.runtime import current_backend
-from rnncompare.trials import ArchitectureOutcome, TrialResult
+from rnncompare.core.metrics import ALL_EPOCH_METRICS
+from rnncompare.runtime.backend import current_backend
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.model_log import log_keras_models
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (

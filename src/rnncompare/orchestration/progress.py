@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnncompare.diagnostics import last_epoch, limits
+from rnncompare.analysis.diagnostics import last_epoch, limits
 
 
 def _values(hyperparameters: dict[str, Any], separator: str) -> str:

@@ -1,9 +1,5 @@
-"""Study configuration: defaults from configs/default.yaml, an experiment file of differences, `--set` overrides.
-
-Everything is checked when it is loaded. A problem raises one `UserError` whose message names where the bad value
-came from (the file or ``--set``), the dotted key, the value and what is allowed, e.g.
-``experiments/x.yaml: search.dropout.max must be less than 1, got 1.5``.
-"""
+"""Loading a study's config: configs/default.yaml, then the experiment file, then --set overrides, merged with
+where each key came from remembered, and checked as a whole; one-line errors with a did-you-mean."""
 
 from __future__ import annotations
 
@@ -15,210 +11,17 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError
 
-from rnncompare.architectures import ARCHITECTURES
-from rnncompare.errors import UserError
-from rnncompare.metrics import OBJECTIVE_DIRECTIONS
-from rnncompare.tasks import registry
-
-TUNER_ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
-SET_ORIGIN = "--set"
-
-
-class _Section(BaseModel):
-    # No defaults here: configs/default.yaml is the one place that holds them, with their comments.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Range(_Section):
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
-
-
-class IntRange(_Range):
-    min: Annotated[int, Field(ge=1)]
-    max: Annotated[int, Field(ge=1)]
-    step: Annotated[int, Field(ge=1)]
-
-
-class DropoutRange(_Range):
-    min: Annotated[float, Field(ge=0.0, lt=1.0)]
-    max: Annotated[float, Field(ge=0.0, lt=1.0)]
-    step: Annotated[float, Field(gt=0.0, lt=1.0)]
-
-
-class LearningRateRange(_Section):
-    min: Annotated[float, Field(gt=0.0, le=1.0)]
-    max: Annotated[float, Field(gt=0.0, le=1.0)]
-    sampling: Literal["log", "linear"]
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.min >= self.max:
-            raise ValueError(f"min ({self.min}) must be below max ({self.max}); to fix the learning rate, set "
-                             "training.learning_rate and leave search.learning_rate null")
-        return self
-
-
-_TASKS = registry()
-TASK_NAMES = tuple(_TASKS)
-
-
-class ColumnsConfig(_Section):
-    id: Annotated[str, Field(min_length=1)]
-    step: Annotated[str, Field(min_length=1)]
-    label: Annotated[str, Field(min_length=1)]
-    text: Annotated[str, Field(min_length=1)]
-
-
-class TaskConfig(_Section):
-    name: Literal[TASK_NAMES]
-    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
-    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
-    length: Annotated[int, Field(ge=1, le=100_000)] | None
-    samples: Annotated[int, Field(ge=20, le=10_000_000)] | None
-    window: Annotated[int, Field(ge=1)] | None
-    path: Annotated[str, Field(min_length=1)] | None
-    layout: Literal["long", "wide"] | None
-    columns: ColumnsConfig
-    features: Annotated[list[str], Field(min_length=1)] | None
-    tokens: Literal["words", "characters"] | None
-    embedding_dim: Annotated[int, Field(ge=1, le=4096)] | None
-    function: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")] | None
-    kind: Literal["classification", "regression"] | None
-
-    @model_validator(mode="after")
-    def _room_for_training(self) -> "TaskConfig":
-        if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ValueError(
-                f"validation_fraction + test_fraction must be below 0.9 to leave data for training, "
-                f"got {self.validation_fraction} + {self.test_fraction}"
-            )
-        return self
-
-
-class SearchConfig(_Section):
-    units: IntRange
-    dropout: DropoutRange
-    layers: IntRange
-    learning_rate: LearningRateRange | None
-
-
-class TrainingConfig(_Section):
-    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
-    patience: Annotated[int, Field(ge=1)]
-
-
-class TunerConfig(_Section):
-    algorithm: Literal[TUNER_ALGORITHMS]
-    max_trials: Annotated[int, Field(ge=1)]
-    epochs: Annotated[int, Field(ge=1)]
-    batch_size: Annotated[int, Field(ge=1)]
-    objective: Literal[tuple(OBJECTIVE_DIRECTIONS)]
-    max_consecutive_failures: Annotated[int, Field(ge=1)]
-    dir: str
-
-
-class EvaluationConfig(_Section):
-    seeds: Annotated[int, Field(ge=0, le=100)]
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
-    aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
-    aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
-    min_skill: Annotated[float, Field(gt=0.0, lt=1.0)]
-    match_params: bool
-    reference: Literal[ARCHITECTURES] | None
-
-
-class TrackingConfig(_Section):
-    uri: str | None
-    log_models: bool
-    register_models: bool
-
-
-class ReportConfig(_Section):
-    dir: str
-
-
-class ExecutionConfig(_Section):
-    workers: Literal["auto"] | int
-    backend: Literal["auto", "tensorflow", "jax"]
-    worker_timeout: Annotated[float, Field(ge=3)]  # three heartbeats (distributed.worker.HEARTBEAT_SECONDS)
-    compile_cache: Annotated[str, Field(min_length=1)] | None
-
-    @field_validator("workers", mode="before")
-    @classmethod
-    def _auto_or_count(cls, value: Any) -> Any:
-        if value != "auto" and not (type(value) is int and 1 <= value <= 256):
-            raise ValueError(f"must be auto or a number from 1 to 256, got {_show(value)}")
-        return value
-
-SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
-
-
-class StudyConfig(_Section):
-    study: str
-    seed: Annotated[int, Field(ge=0, lt=2**31)]
-    sweep: dict[str, Annotated[list[SweepValue], Field(min_length=1)]]
-    task: TaskConfig
-    architectures: Annotated[list[Literal[ARCHITECTURES]], Field(min_length=1)]
-    search: SearchConfig
-    training: TrainingConfig
-    tuner: TunerConfig
-    evaluation: EvaluationConfig
-    tracking: TrackingConfig
-    report: ReportConfig
-    execution: ExecutionConfig
-
-    @field_validator("study")
-    @classmethod
-    def _safe_name(cls, value: str) -> str:
-        # The name becomes a folder and an MLflow experiment: no path separators, no leading dot.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
-            raise ValueError(
-                f"must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, got {value!r}"
-            )
-        return value
-
-    @field_validator("sweep")
-    @classmethod
-    def _sweepable(cls, value: dict[str, list]) -> dict[str, list]:
-        for key in value:
-            if key.split(".")[0] in ("study", "sweep", "tracking", "report", "execution") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
-                raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
-        return value
-
-    @field_validator("architectures")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        repeated = sorted({name for name in value if value.count(name) > 1})
-        if repeated:
-            raise ValueError(f"must not repeat an architecture, got {', '.join(repeated)} twice")
-        return value
-
-    @model_validator(mode="after")
-    def _reference_is_compared(self) -> "StudyConfig":
-        reference = self.evaluation.reference
-        if reference is not None and reference not in self.architectures:
-            raise ValueError(f"evaluation.reference must be one of the architectures "
-                             f"({', '.join(self.architectures)}), got {reference!r}")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain data (what is logged as config.yaml)."""
-        return self.model_dump(mode="json")
-
+from rnncompare.config.schema import SET_ORIGIN, TASKS, StudyConfig, TaskConfig, show_value
+from rnncompare.core.errors import UserError
 
 def default_config_path() -> Path:
     """configs/default.yaml: in the source tree, or the copy packaged into a built wheel."""
-    in_tree = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    in_tree = Path(__file__).resolve().parents[3] / "configs" / "default.yaml"
     return in_tree if in_tree.is_file() else Path(str(resources.files("rnncompare") / "default.yaml"))
 
 
@@ -344,22 +147,22 @@ def _yaml_scalar(value: Any) -> str:
 
 def _check_task_options(task: TaskConfig, origins: Mapping[str, str]) -> None:
     # Options are null unless set; one set for a task that does not read it would be silently ignored.
-    allowed = _TASKS[task.name].options
+    allowed = TASKS[task.name].options
     for option in [name for name in TaskConfig.model_fields if name in _ALL_TASK_OPTIONS]:
         value = getattr(task, option)
         origin = origins.get(f"task.{option}", SET_ORIGIN)
         if value is not None and option not in allowed:
-            users = [name for name, info in _TASKS.items() if option in info.options]
+            users = [name for name, info in TASKS.items() if option in info.options]
             takes = f"{task.name} takes {', '.join(allowed)}" if allowed else f"{task.name} takes no options"
             raise UserError(f"{origin}: task.{option} does not apply to task {task.name} ({takes}; "
-                            f"{option} is for {', '.join(users)}), got {_show(value)}")
-    for option in _TASKS[task.name].required:
+                            f"{option} is for {', '.join(users)}), got {show_value(value)}")
+    for option in TASKS[task.name].required:
         if getattr(task, option) is None:
             origin = origins.get("task.name", SET_ORIGIN)
             raise UserError(f"{origin}: task {task.name} needs task.{option}")
 
 
-_ALL_TASK_OPTIONS = sorted({option for info in _TASKS.values() for option in info.options})
+_ALL_TASK_OPTIONS = sorted({option for info in TASKS.values() for option in info.options})
 
 
 def _merge_into(target: dict, layer: dict, origin: str, origins: dict[str, str], prefix: str) -> None:
@@ -390,10 +193,6 @@ def _dotted(loc: Sequence[Any]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return "null" if value is None else repr(value)
 
 
 def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
@@ -423,11 +222,11 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
             return f"{origin}: {message}"
         return f"{origin}: {key}{separator}{message}"
     if kind == "too_short":
-        return f"{origin}: {key} must list at least {error['ctx']['min_length']} item(s), got {_show(error.get('input'))}"
+        return f"{origin}: {key} must list at least {error['ctx']['min_length']} item(s), got {show_value(error.get('input'))}"
     message = re.sub(r"^(Input|String|List|Value) should( be| have)?", lambda m: "must" + (m.group(2) or ""), message)
     message = message.replace("a valid dictionary or instance of", "a mapping of keys for")
     message = "must be a mapping of keys" if kind == "model_type" else message
-    return f"{origin}: {key} {message}, got {_show(error.get('input'))}"
+    return f"{origin}: {key} {message}, got {show_value(error.get('input'))}"
 
 
 def _allowed_keys(parent: str) -> list[str]:

@@ -22,10 +22,10 @@ from pathlib import Path
 import yaml
 
 from rnncompare.config import StudyConfig
-from rnncompare.distributed.role import CHIEF, Role, free_ports
-from rnncompare.errors import StudyStopped
-from rnncompare.fitting import FAULT_VARIABLE
-from rnncompare.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
+from rnncompare.orchestration.distributed.role import CHIEF, Role, free_ports
+from rnncompare.core.errors import StudyStopped
+from rnncompare.training.fitting import FAULT_VARIABLE
+from rnncompare.runtime.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tracking import is_server, loopback_server_command
 
 LOOPBACK = "127.0.0.1"

@@ -9,15 +9,16 @@ from typing import Callable
 
 import grpc
 
-from rnncompare import kt_compat
+from rnncompare.compat import keras_tuner as kt_compat
+from rnncompare.compat import keras_tuner_distributed as kt_distributed
 from rnncompare.config import StudyConfig, config_digest
-from rnncompare.distributed.role import Role, keras_tuner_environment, oracle_reachable
-from rnncompare.errors import StudyStopped, UserError
-from rnncompare.progress import Progress
+from rnncompare.orchestration.distributed.role import Role, keras_tuner_environment, oracle_reachable
+from rnncompare.core.errors import StudyStopped, UserError
+from rnncompare.orchestration.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import StudyRuns, Tracker
-from rnncompare.trials import FanOut, ResultCollector, TrialObserver
-from rnncompare.tuning import fixed_hyperparameters, make_tuner, search
+from rnncompare.core.trials import FanOut, ResultCollector, TrialObserver
+from rnncompare.training.tuning import fixed_hyperparameters, make_tuner, search
 
 # a worker tells the chief it is alive this often while it trains (the chief's lease: execution.worker_timeout)
 HEARTBEAT_SECONDS = 1.0
@@ -32,8 +33,8 @@ def search_on_worker(architecture: str, config, task: TaskData, observer: TrialO
         # A worker keeps no state of its own: a restarted worker gets its unfinished trial back from the chief.
         tuner = make_tuner(architecture, config, task, observer, directory, resume=False,
                            fetch_weights=fetch_weights)
-        kt_compat.pause_when_idle(tuner.oracle)
-        stop_heartbeat = kt_compat.keep_alive(tuner.oracle, HEARTBEAT_SECONDS)
+        kt_distributed.pause_when_idle(tuner.oracle)
+        stop_heartbeat = kt_distributed.keep_alive(tuner.oracle, HEARTBEAT_SECONDS)
         try:
             search(tuner, config, task)
         finally:

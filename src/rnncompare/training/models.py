@@ -11,7 +11,7 @@ import functools
 import random
 from typing import Any, Mapping
 
-from rnncompare.architectures import KERAS_LAYERS
+from rnncompare.core.architectures import KERAS_LAYERS
 from rnncompare.tasks import InputSpec, OutputSpec
 
 WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weighted losses over the sum of weights

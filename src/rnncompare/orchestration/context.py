@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from rnncompare.config import StudyConfig
-from rnncompare.errors import UserError
-from rnncompare.evaluation import SeedPool
-from rnncompare.progress import Progress
+from rnncompare.core.errors import UserError
+from rnncompare.training.seed_runs import SeedPool
+from rnncompare.orchestration.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import PreviousRun, StudyRuns, Tracker
-from rnncompare.trials import ArchitectureOutcome, FanOut
-from rnncompare.tuning import fixed_hyperparameters, tune_architecture
+from rnncompare.core.trials import ArchitectureOutcome, FanOut
+from rnncompare.training.tuning import fixed_hyperparameters, tune_architecture
 
 
 @dataclass

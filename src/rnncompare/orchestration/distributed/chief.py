@@ -7,13 +7,14 @@ import tempfile
 import time
 from typing import Callable
 
-from rnncompare import kt_compat
-from rnncompare.context import StudyContext
-from rnncompare.distributed.role import Role, keras_tuner_environment
-from rnncompare.errors import StudyStopped, UserError
+from rnncompare.compat import keras_tuner as kt_compat
+from rnncompare.compat import keras_tuner_distributed as kt_distributed
+from rnncompare.orchestration.context import StudyContext
+from rnncompare.orchestration.distributed.role import Role, keras_tuner_environment
+from rnncompare.core.errors import StudyStopped, UserError
 from rnncompare.tracking import PreviousRun
-from rnncompare.trials import ArchitectureOutcome, ResultCollector
-from rnncompare.tuning import load_trial_model, make_tuner, select_best, stopped_message
+from rnncompare.core.trials import ArchitectureOutcome, ResultCollector
+from rnncompare.training.tuning import load_trial_model, make_tuner, select_best, stopped_message
 
 
 class ServedOracle:
@@ -30,7 +31,7 @@ class ServedOracle:
         self.architecture = architecture
         self.oracle = oracle
         self.address = address
-        self.servicer = kt_compat.oracle_servicer(oracle, on_trial_end, on_trial_start)
+        self.servicer = kt_distributed.oracle_servicer(oracle, on_trial_end, on_trial_start)
         self._server = None
 
     def start(self) -> None:
@@ -39,7 +40,7 @@ class ServedOracle:
 
         # One thread, as keras-tuner's chief: the oracle's calls are serialised anyway.
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-        kt_compat.add_oracle_servicer(self.servicer, self._server)
+        kt_distributed.add_oracle_servicer(self.servicer, self._server)
         if self._server.add_insecure_port(self.address) == 0:
             raise UserError(f"--oracle: the chief cannot serve on {self.address}")
         self._server.start()
@@ -62,7 +63,7 @@ class ServedOracle:
         a worker can take it up and close the silent worker's run itself), and `check()` may raise to stop
         waiting."""
         while not self.finished:
-            kt_compat.expire_silent(self.servicer, lease_seconds, before_requeue=on_expired)
+            kt_distributed.expire_silent(self.servicer, lease_seconds, before_requeue=on_expired)
             if check is not None:
                 check()
             time.sleep(poll_seconds)

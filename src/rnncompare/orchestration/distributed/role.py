@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from rnncompare import kt_compat
-from rnncompare.errors import UserError
-from rnncompare.kt_compat import ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID
+from rnncompare.compat import keras_tuner as kt_compat
+from rnncompare.compat import keras_tuner_distributed as kt_distributed
+from rnncompare.core.errors import UserError
+from rnncompare.compat.keras_tuner import ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID
 
 CHIEF = "chief"
 WORKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -149,7 +150,7 @@ def _ephemeral_range() -> tuple[int, int]:
 @contextlib.contextmanager
 def keras_tuner_environment(role: Role, index: int) -> Iterator[None]:
     """While the block runs, tuners built in it talk to the `index`-th architecture's oracle as this role."""
-    with kt_compat.oracle_environment(role.name, role.host, role.port_for(index), CHIEF_TIMEOUT_SECONDS):
+    with kt_distributed.oracle_environment(role.name, role.host, role.port_for(index), CHIEF_TIMEOUT_SECONDS):
         yield
 
 

@@ -13,25 +13,29 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from rnncompare import provenance
+from rnncompare.orchestration import provenance
 from rnncompare.config import expand_sweep
-from rnncompare.context import ArchitectureSearch, LocalSearch, StudyContext, claim_tuner_folder
-from rnncompare.distributed import Role
-from rnncompare.distributed.chief import ServedSearch
-from rnncompare.distributed.loopback import LocalCluster, resolve_workers, seed_process_repays
-from rnncompare.distributed.worker import find_chief, run_trials
-from rnncompare.errors import UserError
-from rnncompare.evaluation import PendingSeeds, SeedPool, matched_width, seed_statistics, start_seeds
-from rnncompare.fitting import choose_cpu_kernels
-from rnncompare.models import portable_model
-from rnncompare.preflight import CheckedStudy, Experiment, check_output_folder, check_study, check_worker
-from rnncompare.processes import allowed_cores
-from rnncompare.progress import Progress
+from rnncompare.orchestration.context import ArchitectureSearch, LocalSearch, StudyContext, claim_tuner_folder
+from rnncompare.orchestration.distributed import Role
+from rnncompare.orchestration.distributed.chief import ServedSearch
+from rnncompare.orchestration.distributed.loopback import LocalCluster, resolve_workers, seed_process_repays
+from rnncompare.orchestration.distributed.worker import find_chief, run_trials
+from rnncompare.core.errors import UserError
+from rnncompare.analysis.seed_statistics import seed_statistics
+from rnncompare.training.seed_runs import PendingSeeds, SeedPool, matched_width, start_seeds
+from rnncompare.training.fitting import choose_cpu_kernels
+from rnncompare.training.models import portable_model
+from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_output_folder, check_study, check_worker
+from rnncompare.runtime.processes import allowed_cores
+from rnncompare.orchestration.progress import Progress
 from rnncompare.report import run_notes, study_run_numbers, trials_table, write_comparison, write_report
-from rnncompare.runtime import current_backend, import_deep_learning, rarer_full_collections, use_compile_cache
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.backend import current_backend
+from rnncompare.runtime.memory import rarer_full_collections
+from rnncompare.runtime.xla import use_compile_cache
 from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
-from rnncompare.trials import ArchitectureOutcome, FanOut, TrialResult
-from rnncompare.tuning import trials_per_search
+from rnncompare.core.trials import ArchitectureOutcome, FanOut, TrialResult
+from rnncompare.training.tuning import trials_per_search
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
 
@@ -82,11 +86,11 @@ def run_study(
         experiment: path of an experiment file, a dict of the keys that differ from configs/default.yaml, a
             resolved `StudyConfig`, or a `CheckedStudy` that `preflight.check_study` already checked.
         overrides: ``["tuner.epochs=3"]`` or ``{"tuner.epochs": 3}``.
-        progress: a `rnncompare.progress.Progress` to print to; a quiet one when None.
+        progress: a `rnncompare.orchestration.progress.Progress` to print to; a quiet one when None.
         swept: the values a sweep gave this study (recorded as ``rnncompare.sweep.<key>`` tags).
         fresh: start over even if an interrupted run of the same config exists (by default it is resumed:
             finished trials and seeds are kept, the interrupted ones run again).
-        role: a chief `rnncompare.distributed.Role`: serve the oracles to workers (`run_worker`) instead of
+        role: a chief `rnncompare.orchestration.distributed.Role`: serve the oracles to workers (`run_worker`) instead of
             training the trials here; the seed runs and the report still happen here, after each search.
 
     Raises:

@@ -14,17 +14,18 @@ import math
 import os
 from typing import Any, Callable
 
-from rnncompare import kt_compat
+from rnncompare.compat import keras_tuner as kt_compat
 from rnncompare.config import TUNER_ALGORITHMS
-from rnncompare.errors import FailedTrial, StudyStopped
-from rnncompare.fitting import (draw_as_a_first_fit, early_stopping, epoch_recorder, evaluate_test, failure_reason,
+from rnncompare.core.errors import FailedTrial, StudyStopped
+from rnncompare.training.fitting import (draw_as_a_first_fit, early_stopping, epoch_recorder, evaluate_test, failure_reason,
                                 fit_arguments, validation_compiled_ahead)
-from rnncompare.metrics import OBJECTIVE_DIRECTIONS
-from rnncompare.models import CompiledModels, build_model
-from rnncompare.runtime import current_backend, set_random_seed
-from rnncompare.seeds import derive_seed, trial_seed
+from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS
+from rnncompare.training.models import CompiledModels, build_model
+from rnncompare.runtime.backend import current_backend
+from rnncompare.runtime.frameworks import set_random_seed
+from rnncompare.core.seeds import derive_seed, trial_seed
 from rnncompare.tasks import TaskData
-from rnncompare.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
+from rnncompare.core.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
 
 WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
 

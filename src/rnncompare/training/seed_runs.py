@@ -1,5 +1,5 @@
-"""After the search: the selected hyperparameters retrained with several seeds, the budget-matched widths, and the
-statistics over seeds (the only place they are computed, for the runs and for the report alike)."""
+"""After the search: the selected hyperparameters retrained with several seeds, in this process or a spawned one,
+and the budget-matched widths. The statistics over seeds are `analysis.seed_statistics`'."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import os
 from typing import Any, Sequence
 
 from rnncompare.config import load_config
-from rnncompare.errors import FailedTrial
-from rnncompare.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
+from rnncompare.core.errors import FailedTrial
+from rnncompare.training.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
                                 validation_compiled_ahead)
-from rnncompare.models import CompiledModels, build_model, units_for_budget
-from rnncompare.processes import core_share, die_with_parent, pin_to_cores, thread_limits
-from rnncompare.runtime import import_deep_learning, set_random_seed, set_rarer_full_collections
-from rnncompare.seeds import evaluation_seeds
-from rnncompare.stats import describe
+from rnncompare.training.models import CompiledModels, build_model, units_for_budget
+from rnncompare.runtime.processes import core_share, die_with_parent, pin_to_cores, thread_limits
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.runtime.frameworks import set_random_seed
+from rnncompare.runtime.memory import set_rarer_full_collections
+from rnncompare.core.seeds import evaluation_seeds
+from rnncompare.analysis.stats import describe
 from rnncompare.tasks import TaskData, load_task
-from rnncompare.trials import FAILED, FINISHED, TrialObserver, TrialResult
-from rnncompare.tuning import model_hyperparameters
+from rnncompare.core.trials import FAILED, FINISHED, TrialObserver, TrialResult
+from rnncompare.training.tuning import model_hyperparameters
 
 
 def start_seeds(
@@ -233,18 +235,6 @@ class _EpochLog:
         pass
 
 
-def representative_seed(seed_results: Sequence[TrialResult], headline: str,
-                        among: set[str] | None = None) -> TrialResult | None:
-    """The finished seed run (of those in `among`, by default any) whose headline score is closest to the seeds'
-    mean: the one model that stands for the architecture's typical result. None when there is no such run."""
-    finished = [result for result in seed_results if result.status == FINISHED]
-    candidates = [result for result in finished if among is None or result.trial_id in among]
-    if not candidates:
-        return None
-    mean = sum(result.metrics[headline] for result in finished) / len(finished)
-    return min(candidates, key=lambda result: (abs(result.metrics[headline] - mean), int(result.trial_id)))
-
-
 def matched_width(architecture: str, hyperparameters: dict[str, Any], target_params: int, config,
                   task: TaskData) -> tuple[dict[str, Any], int]:
     """`hyperparameters` with the width whose model comes closest to `target_params` parameters, and that count."""
@@ -253,41 +243,3 @@ def matched_width(architecture: str, hyperparameters: dict[str, Any], target_par
     return {**hyperparameters, "units": units}, params_total
 
 
-def seed_spread_metrics(kind_metrics) -> tuple[str, ...]:
-    """Metrics whose mean and standard deviation over seeds the architecture run and the report carry."""
-    return ("best_epoch", kind_metrics.gap, "gap_loss", "epochs_after_best", "val_loss_rise",
-            *(name for name in kind_metrics.test if name != kind_metrics.headline))
-
-
-def seed_spread(finished_metrics: Sequence[dict[str, float]], kind_metrics) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation over the finished seeds of each of `seed_spread_metrics`."""
-    spread = {}
-    for name in seed_spread_metrics(kind_metrics):
-        described = describe([metrics[name] for metrics in finished_metrics])
-        spread[name] = {"mean": described["mean"], "std": described["std"]}
-    return spread
-
-
-def seed_statistics(seed_results: Sequence[TrialResult], confidence: float, kind_metrics) -> dict[str, float]:
-    """Architecture-level numbers over the seed runs, as the architecture run logs them: the headline test
-    metric's spread and confidence interval (e.g. ``test_accuracy_mean``, ``test_accuracy_ci_low``), and the mean
-    and spread of the other metrics (``gap_accuracy_seed_mean``, ...)."""
-    finished = [result.metrics for result in seed_results if result.status == FINISHED]
-    values = {"seeds_finished": float(len(finished)), "seeds_failed": float(len(seed_results) - len(finished))}
-    if not finished:
-        return values
-    headline = describe([m[kind_metrics.headline] for m in finished], confidence)
-    values.update({f"{kind_metrics.headline}_{key}": value for key, value in headline.items() if key != "n"})
-    for name, spread in seed_spread(finished, kind_metrics).items():
-        values[f"{name}_seed_mean"] = spread["mean"]
-        values[f"{name}_seed_std"] = spread["std"]
-    return values
-
-
-def seed_scores_summary(seeds: Sequence[dict[str, Any]], headline: str, confidence: float) -> dict[str, Any]:
-    """For the report, from seed records: the seeds that finished, how many failed, their headline scores and the
-    statistics of those."""
-    finished = [seed for seed in seeds if seed["status"] == FINISHED]
-    scores = [seed["metrics"][headline] for seed in finished]
-    return {"seeds": [seed["seed"] for seed in finished], "failed": len(seeds) - len(finished), "scores": scores,
-            "stats": describe(scores, confidence) if scores else None}

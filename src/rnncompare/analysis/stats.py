@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import math
-import warnings
 from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from rnncompare.runtime import hidden_module
+from rnncompare.compat import deepsig
 
 # The corrected bar is spelled out: a pair at p 0.03 over three pairs is no difference, and the reader should see why.
 ASO_RULE = ("ASO epsilon_min < {threshold} and Welch's t-test p < {corrected:.3g} "
@@ -69,21 +67,8 @@ def sorted_quantile_function(scores: Sequence[float]):
 def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int,
                 bootstrap: int = 1000) -> float:
     """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
-    with hidden_module("tensorflow"):  # deepsig imports it, if it can, to convert its tensors (we pass lists)
-        from deepsig import aso
-
-    # `aso` and its bootstrap look the quantile function up in deepsig's module at each call (the function
-    # `deepsig.aso` shadows that module as an attribute of the package)
-    module = importlib.import_module("deepsig.aso")
-    upstream = module.get_quantile_function
-    module.get_quantile_function = sorted_quantile_function
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(aso(list(a), list(b), confidence_level=confidence, num_comparisons=pairs, seed=seed,
-                             show_progress=False, num_jobs=1, num_bootstrap_iterations=bootstrap))
-    finally:
-        module.get_quantile_function = upstream
+    return deepsig.aso(a, b, confidence=confidence, pairs=pairs, seed=seed, bootstrap=bootstrap,
+                       quantile_function=sorted_quantile_function)
 
 
 def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8,

@@ -12,9 +12,9 @@ from typing import Literal
 
 import numpy as np
 
-from rnncompare.errors import UserError
-from rnncompare.metrics import KindMetrics, for_kind
-from rnncompare.seeds import derive_seed
+from rnncompare.core.errors import UserError
+from rnncompare.core.metrics import KindMetrics, for_kind
+from rnncompare.core.seeds import derive_seed
 from rnncompare.tasks.base import RawTask, Split
 
 MAX_TEXT_TOKENS = 20_000  # vocabulary cap for text tasks, padding and out-of-vocabulary ids included

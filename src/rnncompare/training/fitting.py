@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from rnncompare.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
-from rnncompare.models import count_parameters
-from rnncompare.runtime import cheaper_cpu_fusions
+from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
+from rnncompare.training.models import count_parameters
+from rnncompare.compat.jax import cheaper_cpu_fusions
 from rnncompare.tasks import TaskData
-from rnncompare.trials import TrialObserver
+from rnncompare.core.trials import TrialObserver
 
 FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
 # The most input values (samples x steps x features) scored in one batch under JAX; a larger split is scored in

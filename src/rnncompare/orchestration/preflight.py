@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rnncompare.config import StudyConfig, config_digest, load_config
-from rnncompare.context import StudyLock, check_tuner_folder
-from rnncompare.distributed import Role, check_ports_free
-from rnncompare.errors import UserError
-from rnncompare.runtime import BackendUnavailable, choose_backend
+from rnncompare.orchestration.context import StudyLock, check_tuner_folder
+from rnncompare.orchestration.distributed import Role, check_ports_free
+from rnncompare.core.errors import UserError
+from rnncompare.runtime.backend import BackendUnavailable, choose_backend
 from rnncompare.tasks import TaskData, load_task
 from rnncompare.tracking import RunReader, StudyRuns, is_server, resolve_tracking_uri, writable_folder
 

@@ -1,0 +1,218 @@
+"""The study config's schema: every section and key, its type and range, checked by pydantic. The task options
+each task reads come from the task registry, the one owner of that fact."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rnncompare.core.architectures import ARCHITECTURES
+from rnncompare.core.errors import UserError
+from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS
+from rnncompare.tasks import registry
+
+TUNER_ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+SET_ORIGIN = "--set"
+
+
+class _Section(BaseModel):
+    # No defaults here: configs/default.yaml is the one place that holds them, with their comments.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Range(_Section):
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class IntRange(_Range):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+    step: Annotated[int, Field(ge=1)]
+
+
+class DropoutRange(_Range):
+    min: Annotated[float, Field(ge=0.0, lt=1.0)]
+    max: Annotated[float, Field(ge=0.0, lt=1.0)]
+    step: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class LearningRateRange(_Section):
+    min: Annotated[float, Field(gt=0.0, le=1.0)]
+    max: Annotated[float, Field(gt=0.0, le=1.0)]
+    sampling: Literal["log", "linear"]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max}); to fix the learning rate, set "
+                             "training.learning_rate and leave search.learning_rate null")
+        return self
+
+
+TASKS = registry()
+TASK_NAMES = tuple(TASKS)
+
+
+class ColumnsConfig(_Section):
+    id: Annotated[str, Field(min_length=1)]
+    step: Annotated[str, Field(min_length=1)]
+    label: Annotated[str, Field(min_length=1)]
+    text: Annotated[str, Field(min_length=1)]
+
+
+class TaskConfig(_Section):
+    name: Literal[TASK_NAMES]
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    length: Annotated[int, Field(ge=1, le=100_000)] | None
+    samples: Annotated[int, Field(ge=20, le=10_000_000)] | None
+    window: Annotated[int, Field(ge=1)] | None
+    path: Annotated[str, Field(min_length=1)] | None
+    layout: Literal["long", "wide"] | None
+    columns: ColumnsConfig
+    features: Annotated[list[str], Field(min_length=1)] | None
+    tokens: Literal["words", "characters"] | None
+    embedding_dim: Annotated[int, Field(ge=1, le=4096)] | None
+    function: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")] | None
+    kind: Literal["classification", "regression"] | None
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> "TaskConfig":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"validation_fraction + test_fraction must be below 0.9 to leave data for training, "
+                f"got {self.validation_fraction} + {self.test_fraction}"
+            )
+        return self
+
+
+class SearchConfig(_Section):
+    units: IntRange
+    dropout: DropoutRange
+    layers: IntRange
+    learning_rate: LearningRateRange | None
+
+
+class TrainingConfig(_Section):
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
+    patience: Annotated[int, Field(ge=1)]
+
+
+class TunerConfig(_Section):
+    algorithm: Literal[TUNER_ALGORITHMS]
+    max_trials: Annotated[int, Field(ge=1)]
+    epochs: Annotated[int, Field(ge=1)]
+    batch_size: Annotated[int, Field(ge=1)]
+    objective: Literal[tuple(OBJECTIVE_DIRECTIONS)]
+    max_consecutive_failures: Annotated[int, Field(ge=1)]
+    dir: str
+
+
+class EvaluationConfig(_Section):
+    seeds: Annotated[int, Field(ge=0, le=100)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+    aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
+    aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
+    min_skill: Annotated[float, Field(gt=0.0, lt=1.0)]
+    match_params: bool
+    reference: Literal[ARCHITECTURES] | None
+
+
+class TrackingConfig(_Section):
+    uri: str | None
+    log_models: bool
+    register_models: bool
+
+
+class ReportConfig(_Section):
+    dir: str
+
+
+class ExecutionConfig(_Section):
+    workers: Literal["auto"] | int
+    backend: Literal["auto", "tensorflow", "jax"]
+    worker_timeout: Annotated[float, Field(ge=3)]  # three heartbeats (distributed.worker.HEARTBEAT_SECONDS)
+    compile_cache: Annotated[str, Field(min_length=1)] | None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: Any) -> Any:
+        if value != "auto" and not (type(value) is int and 1 <= value <= 256):
+            raise ValueError(f"must be auto or a number from 1 to 256, got {show_value(value)}")
+        return value
+
+SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
+
+
+class StudyConfig(_Section):
+    study: str
+    seed: Annotated[int, Field(ge=0, lt=2**31)]
+    sweep: dict[str, Annotated[list[SweepValue], Field(min_length=1)]]
+    task: TaskConfig
+    architectures: Annotated[list[Literal[ARCHITECTURES]], Field(min_length=1)]
+    search: SearchConfig
+    training: TrainingConfig
+    tuner: TunerConfig
+    evaluation: EvaluationConfig
+    tracking: TrackingConfig
+    report: ReportConfig
+    execution: ExecutionConfig
+
+    @field_validator("study")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # The name becomes a folder and an MLflow experiment: no path separators, no leading dot.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError(
+                f"must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, got {value!r}"
+            )
+        return value
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweepable(cls, value: dict[str, list]) -> dict[str, list]:
+        for key in value:
+            if key.split(".")[0] in ("study", "sweep", "tracking", "report", "execution") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
+                raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
+        return value
+
+    @field_validator("architectures")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"must not repeat an architecture, got {', '.join(repeated)} twice")
+        return value
+
+    @model_validator(mode="after")
+    def _reference_is_compared(self) -> "StudyConfig":
+        reference = self.evaluation.reference
+        if reference is not None and reference not in self.architectures:
+            raise ValueError(f"evaluation.reference must be one of the architectures "
+                             f"({', '.join(self.architectures)}), got {reference!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (what is logged as config.yaml)."""
+        return self.model_dump(mode="json")
+
+
+def show_value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return "null" if value is None else repr(value)
