@@ -8,11 +8,11 @@ study's did (`fitting.fit_arguments`: under JAX, batches of one shape). No tuner
 import json
 import sys
 
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.orchestration.preflight import check_config_and_data
+from rnncompare.runtime.frameworks import set_random_seed
 from rnncompare.training.fitting import choose_cpu_kernels, fit_arguments
 from rnncompare.training.models import build_model
-from rnncompare.orchestration.preflight import check_config_and_data
-from rnncompare.compat.frameworks import import_deep_learning
-from rnncompare.runtime.frameworks import set_random_seed
 
 
 def main(plan_path: str) -> None:

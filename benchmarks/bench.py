@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -58,10 +58,21 @@ def timed_together(runs: list[tuple[list[str], Path, set[int] | None]]) -> dict[
     env.pop("KERAS_BACKEND", None)  # `execution.backend: auto` decides, as it does for a user
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    processes = [(command, subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            text=True, preexec_fn=None if cores is None else
-                                            (lambda cores=cores: os.sched_setaffinity(0, cores))))
-                 for command, cwd, cores in runs]
+    processes = [
+        (
+            command,
+            subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=None if cores is None else (lambda cores=cores: os.sched_setaffinity(0, cores)),
+            ),
+        )
+        for command, cwd, cores in runs
+    ]
     outputs = [(command, process.communicate()[1], process.returncode) for command, process in processes]
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,6 +81,7 @@ def timed_together(runs: list[tuple[list[str], Path, set[int] | None]]) -> dict[
             sys.exit(f"error: {' '.join(command)} failed ({code}):\n{stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2)}
+
 
 def fit_plan(folder: Path) -> dict:
     """The fits the study made, from its store: each trial's hyperparameters, per-trial seed and epochs."""
@@ -84,15 +96,23 @@ def fit_plan(folder: Path) -> dict:
     runs = client.search_runs([experiment.experiment_id], "tags.`rnncompare.role` = 'trial'", max_results=1000)
     backends = {run.data.tags["rnncompare.backend"] for run in runs}
     fits = []
-    for run in sorted(runs, key=lambda r: (r.data.tags["rnncompare.architecture"], int(r.data.tags["rnncompare.trial_id"]))):
+    for run in sorted(
+        runs, key=lambda r: (r.data.tags["rnncompare.architecture"], int(r.data.tags["rnncompare.trial_id"]))
+    ):
         params = run.data.params
-        fits.append({
-            "seed": trial_seed(config.seed, run.data.tags["rnncompare.trial_id"]),
-            "epochs": int(run.data.metrics["epochs_run"]),
-            "hyperparameters": {"architecture": params["architecture"], "units": int(params["units"]),
-                                "dropout": float(params["dropout"]), "layers": int(params["layers"]),
-                                "learning_rate": float(params["learning_rate"])},
-        })
+        fits.append(
+            {
+                "seed": trial_seed(config.seed, run.data.tags["rnncompare.trial_id"]),
+                "epochs": int(run.data.metrics["epochs_run"]),
+                "hyperparameters": {
+                    "architecture": params["architecture"],
+                    "units": int(params["units"]),
+                    "dropout": float(params["dropout"]),
+                    "layers": int(params["layers"]),
+                    "learning_rate": float(params["learning_rate"]),
+                },
+            }
+        )
     (backend,) = backends
     return {"config": str(STUDY), "backend": backend, "fits": fits}
 
@@ -114,42 +134,68 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
         print(f"round {number}/{total}: bare fits ({len(plan['fits'])}, {plan['backend']}) ...", flush=True)
         results["bare_fits"] = timed([python, str(HERE / "bare_fits.py"), str(scratch / "plan.json")], scratch)
         print(f"round {number}/{total}: keras-tuner + MLflow autolog ...", flush=True)
-        results["keras_tuner_autolog"] = timed([python, str(HERE / "keras_tuner_autolog.py"), str(alternative)],
-                                               scratch)
+        results["keras_tuner_autolog"] = timed(
+            [python, str(HERE / "keras_tuner_autolog.py"), str(alternative)], scratch
+        )
         print(f"round {number}/{total}: rnncompare, default workers ...", flush=True)
         results["rnncompare_default_workers"] = timed([python, "-m", "rnncompare", "run", str(STUDY)], default)
         cores = _cores()
         print(f"round {number}/{total}: rnncompare, {cores} workers (one per core) ...", flush=True)
         results["rnncompare_worker_per_core"] = timed(
-            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", str(cores)], _folder(scratch, "per-core"))
+            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", str(cores)], _folder(scratch, "per-core")
+        )
         print(f"round {number}/{total}: two 1-worker studies at once, each on half the cores ...", flush=True)
         halves = [set(sorted(os.sched_getaffinity(0))[half::2]) for half in (0, 1)]
         results["two_studies_at_once"] = timed_together(
-            [([python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], _folder(scratch, f"half-{half}"),
-              halves[half]) for half in (0, 1)])
+            [
+                (
+                    [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"],
+                    _folder(scratch, f"half-{half}"),
+                    halves[half],
+                )
+                for half in (0, 1)
+            ]
+        )
         other = "tensorflow" if plan["backend"] == "jax" else "jax"
         print(f"round {number}/{total}: rnncompare, 1 worker on {other} ...", flush=True)
         results["rnncompare_1_worker_other_backend"] = timed(
             [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1", "--set", f"execution.backend={other}"],
-            _folder(scratch, "other-backend"))
+            _folder(scratch, "other-backend"),
+        )
         results["rnncompare_1_worker_other_backend"]["backend"] = other
         print(f"round {number}/{total}: quickstart, defaults ...", flush=True)
-        results["quickstart_default"] = timed([python, "-m", "rnncompare", "run", str(QUICKSTART)],
-                                              _folder(scratch, "quickstart-default"))
+        results["quickstart_default"] = timed(
+            [python, "-m", "rnncompare", "run", str(QUICKSTART)], _folder(scratch, "quickstart-default")
+        )
         results["quickstart_default"]["winners"] = quickstart_winners(scratch / "quickstart-default")
         print(f"round {number}/{total}: rnncompare, 1 worker, run again (compiled programs cached) ...", flush=True)
         results["rnncompare_1_worker_rerun"] = timed(
-            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], one)
+            [python, "-m", "rnncompare", "run", str(STUDY), "--workers", "1"], one
+        )
         print(f"round {number}/{total}: quickstart, defaults, run again ...", flush=True)
-        results["quickstart_default_rerun"] = timed([python, "-m", "rnncompare", "run", str(QUICKSTART)],
-                                                    scratch / "quickstart-default")
+        results["quickstart_default_rerun"] = timed(
+            [python, "-m", "rnncompare", "run", str(QUICKSTART)], scratch / "quickstart-default"
+        )
         print(f"round {number}/{total}: quickstart, 1 worker ...", flush=True)
-        results["quickstart_1_worker"] = timed([python, "-m", "rnncompare", "run", str(QUICKSTART), "--workers", "1"],
-                                               _folder(scratch, "quickstart-one-worker"))
+        results["quickstart_1_worker"] = timed(
+            [python, "-m", "rnncompare", "run", str(QUICKSTART), "--workers", "1"],
+            _folder(scratch, "quickstart-one-worker"),
+        )
         print(f"round {number}/{total}: quickstart, 1 TensorFlow process ...", flush=True)
         results["quickstart_tensorflow_1_worker"] = timed(
-            [python, "-m", "rnncompare", "run", str(QUICKSTART), "--workers", "1", "--set",
-             "execution.backend=tensorflow"], _folder(scratch, "quickstart-tensorflow"))
+            [
+                python,
+                "-m",
+                "rnncompare",
+                "run",
+                str(QUICKSTART),
+                "--workers",
+                "1",
+                "--set",
+                "execution.backend=tensorflow",
+            ],
+            _folder(scratch, "quickstart-tensorflow"),
+        )
         results["quickstart_tensorflow_1_worker"]["winners"] = quickstart_winners(scratch / "quickstart-tensorflow")
     return results
 
@@ -168,8 +214,12 @@ def _median_round(measured: list[dict[str, float]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="mlruns/bench/results.json", help="where the JSON results go")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of all twelve; each figure is the median round, each ratio the rounds' median")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of all twelve; each figure is the median round, each ratio the rounds' median",
+    )
     args = parser.parse_args(argv)
     rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
     results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
@@ -177,25 +227,36 @@ def main(argv: list[str] | None = None) -> int:
     # and the machine's speed drifts between them.
     each_round = [round_ratios(measured) for measured in rounds]
     ratios = {name: statistics.median(measured[name] for measured in each_round) for name in each_round[0]}
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-              "study": STUDY.name, "rounds": args.repeat, "results": results, "ratios": ratios,
-              "ratios_each_round": each_round,
-              "targets": targets(results, ratios, rounds)}
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "study": STUDY.name,
+        "rounds": args.repeat,
+        "results": results,
+        "ratios": ratios,
+        "ratios_each_round": each_round,
+        "targets": targets(results, ratios, rounds),
+    }
     print()
     for name, values in results.items():
-        print(f"{name:32} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
-              f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})")
+        print(
+            f"{name:32} {values['wall_s']:8.1f} s wall  {values['cpu_s']:8.1f} s CPU  "
+            f"{values['cores_busy']:.2f} cores busy  (rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})"
+        )
     for name, value in ratios.items():
         print(f"{name:52} {value:.3f}")
     for name in ("quickstart_default", "quickstart_tensorflow_1_worker"):
         for round_number, measured in enumerate(rounds, 1):
-            verdicts = ", ".join(f"{pair}: {winner or 'no difference'}"
-                                 for pair, winner in measured[name]["winners"].items())
+            verdicts = ", ".join(
+                f"{pair}: {winner or 'no difference'}" for pair, winner in measured[name]["winners"].items()
+            )
             print(f"{name} verdicts, round {round_number}: {verdicts}")
     print("\ntargets (issue 11):")
     for target in report["targets"]:
-        print(f"  {target['measure']:58} {target['value']:7.2f}  {target['target']:14} "
-              f"{'met' if target['met'] else 'not met'}")
+        print(
+            f"  {target['measure']:58} {target['value']:7.2f}  {target['target']:14} "
+            f"{'met' if target['met'] else 'not met'}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -211,21 +272,28 @@ def round_ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "rnncompare_1_worker_rerun_over_bare_fits": round(results["rnncompare_1_worker_rerun"]["wall_s"] / bare, 3),
         "keras_tuner_autolog_over_bare_fits": round(results["keras_tuner_autolog"]["wall_s"] / bare, 3),
         "default_workers_speedup_over_1_worker": round(
-            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3),
+            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_default_workers"]["wall_s"], 3
+        ),
         "other_backend_over_auto_1_worker": round(
-            results["rnncompare_1_worker_other_backend"]["wall_s"] / results["rnncompare_1_worker"]["wall_s"], 3),
+            results["rnncompare_1_worker_other_backend"]["wall_s"] / results["rnncompare_1_worker"]["wall_s"], 3
+        ),
         "quickstart_default_speedup_over_tensorflow_1_worker": round(
-            results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
+            results["quickstart_tensorflow_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3
+        ),
         "quickstart_default_speedup_over_1_worker": round(
-            results["quickstart_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3),
+            results["quickstart_1_worker"]["wall_s"] / results["quickstart_default"]["wall_s"], 3
+        ),
         "quickstart_rerun_speedup_over_first_run": round(
-            results["quickstart_default"]["wall_s"] / results["quickstart_default_rerun"]["wall_s"], 3),
+            results["quickstart_default"]["wall_s"] / results["quickstart_default_rerun"]["wall_s"], 3
+        ),
         "worker_per_core_speedup_over_1_worker": round(
-            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_worker_per_core"]["wall_s"], 3),
+            results["rnncompare_1_worker"]["wall_s"] / results["rnncompare_worker_per_core"]["wall_s"], 3
+        ),
         # The most two processes could give over one on this machine, measured: two whole studies at once, each on
         # half the cores, against one (the work split in halves that share nothing and repeat nothing).
         "two_studies_at_once_throughput_over_1_worker": round(
-            2 * results["rnncompare_1_worker"]["wall_s"] / results["two_studies_at_once"]["wall_s"], 3),
+            2 * results["rnncompare_1_worker"]["wall_s"] / results["two_studies_at_once"]["wall_s"], 3
+        ),
         # The most any number of workers could gain over 1 worker on this machine, were all of the work parallel:
         # the cores over those that one worker already keeps busy.
         "workers_speedup_bound_benchmark": round(_cores() / results["rnncompare_1_worker"]["cores_busy"], 3),
@@ -244,30 +312,60 @@ def targets(results: dict[str, dict], ratios: dict[str, float], rounds: list[dic
     default = results["rnncompare_default_workers"]
     quickstart_speedup = round(QUICKSTART_BEFORE_SECONDS / results["quickstart_default"]["wall_s"], 3)
     # the rounds' quickstarts (the defaults, and one TensorFlow process) whose verdicts are the run's before
-    same_verdicts = sum(measured[name]["winners"] == QUICKSTART_BEFORE_WINNERS for measured in rounds
-                        for name in ("quickstart_default", "quickstart_tensorflow_1_worker"))
+    same_verdicts = sum(
+        measured[name]["winners"] == QUICKSTART_BEFORE_WINNERS
+        for measured in rounds
+        for name in ("quickstart_default", "quickstart_tensorflow_1_worker")
+    )
     return [
-        {"measure": "rnncompare 1 worker / bare fits", "target": "<= 1.05",
-         "value": ratios["rnncompare_1_worker_over_bare_fits"],
-         "met": ratios["rnncompare_1_worker_over_bare_fits"] <= 1.05},
-        {"measure": "the same, run again (compiled programs cached)", "target": "<= 1.05",
-         "value": ratios["rnncompare_1_worker_rerun_over_bare_fits"],
-         "met": ratios["rnncompare_1_worker_rerun_over_bare_fits"] <= 1.05},
-        {"measure": "default workers speed-up over 1 worker (benchmark study)", "target": ">= 1.6",
-         "value": ratios["default_workers_speedup_over_1_worker"],
-         "met": ratios["default_workers_speedup_over_1_worker"] >= 1.6},
-        {"measure": "cores busy with the default workers (benchmark study)", "target": ">= 1.8",
-         "value": default["cores_busy"], "met": default["cores_busy"] >= 1.8},
-        {"measure": "default workers speed-up over 1 worker (quickstart)", "target": ">= 1.6",
-         "value": ratios["quickstart_default_speedup_over_1_worker"],
-         "met": ratios["quickstart_default_speedup_over_1_worker"] >= 1.6},
-        {"measure": "cores busy with the default workers (quickstart)", "target": ">= 1.8",
-         "value": results["quickstart_default"]["cores_busy"],
-         "met": results["quickstart_default"]["cores_busy"] >= 1.8},
-        {"measure": f"quickstart speed-up over {QUICKSTART_BEFORE_SECONDS:.0f} s before", "target": ">= 2.5",
-         "value": quickstart_speedup, "met": quickstart_speedup >= 2.5},
-        {"measure": "quickstart runs with the verdicts of the run before", "target": f"{2 * len(rounds)} of them",
-         "value": same_verdicts, "met": same_verdicts == 2 * len(rounds)},
+        {
+            "measure": "rnncompare 1 worker / bare fits",
+            "target": "<= 1.05",
+            "value": ratios["rnncompare_1_worker_over_bare_fits"],
+            "met": ratios["rnncompare_1_worker_over_bare_fits"] <= 1.05,
+        },
+        {
+            "measure": "the same, run again (compiled programs cached)",
+            "target": "<= 1.05",
+            "value": ratios["rnncompare_1_worker_rerun_over_bare_fits"],
+            "met": ratios["rnncompare_1_worker_rerun_over_bare_fits"] <= 1.05,
+        },
+        {
+            "measure": "default workers speed-up over 1 worker (benchmark study)",
+            "target": ">= 1.6",
+            "value": ratios["default_workers_speedup_over_1_worker"],
+            "met": ratios["default_workers_speedup_over_1_worker"] >= 1.6,
+        },
+        {
+            "measure": "cores busy with the default workers (benchmark study)",
+            "target": ">= 1.8",
+            "value": default["cores_busy"],
+            "met": default["cores_busy"] >= 1.8,
+        },
+        {
+            "measure": "default workers speed-up over 1 worker (quickstart)",
+            "target": ">= 1.6",
+            "value": ratios["quickstart_default_speedup_over_1_worker"],
+            "met": ratios["quickstart_default_speedup_over_1_worker"] >= 1.6,
+        },
+        {
+            "measure": "cores busy with the default workers (quickstart)",
+            "target": ">= 1.8",
+            "value": results["quickstart_default"]["cores_busy"],
+            "met": results["quickstart_default"]["cores_busy"] >= 1.8,
+        },
+        {
+            "measure": f"quickstart speed-up over {QUICKSTART_BEFORE_SECONDS:.0f} s before",
+            "target": ">= 2.5",
+            "value": quickstart_speedup,
+            "met": quickstart_speedup >= 2.5,
+        },
+        {
+            "measure": "quickstart runs with the verdicts of the run before",
+            "target": f"{2 * len(rounds)} of them",
+            "value": same_verdicts,
+            "met": same_verdicts == 2 * len(rounds),
+        },
     ]
 
 

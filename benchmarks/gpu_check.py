@@ -26,8 +26,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src import backend as keras_backend  # noqa: E402
 
-from rnncompare.training.models import build_model  # noqa: E402
 from rnncompare.tasks import InputSpec, OutputSpec  # noqa: E402
+from rnncompare.training.models import build_model  # noqa: E402
 
 EPOCHS = 6
 FUSED_CALLS: dict[str, list[str]] = {}
@@ -35,6 +35,7 @@ FUSED_CALLS: dict[str, list[str]] = {}
 
 def _recording(name: str, function):
     """`function` (the backend's fused kernel), noting whether each call ran it or fell back."""
+
     def fused(*args, **kwargs):
         try:
             result = function(*args, **kwargs)
@@ -43,6 +44,7 @@ def _recording(name: str, function):
             raise
         FUSED_CALLS.setdefault(name, []).append("backend kernel")
         return result
+
     return fused
 
 
@@ -85,16 +87,23 @@ def measure(architecture: str, shape: tuple[int, int, int]) -> dict:
     x = rng.normal(size=shape).astype("float32")
     y = rng.integers(0, 10, size=rows)
     FUSED_CALLS.clear()
-    model = build_model({"architecture": architecture, "units": 64, "dropout": 0.1, "layers": 1,
-                         "learning_rate": 0.001}, InputSpec(steps=steps, features=features), OutputSpec("classification", 10))
+    model = build_model(
+        {"architecture": architecture, "units": 64, "dropout": 0.1, "layers": 1, "learning_rate": 0.001},
+        InputSpec(steps=steps, features=features),
+        OutputSpec("classification", 10),
+    )
     timer = EpochTimes()
     model.fit(x, y, batch_size=32, epochs=EPOCHS, verbose=0, callbacks=[timer])
     kernel = {"lstm": "lstm", "gru": "gru"}.get(architecture)
-    return {"architecture": architecture, "steps": steps, "rows": rows,
-            "keras_path": sorted(set(FUSED_CALLS.get(kernel, []))) if kernel else "step loop (SimpleRNN has no other)",
-            "compiled_gradient_calls_cudnn_rnn": _calls_cudnn(model, x[:32]),
-            "first_epoch_s": round(timer.seconds[0], 3),
-            "epoch_s_median": round(statistics.median(timer.seconds[1:]), 4)}
+    return {
+        "architecture": architecture,
+        "steps": steps,
+        "rows": rows,
+        "keras_path": sorted(set(FUSED_CALLS.get(kernel, []))) if kernel else "step loop (SimpleRNN has no other)",
+        "compiled_gradient_calls_cudnn_rnn": _calls_cudnn(model, x[:32]),
+        "first_epoch_s": round(timer.seconds[0], 3),
+        "epoch_s_median": round(statistics.median(timer.seconds[1:]), 4),
+    }
 
 
 def main() -> int:
@@ -103,8 +112,11 @@ def main() -> int:
         import jax
 
         devices = ", ".join(sorted({device.device_kind for device in jax.devices()}))
-    results = [measure(architecture, shape) for shape in ((1437, 8, 8), (2000, 100, 2))
-               for architecture in ("lstm", "gru", "simple_rnn")]
+    results = [
+        measure(architecture, shape)
+        for shape in ((1437, 8, 8), (2000, 100, 2))
+        for architecture in ("lstm", "gru", "simple_rnn")
+    ]
     print(json.dumps({"backend": keras.config.backend(), "devices": devices, "results": results}))
     return 0
 

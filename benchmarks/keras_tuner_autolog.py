@@ -7,8 +7,8 @@ Usage: python keras_tuner_autolog.py FOLDER (the tuner folder and the store go t
 import sys
 from pathlib import Path
 
-from rnncompare.orchestration.preflight import check_config_and_data
 from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.orchestration.preflight import check_config_and_data
 
 BENCH = Path(__file__).with_name("bench.yaml")
 
@@ -33,19 +33,35 @@ def main(folder: str) -> None:
         hidden = keras.layers.Dropout(dropout)(layer(units, dropout=dropout)(inputs))
         outputs = keras.layers.Dense(task.output_spec.classes, activation="softmax")(hidden)
         model = keras.Model(inputs, outputs)
-        model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.training.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         return model
 
     for architecture in config.architectures:
         hyperparameters = kt.HyperParameters()
         hyperparameters.Fixed("architecture", architecture)
-        tuner = kt.RandomSearch(build, objective="val_loss", max_trials=config.tuner.max_trials, seed=1,
-                                hyperparameters=hyperparameters, directory=folder, project_name=architecture,
-                                overwrite=True)
+        tuner = kt.RandomSearch(
+            build,
+            objective="val_loss",
+            max_trials=config.tuner.max_trials,
+            seed=1,
+            hyperparameters=hyperparameters,
+            directory=folder,
+            project_name=architecture,
+            overwrite=True,
+        )
         with mlflow.start_run(run_name=architecture):
-            tuner.search(task.x_train, task.y_train, validation_data=(task.x_val, task.y_val),
-                         epochs=config.tuner.epochs, batch_size=config.tuner.batch_size, verbose=0)
+            tuner.search(
+                task.x_train,
+                task.y_train,
+                validation_data=(task.x_val, task.y_val),
+                epochs=config.tuner.epochs,
+                batch_size=config.tuner.batch_size,
+                verbose=0,
+            )
 
 
 if __name__ == "__main__":

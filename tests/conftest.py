@@ -46,11 +46,32 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+FAULT_INJECTION = REPO / "tests" / "scripts" / "fault_injection"
+
+
+def killing_env(
+    kill_at_epoch: int, worker: str | None = None, once: Path | None = None, **extra: str
+) -> dict[str, str]:
+    """`clean_env` for a process that sends itself SIGKILL at the end of its `kill_at_epoch`-th epoch (or, with
+    `worker`, only that worker's process; with `once`, only the first one): tests/scripts/fault_injection."""
+    faults = {"RNNCOMPARE_TEST_KILL_AT_EPOCH": str(kill_at_epoch)}
+    if worker:
+        faults["RNNCOMPARE_TEST_KILL_WORKER"] = worker
+    if once:
+        faults["RNNCOMPARE_TEST_KILL_ONCE"] = str(once)
+    path = os.pathsep.join(filter(None, [str(FAULT_INJECTION), os.environ.get("PYTHONPATH")]))
+    return clean_env(PYTHONPATH=path, **faults, **extra)
+
+
 def rnncompare(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):
     """Run the real `rnncompare` command (as `python -m rnncompare`) and return the completed process."""
     return subprocess.run(
-        [sys.executable, "-m", "rnncompare", *args], cwd=cwd, env=env or clean_env(), capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "rnncompare", *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -93,10 +114,22 @@ def tracking_server(folder: Path, log=None):
     """`rnncompare server` on a free loopback port, with its store in `folder`; yields its URI, then stops it."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "rnncompare", "server", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts")],
+        [
+            sys.executable,
+            "-m",
+            "rnncompare",
+            "server",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
         # MLflow's GenAI job runner (eight processes) is of no use to these tests
-        cwd=folder.parent, env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=subprocess.DEVNULL,
+        cwd=folder.parent,
+        env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        stdout=subprocess.DEVNULL,
         stderr=log or subprocess.DEVNULL,
         start_new_session=True,
     )

@@ -18,8 +18,13 @@ MAX_FUNCTION_LINES = 80
 def test_every_layer_imports_only_the_layers_below_it():
     # The contract (the layer order) is in pyproject.toml, [tool.importlinter]. In a subprocess: import-linter's
     # console keeps the stdout it found first, which pytest's capture closes.
-    completed = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=REPO,
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 0, completed.stdout
     assert "Layers import downward only KEPT" in completed.stdout
 
@@ -32,7 +37,7 @@ def _cycle(graph) -> list[str] | None:
         state[module] = "open"
         for imported in sorted(graph.find_modules_directly_imported_by(module)):
             if state.get(imported) == "open":
-                return path[path.index(imported):] + [imported] if imported in path else [module, imported]
+                return path[path.index(imported) :] + [imported] if imported in path else [module, imported]
             if imported not in state:
                 found = visit(imported, path + [imported])
                 if found:
@@ -80,8 +85,13 @@ def _importers_of(prefix: str) -> set[str]:
     found = set()
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(name == prefix or name.startswith(prefix + ".") for name in names):
                 found.add(str(path.relative_to(PACKAGE)))
     return found

@@ -11,32 +11,43 @@ import keras  # this test process runs Keras on TensorFlow (conftest): the misma
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.compat import jax as jax_compat
-from rnncompare.runtime import backend, xla
 from rnncompare.compat.jax import cheaper_cpu_fusions
+from rnncompare.runtime import backend, xla
 from rnncompare.runtime.backend import BackendUnavailable, choose_backend, gpu_present, share_gpu_memory
 from rnncompare.runtime.xla import cheaper_cpu_compiles
+
+from conftest import REPO, TINY_STUDY, clean_env
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
     assert keras.config.backend() == "tensorflow"
     assert choose_backend("auto") == "tensorflow"
-    with pytest.raises(BackendUnavailable, match="jax asked for, but this process already imported Keras with "
-                                                 "tensorflow"):
+    with pytest.raises(
+        BackendUnavailable, match="jax asked for, but this process already imported Keras with tensorflow"
+    ):
         choose_backend("jax")
     assert os.environ["KERAS_BACKEND"] == "tensorflow"
 
 
 def test_auto_picks_jax_on_a_cpu_machine_and_tensorflow_beside_a_gpu():
     env = {key: value for key, value in clean_env().items() if key != "KERAS_BACKEND"}
-    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; "
-                                "print(choose_backend('auto'))"], env=env, capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; print(choose_backend('auto'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert completed.stdout.strip() == ("tensorflow" if gpu_present() else "jax")
     # KERAS_BACKEND (the user's, or a study's handed to its workers) is kept by auto
-    completed = subprocess.run([sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; "
-                                "print(choose_backend('auto'))"], env={**env, "KERAS_BACKEND": "tensorflow"},
-                               capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", "from rnncompare.runtime.backend import choose_backend; print(choose_backend('auto'))"],
+        env={**env, "KERAS_BACKEND": "tensorflow"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert completed.stdout.strip() == "tensorflow"
 
 
@@ -108,8 +119,13 @@ def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_n
     # study; a text task (whose tokenizer imported Keras) used to settle on TensorFlow by importing it first
     (tmp_path / "reviews.csv").write_text("text,label\n" + "good day,pos\nbad day,neg\n" * 20)
     env = {key: value for key, value in clean_env().items() if key != "KERAS_BACKEND"}
-    completed = subprocess.run([sys.executable, "-c", TEXT_TASK_SCRIPT % str(tmp_path / "reviews.csv")], env=env,
-                               capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", TEXT_TASK_SCRIPT % str(tmp_path / "reviews.csv")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     # padding, unknown, 3 words; the tokenizer needs no TensorFlow (Keras's own layer did, under either backend)
     on_gpu = gpu_present()
     assert completed.stdout.split() == ["5", "tensorflow" if on_gpu else "jax", str(on_gpu)]
@@ -128,19 +144,33 @@ print(keras.config.backend(), "tensorflow" in sys.modules)
 def test_under_jax_a_process_that_logs_models_without_training_them_imports_no_tensorflow():
     # Keras's serialization imports TensorFlow to ask whether it is installed: a chief with workers printed its
     # start-up notices among the progress lines, and paid 2.5 s for them
-    completed = subprocess.run([sys.executable, "-c", KERAS_SERIALIZES_UNDER_JAX], env=clean_env(KERAS_BACKEND="jax"),
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", KERAS_SERIALIZES_UNDER_JAX],
+        env=clean_env(KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["jax", "False"]
     assert "absl::InitializeLog" not in completed.stderr
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("execution.backend=torch", "error: --set: execution.backend must be 'auto', 'tensorflow' or 'jax', got 'torch'"),
-    ("execution.backend=jax", "error: execution.backend: jax asked for, but this process already imported Keras "
-                              "with tensorflow (a Keras backend is fixed at its import): use tensorflow or auto, or "
-                              "a new process"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (
+            "execution.backend=torch",
+            "error: --set: execution.backend must be 'auto', 'tensorflow' or 'jax', got 'torch'",
+        ),
+        (
+            "execution.backend=jax",
+            "error: execution.backend: jax asked for, but this process already imported Keras "
+            "with tensorflow (a Keras backend is fixed at its import): use tensorflow or auto, or "
+            "a new process",
+        ),
+    ],
+)
 def test_a_backend_that_cannot_run_is_one_line_and_writes_nothing(cli, tmp_path, setting, message):
     completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), "--set", setting, cwd=tmp_path)
     assert completed.returncode == 2
@@ -177,10 +207,20 @@ print(*(np.mean(np.argmax(model.predict(task.x_test), axis=-1) == task.y_test) f
 def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_every_run(tmp_path):
     # the tiny study, two architectures of it (each new model compiles for a second or two under JAX); the seed
     # runs of the first train in a second process while the second is searched (on 3 cores, as the run pretends)
-    (tmp_path / "tiny.yaml").write_text(TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[lstm, gru]").replace(
-        "  match_params: true\n  reference: lstm\n", "") + "execution: {backend: jax}\n")
-    completed = subprocess.run([sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW], cwd=tmp_path, env=clean_env(),
-                               capture_output=True, text=True, timeout=400)
+    (tmp_path / "tiny.yaml").write_text(
+        TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[lstm, gru]").replace(
+            "  match_params: true\n  reference: lstm\n", ""
+        )
+        + "execution: {backend: jax}\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "the seed runs train in another, beside the next search" in completed.stderr
@@ -201,8 +241,11 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     # the TensorFlow recording of the same study; the scores are this backend's own
     def trials(path):
         with open(path) as handle:
-            return [(row["architecture"], row["trial_id"], row["hp_units"], row["hp_dropout"], row["params_total"])
-                    for row in csv.DictReader(handle) if row["architecture"] in ("lstm", "gru")]
+            return [
+                (row["architecture"], row["trial_id"], row["hp_units"], row["hp_dropout"], row["params_total"])
+                for row in csv.DictReader(handle)
+                if row["architecture"] in ("lstm", "gru")
+            ]
 
     report = tmp_path / "mlruns" / "reports" / "tiny"
     recorded = trials(REPO / "tests" / "data" / "before_redesign" / "runs.csv")
@@ -215,16 +258,30 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
 
     # the logged models are Keras's own layers (`models.portable_model`): they load and predict where rnncompare
     # was never imported
-    architecture_runs = {run.data.tags["rnncompare.architecture"]: run for run in runs
-                         if run.data.tags["rnncompare.role"] == "architecture"}
-    loaded = subprocess.run([sys.executable, "-c", LOAD_LOGGED_MODELS, client.tracking_uri,
-                             *(run.info.run_id for run in architecture_runs.values())],
-                            cwd=tmp_path, env=clean_env(KERAS_BACKEND="jax"), capture_output=True, text=True,
-                            timeout=300)
+    architecture_runs = {
+        run.data.tags["rnncompare.architecture"]: run
+        for run in runs
+        if run.data.tags["rnncompare.role"] == "architecture"
+    }
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_LOGGED_MODELS,
+            client.tracking_uri,
+            *(run.info.run_id for run in architecture_runs.values()),
+        ],
+        cwd=tmp_path,
+        env=clean_env(KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert loaded.returncode == 0, loaded.stderr
     accuracies = [float(value) for value in loaded.stdout.strip().splitlines()[-1].split()]
-    assert accuracies == pytest.approx([run.data.metrics["test_accuracy"] for run in architecture_runs.values()],
-                                       abs=1e-6)
+    assert accuracies == pytest.approx(
+        [run.data.metrics["test_accuracy"] for run in architecture_runs.values()], abs=1e-6
+    )
 
     # the same study again, in the same folder, on the same (pretended) cores: every program comes from the
     # compilation cache (none is added), and every trial and seed scores exactly what it scored the first time (a
@@ -232,8 +289,14 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     cache = tmp_path / "mlruns" / "cache" / "jax"
     cached = sorted(path.name for path in cache.iterdir())
     assert len(cached) > 20
-    again = subprocess.run([sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW], cwd=tmp_path, env=clean_env(),
-                           capture_output=True, text=True, timeout=400)
+    again = subprocess.run(
+        [sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert again.returncode == 0, again.stderr
     assert "compiled programs kept in mlruns/cache/jax" in again.stderr
     assert sorted(path.name for path in cache.iterdir()) == cached
@@ -242,15 +305,20 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
         children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{study_run_id}'")
         found = {}
         for architecture_run in children:
-            for run in client.search_runs([experiment.experiment_id],
-                                          f"tags.mlflow.parentRunId = '{architecture_run.info.run_id}'"):
-                key = (run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.role"],
-                       run.data.tags.get("rnncompare.trial_id") or run.data.tags["rnncompare.seed"])
+            for run in client.search_runs(
+                [experiment.experiment_id], f"tags.mlflow.parentRunId = '{architecture_run.info.run_id}'"
+            ):
+                key = (
+                    run.data.tags["rnncompare.architecture"],
+                    run.data.tags["rnncompare.role"],
+                    run.data.tags.get("rnncompare.trial_id") or run.data.tags["rnncompare.seed"],
+                )
                 found[key] = {name: value for name, value in run.data.metrics.items() if "seconds" not in name}
         return found
 
-    study_runs = client.search_runs([experiment.experiment_id], "tags.`rnncompare.role` = 'study'",
-                                    order_by=["attributes.start_time ASC"])
+    study_runs = client.search_runs(
+        [experiment.experiment_id], "tags.`rnncompare.role` = 'study'", order_by=["attributes.start_time ASC"]
+    )
     first, second = (scores(run.info.run_id) for run in study_runs)
     assert len(first) == 8 and second == first
 
@@ -278,8 +346,9 @@ print(max(float(np.max(np.abs(a - b))) for a, b in zip(first, second)))
 @pytest.mark.slow
 def test_under_jax_a_seed_gives_the_same_weights_whichever_seed_ran_before_it():
     # seed runs share one compiled model; a resumed study reruns only the seeds it lacks, in another order
-    completed = subprocess.run([sys.executable, "-c", SEED_ORDER_SCRIPT], env=clean_env(), capture_output=True,
-                               text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", SEED_ORDER_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     assert float(completed.stdout.strip().splitlines()[-1]) == 0.0
 
@@ -335,8 +404,9 @@ def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
     # orthogonal and constant initializers on the host; the same numbers: every built model's initial weights,
     # plain draws, a draw with another mean and spread (Keras's own), one inside a traced function (Keras's own),
     # orthogonal weights of three dimensions, tall, wide and traced (Keras's own), constants
-    completed = subprocess.run([sys.executable, "-c", FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True,
-                               text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "same 9 11"
 
@@ -380,8 +450,13 @@ os._exit(0)
 
 @pytest.mark.slow
 def test_under_jax_the_main_thread_leaves_its_compile_cache_writes_to_a_thread_that_finishes_them_at_exit(tmp_path):
-    completed = subprocess.run([sys.executable, "-c", BACKGROUND_WRITES_SCRIPT, str(tmp_path / "cache")],
-                               env=clean_env(), capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", BACKGROUND_WRITES_SCRIPT, str(tmp_path / "cache")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     result, ahead, writes, cached = completed.stdout.strip().splitlines()[-4:]
     assert result == "[1.5231883525848389, 1.5231883525848389, 1.5231883525848389]"

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from conftest import REPO, clean_env, free_port
 from rnncompare.core.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
+
+from conftest import REPO, clean_env, free_port
 
 
 def test_help_answers_at_once_without_importing_tensorflow():
@@ -20,61 +21,75 @@ def test_help_answers_at_once_without_importing_tensorflow():
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
     assert time.perf_counter() - started < 5
-    flag, tensorflow, mlflow, seconds = completed.stdout.strip().splitlines()[-1].split()
+    _flag, tensorflow, mlflow, seconds = completed.stdout.strip().splitlines()[-1].split()
     assert (tensorflow, mlflow) == ("False", "False")
     assert float(seconds) < 1.0
     assert "run" in completed.stdout and "validate" in completed.stdout and "report" in completed.stdout
 
 
-
 def test_run_answers_a_bad_file_or_key_before_importing_what_a_study_needs(tmp_path):
     (tmp_path / "bad.yaml").write_text("study: bad\ntuner: {max_trials: 0}\n")
-    code = ("import sys\n"
-            "from rnncompare import cli\n"
-            "codes = [cli.main(['run', 'missing.yaml']), cli.main(['run', 'bad.yaml']),\n"
-            f"         cli.main(['run', {str(REPO / 'experiments' / 'quickstart.yaml')!r}, '--set', 'tuner.max_trails=3'])]\n"
-            "print(codes, sorted(name for name in ('scipy', 'pandas', 'keras', 'mlflow', 'matplotlib') "
-            "if name in sys.modules))")
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(),
-                               cwd=tmp_path, timeout=60)
+    code = (
+        "import sys\n"
+        "from rnncompare import cli\n"
+        "codes = [cli.main(['run', 'missing.yaml']), cli.main(['run', 'bad.yaml']),\n"
+        f"         cli.main(['run', {str(REPO / 'experiments' / 'quickstart.yaml')!r}, '--set', 'tuner.max_trails=3'])]\n"
+        "print(codes, sorted(name for name in ('scipy', 'pandas', 'keras', 'mlflow', 'matplotlib') "
+        "if name in sys.modules))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=60
+    )
     assert completed.stdout.strip() == "[2, 2, 2] []"
     assert completed.stderr.splitlines()[:2] == [
         "error: missing.yaml: file not found",
-        "error: bad.yaml: tuner.max_trials must be greater than or equal to 1, got 0"]
+        "error: bad.yaml: tuner.max_trials must be greater than or equal to 1, got 0",
+    ]
     assert completed.stderr.splitlines()[2].startswith(
-        "error: --set: unknown key tuner.max_trails (did you mean tuner.max_trials?); allowed here: ")
+        "error: --set: unknown key tuner.max_trails (did you mean tuner.max_trials?); allowed here: "
+    )
     assert list(tmp_path.iterdir()) == [tmp_path / "bad.yaml"]  # nothing written
 
 
-@pytest.mark.parametrize("experiment, status, printed", [
-    ("experiments/quickstart.yaml", 0, "ok: study quickstart"),
-    ("experiments/missing.yaml", 2, "error: experiments/missing.yaml"),
-])
+@pytest.mark.parametrize(
+    "experiment, status, printed",
+    [
+        ("experiments/quickstart.yaml", 0, "ok: study quickstart"),
+        ("experiments/missing.yaml", 2, "error: experiments/missing.yaml"),
+    ],
+)
 def test_the_console_entry_keeps_the_status_the_output_and_the_exit_handlers(experiment, status, printed):
     # console_main ends the process without the interpreter's teardown: nothing else may be lost with it
-    code = ("import atexit, sys\n"
-            "atexit.register(lambda: print('exit handler ran', flush=True))\n"
-            f"sys.argv = ['rnncompare', 'validate', {experiment!r}]\n"
-            "from rnncompare.cli import console_main\n"
-            "console_main()\n"
-            "print('not reached')")
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        f"sys.argv = ['rnncompare', 'validate', {experiment!r}]\n"
+        "from rnncompare.cli import console_main\n"
+        "console_main()\n"
+        "print('not reached')"
+    )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=REPO)
     assert completed.returncode == status
     assert printed in completed.stdout + completed.stderr
     assert completed.stdout.endswith("exit handler ran\n")
     assert "not reached" not in completed.stdout
 
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--set", "tuner.max_trials=0"], "error: --set: tuner.max_trials must be greater than or equal to 1, got 0"),
-        (["--set", "architectures=[lstm, transformer]"],
-         "error: --set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'transformer'"),
+        (
+            ["--set", "architectures=[lstm, transformer]"],
+            "error: --set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'transformer'",
+        ),
         (["--set", "search.dropout.max=1.5"], "error: --set: search.dropout.max must be less than 1, got 1.5"),
         (["--set", "tuner.max_trail=2"], "error: --set: unknown key tuner.max_trail (did you mean tuner.max_trials?)"),
         (["--set", "tracking.uri=./mlruns"], "error: tracking.uri: './mlruns' is a plain folder store"),
-        (["--set", "execution.workers=0"], "error: --set: execution.workers must be auto or a number from 1 to 256, "
-                                           "got 0"),
+        (
+            ["--set", "execution.workers=0"],
+            "error: --set: execution.workers must be auto or a number from 1 to 256, got 0",
+        ),
     ],
 )
 def test_bad_config_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):
@@ -86,15 +101,27 @@ def test_bad_config_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, args
     assert list(tmp_path.iterdir()) == []  # no mlruns/, no tuner folders, no report
 
 
-@pytest.mark.parametrize("content, message", [
-    ("id,step,a,label\n", "error: task.path: data.csv: has a header but no rows"),
-    ("id,step,a,label\n1,0,inf,x\n1,1,2,x\n2,0,1,y\n", "error: task.path: data.csv: x holds NaN or infinite "
-                                                        "values (first at sample 0, step 0)"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id,step,a,label\n", "error: task.path: data.csv: has a header but no rows"),
+        (
+            "id,step,a,label\n1,0,inf,x\n1,1,2,x\n2,0,1,y\n",
+            "error: task.path: data.csv: x holds NaN or infinite values (first at sample 0, step 0)",
+        ),
+    ],
+)
 def test_bad_data_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, content, message):
     (tmp_path / "data.csv").write_text(content)
-    completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), "--set", "task.name=csv",
-                           "--set", "task.path=data.csv", cwd=tmp_path)
+    completed = cli(
+        "run",
+        str(REPO / "experiments" / "quickstart.yaml"),
+        "--set",
+        "task.name=csv",
+        "--set",
+        "task.path=data.csv",
+        cwd=tmp_path,
+    )
     assert completed.returncode == 2
     assert completed.stderr == message + "\n"
     assert [path.name for path in tmp_path.iterdir()] == ["data.csv"]
@@ -110,7 +137,10 @@ def test_bad_experiment_file_is_named(cli, tmp_path):
 def test_validate_checks_config_and_data_and_writes_nothing(cli, tmp_path):
     completed = cli("validate", str(REPO / "experiments" / "quickstart.yaml"), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "ok: study quickstart: lstm, gru, simple_rnn on digits: 1257 train / 270 validation / 270 test" in completed.stdout
+    assert (
+        "ok: study quickstart: lstm, gru, simple_rnn on digits: 1257 train / 270 validation / 270 test"
+        in completed.stdout
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -121,10 +151,14 @@ def test_tasks_lists_every_task_one_line_each(cli, tmp_path):
     assert completed.returncode == 0
     lines = completed.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(TASK_NAMES)
-    assert "adding           regression; task.length steps x 2 features (default 50); sum of the two marked values; " \
-           "generated from the study seed" in lines
-    assert "japanese_vowels  classification; 7 to 29 steps x 12 features, masked; 9 classes; UEA archive (bundled)" \
+    assert (
+        "adding           regression; task.length steps x 2 features (default 50); sum of the two marked values; "
+        "generated from the study seed" in lines
+    )
+    assert (
+        "japanese_vowels  classification; 7 to 29 steps x 12 features, masked; 9 classes; UEA archive (bundled)"
         in lines
+    )
 
 
 def test_report_of_an_unknown_study_is_a_user_error(cli, tmp_path):
@@ -132,7 +166,6 @@ def test_report_of_an_unknown_study_is_a_user_error(cli, tmp_path):
     completed = cli("report", "nope", "--tracking-uri", uri, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr == f"error: study 'nope' not found in {uri}; the store holds no studies\n"
-
 
 
 @pytest.mark.parametrize("command", ["ui", "server"])
@@ -143,14 +176,16 @@ def test_a_port_in_use_or_out_of_range_is_one_line_before_anything_starts(cli, t
         port = taken.getsockname()[1]
         completed = cli(command, "--port", str(port), cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr == (f"error: --port: cannot serve on 127.0.0.1:{port} (Address already in use); choose "
-                                "another port with --port\n")
+    assert completed.stderr == (
+        f"error: --port: cannot serve on 127.0.0.1:{port} (Address already in use); choose another port with --port\n"
+    )
     assert list(tmp_path.iterdir()) == []  # no store, no artifact folder
     # MLflow's server failed on these with a traceback, and exit status 0
     out_of_range = cli(command, "--port", "99999", cwd=tmp_path)
     assert out_of_range.returncode == 2
     assert out_of_range.stderr.splitlines()[-1] == (
-        f"rnncompare {command}: error: argument --port: '99999' is not a port number from 1 to 65535")
+        f"rnncompare {command}: error: argument --port: '99999' is not a port number from 1 to 65535"
+    )
 
 
 @pytest.mark.parametrize("command", [["report", "tiny"], ["compare", "tiny"]])
@@ -160,6 +195,7 @@ def test_a_report_folder_that_cannot_be_made_is_one_line(cli, tiny_study, tmp_pa
     assert completed.returncode == 2
     made = tmp_path / "taken" / "tiny" if command[0] == "report" else tmp_path / "taken"  # report: OUT/STUDY/
     assert completed.stderr == f"error: --out: cannot create {made}: {tmp_path / 'taken'} is a file, not a folder\n"
+
 
 def test_tracking_uri_precedence(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -176,15 +212,27 @@ def test_an_unreachable_server_fails_within_seconds():
     assert time.perf_counter() - started < 6
 
 
-@pytest.mark.parametrize("uri, message", [
-    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; MLflow failed on a missing driver with a traceback
-    ("postgresql://mlflow:secret@127.0.0.1:1/mlflow", "tracking.uri: postgresql:// needs the database driver psycopg, "
-                                                      "which is not installed: .venv/bin/pip install 'psycopg[binary]'"),
-    ("mysql://mlflow:secret@127.0.0.1:1/mlflow", "tracking.uri: mysql:// needs the database driver MySQLdb, which is "
-                                                 "not installed: .venv/bin/pip install 'mysqlclient'"),
-    ("nosuchdb://somewhere", "tracking.uri: nosuchdb:// is not a database SQLAlchemy knows (Can't load plugin: "
-                             "sqlalchemy.dialects:nosuchdb)"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; MLflow failed on a missing driver with a traceback
+        (
+            "postgresql://mlflow:secret@127.0.0.1:1/mlflow",
+            "tracking.uri: postgresql:// needs the database driver psycopg, "
+            "which is not installed: .venv/bin/pip install 'psycopg[binary]'",
+        ),
+        (
+            "mysql://mlflow:secret@127.0.0.1:1/mlflow",
+            "tracking.uri: mysql:// needs the database driver MySQLdb, which is "
+            "not installed: .venv/bin/pip install 'mysqlclient'",
+        ),
+        (
+            "nosuchdb://somewhere",
+            "tracking.uri: nosuchdb:// is not a database SQLAlchemy knows (Can't load plugin: "
+            "sqlalchemy.dialects:nosuchdb)",
+        ),
+    ],
+)
 def test_a_database_whose_driver_is_missing_is_one_line(uri, message):
     with pytest.raises(UserError) as error:
         check_store(uri)
@@ -192,7 +240,8 @@ def test_a_database_whose_driver_is_missing_is_one_line(uri, message):
 
 
 def test_the_server_names_its_own_option_for_a_store_it_cannot_use(cli, tmp_path):
-    completed = cli("server", "--backend-store-uri", "mysql://u:p@127.0.0.1:1/db", "--port", str(free_port()),
-                    cwd=tmp_path)
+    completed = cli(
+        "server", "--backend-store-uri", "mysql://u:p@127.0.0.1:1/db", "--port", str(free_port()), cwd=tmp_path
+    )
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: --backend-store-uri: mysql:// needs the database driver MySQLdb")

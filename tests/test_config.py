@@ -41,24 +41,38 @@ def test_a_dict_study_with_dict_overrides():
     "overrides, message",
     [
         (["search.dropout.max=1.5"], "--set: search.dropout.max must be less than 1, got 1.5"),
-        (["tuner.max_trail=3"], "--set: unknown key tuner.max_trail (did you mean tuner.max_trials?); allowed here: "
-                                 "algorithm, batch_size, dir, epochs, max_consecutive_failures, max_trials, objective"),
-        (["tuner.algorithm=sobol"], "--set: tuner.algorithm must be 'random', 'bayesian', 'hyperband' or 'grid', "
-                                    "got 'sobol'"),
+        (
+            ["tuner.max_trail=3"],
+            "--set: unknown key tuner.max_trail (did you mean tuner.max_trials?); allowed here: "
+            "algorithm, batch_size, dir, epochs, max_consecutive_failures, max_trials, objective",
+        ),
+        (
+            ["tuner.algorithm=sobol"],
+            "--set: tuner.algorithm must be 'random', 'bayesian', 'hyperband' or 'grid', got 'sobol'",
+        ),
         (["tuner.max_trials='3'"], "--set: tuner.max_trials must be a valid integer, got '3'"),
         (["tuner.epochs=0"], "--set: tuner.epochs must be greater than or equal to 1, got 0"),
         (["architectures=[lstm, cnn]"], "--set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'cnn'"),
         (["architectures=[]"], "--set: architectures must list at least 1 item(s), got []"),
         (["architectures=[gru, gru]"], "--set: architectures must not repeat an architecture, got gru twice"),
         (["search.units.min=200"], "--set: search.units: min (200) must not exceed max (64)"),
-        (["study=../etc"], "--set: study must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "
-                           "or digit, got '../etc'"),
+        (
+            ["study=../etc"],
+            "--set: study must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit, got '../etc'",
+        ),
         (["task=3"], "--set: task must be a mapping of keys, got 3"),
-        (["task.name=imagenet"], "--set: task.name must be 'digits', 'digits_pixels', 'japanese_vowels', "
-                                 "'italy_power', 'sunspots', 'adding', 'delayed_recall', 'reber', 'npz', 'csv', "
-                                 "'text_csv' or 'python', got 'imagenet'"),
-        (["task.name=adding", "task.window=5"], "--set: task.window does not apply to task adding (adding takes "
-                                                "length, samples; window is for sunspots), got 5"),
+        (
+            ["task.name=imagenet"],
+            "--set: task.name must be 'digits', 'digits_pixels', 'japanese_vowels', "
+            "'italy_power', 'sunspots', 'adding', 'delayed_recall', 'reber', 'npz', 'csv', "
+            "'text_csv' or 'python', got 'imagenet'",
+        ),
+        (
+            ["task.name=adding", "task.window=5"],
+            "--set: task.window does not apply to task adding (adding takes "
+            "length, samples; window is for sunspots), got 5",
+        ),
         (["seed=-1"], "--set: seed must be greater than or equal to 0, got -1"),
         # a lease shorter than three heartbeats takes trials off workers that are alive (distributed.worker)
         (["execution.worker_timeout=2"], "--set: execution.worker_timeout must be greater than or equal to 3, got 2"),
@@ -145,12 +159,17 @@ def test_a_learning_rate_search_needs_an_open_range_and_a_known_sampling():
     searched = load_config({"search": {"learning_rate": {"min": 0.0003, "max": 0.01, "sampling": "log"}}})
     assert (searched.search.learning_rate.min, searched.search.learning_rate.sampling) == (0.0003, "log")
     assert load_config({}).search.learning_rate is None
-    with pytest.raises(UserError, match=re.escape(
+    with pytest.raises(
+        UserError,
+        match=re.escape(
             "--set: search.learning_rate: min (0.01) must be below max (0.001); to fix the learning rate, set "
-            "training.learning_rate and leave search.learning_rate null")):
+            "training.learning_rate and leave search.learning_rate null"
+        ),
+    ):
         load_config({}, ["search.learning_rate={min: 0.01, max: 0.001, sampling: log}"])
-    with pytest.raises(UserError, match=re.escape(
-            "--set: search.learning_rate.sampling must be 'log' or 'linear', got 'reverse'")):
+    with pytest.raises(
+        UserError, match=re.escape("--set: search.learning_rate.sampling must be 'log' or 'linear', got 'reverse'")
+    ):
         load_config({}, ["search.learning_rate={min: 0.001, max: 0.01, sampling: reverse}"])
     with pytest.raises(UserError, match=re.escape("--set: evaluation.min_skill must be less than 1, got 1.5")):
         load_config({}, ["evaluation.min_skill=1.5"])

@@ -2,16 +2,28 @@
 
 import pytest
 
-from rnncompare.analysis.diagnostics import (diagnose, learned, limits, qualify, search_edges, skill, still_improving,
-                                    suggestions)
+from rnncompare.analysis.diagnostics import (
+    diagnose,
+    learned,
+    limits,
+    qualify,
+    search_edges,
+    skill,
+    still_improving,
+    suggestions,
+)
 
 CONSTANT_MSE = 0.167
 BUDGET = dict(max_epochs=40, patience=8, min_skill=0.1, confidence=0.95)
 
 
 def fit(score: float, best_epoch: float, epochs_run: float, first_epoch: int = 1) -> dict:
-    return {"test_mse": score, "best_epoch": best_epoch, "epochs_run": epochs_run,
-            "epochs_after_best": first_epoch + epochs_run - 1 - best_epoch}
+    return {
+        "test_mse": score,
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "epochs_after_best": first_epoch + epochs_run - 1 - best_epoch,
+    }
 
 
 def test_skill_is_zero_at_the_constant_predictor_and_one_when_perfect():
@@ -31,16 +43,21 @@ def test_a_fit_is_still_improving_only_when_it_ran_to_the_cap_with_its_best_amon
     assert not still_improving(best_epoch=1, last_epoch=2, max_epochs=2, patience=5)
 
 
-
 def test_a_hyperband_trial_that_went_on_from_a_checkpoint_reached_the_cap_though_it_ran_fewer_epochs():
     # Hyperband's last bracket: epochs 37 to 40 on top of another trial's 36, best at 40, 4 epochs run
     continued = [fit(0.02, best_epoch=40, epochs_run=4, first_epoch=37) for _ in range(3)]
     found = diagnose(continued, "test_mse", CONSTANT_MSE, False, **BUDGET)
     assert (found["budget_limited"], found["still_improving"]) == (True, 3)
     # nor is one that ended on the plateau at the cap a plateau stop: nothing stopped it early
-    flat = diagnose([fit(0.166, best_epoch=39, epochs_run=4, first_epoch=37) for _ in range(3)], "test_mse",
-                    CONSTANT_MSE, False, **BUDGET)
+    flat = diagnose(
+        [fit(0.166, best_epoch=39, epochs_run=4, first_epoch=37) for _ in range(3)],
+        "test_mse",
+        CONSTANT_MSE,
+        False,
+        **BUDGET,
+    )
     assert (flat["learned"], flat["plateau_stop"], flat["plateau_stopped"]) == (False, False, 0)
+
 
 def test_scores_at_the_constant_predictor_did_not_learn_even_when_the_test_is_significant():
     # the LSTM of the adding problem at length 100: a hair below the constant predictor, every seed alike
@@ -78,15 +95,23 @@ def test_without_a_constant_predictor_only_the_budget_is_diagnosed():
 
 
 def test_a_selected_value_at_a_movable_edge_of_the_space_is_reported():
-    space = {"units": {"min": 16, "max": 64, "step": 16}, "dropout": {"min": 0.0, "max": 0.2, "step": 0.1},
-             "layers": {"min": 1, "max": 1, "step": 1},
-             "learning_rate": {"min": 0.0001, "max": 0.01, "sampling": "log"}}
+    space = {
+        "units": {"min": 16, "max": 64, "step": 16},
+        "dropout": {"min": 0.0, "max": 0.2, "step": 0.1},
+        "layers": {"min": 1, "max": 1, "step": 1},
+        "learning_rate": {"min": 0.0001, "max": 0.01, "sampling": "log"},
+    }
     assert search_edges({"units": 64, "dropout": 0.0, "layers": 1, "learning_rate": 0.0095}, space) == {
-        "units": "max", "learning_rate": "max"}
+        "units": "max",
+        "learning_rate": "max",
+    }
     assert search_edges({"units": 16, "dropout": 0.2, "layers": 1, "learning_rate": 0.001}, space) == {
-        "units": "min", "dropout": "max"}
+        "units": "min",
+        "dropout": "max",
+    }
     assert search_edges({"units": 32, "dropout": 0.1, "layers": 1, "learning_rate": 0.00011}, space) == {
-        "learning_rate": "min"}
+        "learning_rate": "min"
+    }
 
 
 def test_a_verdict_against_a_cell_that_did_not_learn_is_qualified_with_the_change_that_would_settle_it():
@@ -97,12 +122,12 @@ def test_a_verdict_against_a_cell_that_did_not_learn_is_qualified_with_the_chang
     assert qualified["qualified"] is True
     assert qualified["verdict"] == (
         "gru better at this budget; lstm did not learn (test MSE 0.156 at the constant predictor's 0.167, skill 0.07); "
-        "early stopping ended 5 of 5 lstm fits on the constant predictor's plateau")
+        "early stopping ended 5 of 5 lstm fits on the constant predictor's plateau"
+    )
     assert qualify(pair, solved, solved, "test MSE") == {**pair, "qualified": False, "limits": []}
     [learning_rate, samples] = suggestions({"lstm": plateau, "gru": solved})
     assert learning_rate["keys"] == ["search.learning_rate", "training.patience"]
     assert (samples["keys"], samples["architectures"]) == (["task.samples"], ["lstm"])
-
 
 
 def test_a_cell_that_diverged_is_said_to_score_worse_than_the_constant_predictor_not_at_it():
@@ -114,10 +139,18 @@ def test_a_cell_that_diverged_is_said_to_score_worse_than_the_constant_predictor
     stopped = diagnose([fit(16.59, 2, 10), fit(70.92, 2, 10)], "test_mse", CONSTANT_MSE, False, **BUDGET)
     assert (stopped["learned"], stopped["plateau_stop"], stopped["plateau_stopped"]) == (False, False, 0)
 
+
 def test_a_cell_that_learned_in_some_seeds_only_is_not_said_to_sit_at_the_constant_predictor():
-    mixed = diagnose([fit(0.01, 20, 30), fit(0.165, 3, 11), fit(0.012, 22, 30), fit(0.166, 2, 10)], "test_mse",
-                     CONSTANT_MSE, False, **BUDGET)
-    [phrase] = qualify({"a": "lstm", "b": "gru", "winner": None, "verdict": "no significant difference"},
-                       mixed, None, "test MSE")["limits"]
-    assert phrase == ("lstm did not learn reliably (skill 0.47 over 4 seeds is not significantly above 0.1: "
-                      "2 of 4 seeds above it)")
+    mixed = diagnose(
+        [fit(0.01, 20, 30), fit(0.165, 3, 11), fit(0.012, 22, 30), fit(0.166, 2, 10)],
+        "test_mse",
+        CONSTANT_MSE,
+        False,
+        **BUDGET,
+    )
+    [phrase] = qualify(
+        {"a": "lstm", "b": "gru", "winner": None, "verdict": "no significant difference"}, mixed, None, "test MSE"
+    )["limits"]
+    assert phrase == (
+        "lstm did not learn reliably (skill 0.47 over 4 seeds is not significantly above 0.1: 2 of 4 seeds above it)"
+    )

@@ -14,13 +14,21 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, free_port
 from test_models import CELL_PARAMETERS
+
+from conftest import clean_env, free_port
 
 pytestmark = pytest.mark.slow
 ARCHITECTURES = ["lstm", "gru", "simple_rnn"]
-FIGURES = ("learning_curves", "score_vs_parameters", "overfitting_gap", "gap_vs_hyperparameters",
-           "hyperparameters_vs_score", "seed_scores", "seed_learning_curves")
+FIGURES = (
+    "learning_curves",
+    "score_vs_parameters",
+    "overfitting_gap",
+    "gap_vs_hyperparameters",
+    "hyperparameters_vs_score",
+    "seed_scores",
+    "seed_learning_curves",
+)
 
 
 def runs_by_role(client, experiment_id, role):
@@ -41,7 +49,9 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
     # every run says what started it, as the runs table's Source column shows
     for run in client.search_runs([experiment.experiment_id], max_results=1000):
         assert (run.data.tags["mlflow.source.name"], run.data.tags["mlflow.source.type"]) == (
-            "rnncompare run tiny.yaml", "LOCAL")
+            "rnncompare run tiny.yaml",
+            "LOCAL",
+        )
 
     architectures = runs_by_role(client, experiment.experiment_id, "architecture")
     assert sorted(run.data.tags["rnncompare.architecture"] for run in architectures) == sorted(ARCHITECTURES)
@@ -62,18 +72,24 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert 0.0 <= metrics["test_accuracy"] <= 1.0
         assert metrics["trials_finished"] == 2 and metrics["trials_failed"] == 0
         # what a reviewer reads in the UI: the diagnostics and a one-line description
-        assert tags["rnncompare.analysis.diagnostics.budget_limited"] == "true" and metrics["still_improving_fraction"] == 1.0
+        assert (
+            tags["rnncompare.analysis.diagnostics.budget_limited"] == "true"
+            and metrics["still_improving_fraction"] == 1.0
+        )
         assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test accuracy ")
         figures = sorted(item.path for item in client.list_artifacts(architecture.info.run_id, "figures"))
         assert figures == ["figures/learning_curves.png", "figures/seed_learning_curves.png", "figures/seed_scores.png"]
         # seeds: child runs of the architecture run, retrained with the selected hyperparameters
-        seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
-                 if s.data.tags["mlflow.parentRunId"] == architecture.info.run_id]
+        seeds = [
+            s
+            for s in runs_by_role(client, experiment.experiment_id, "seed")
+            if s.data.tags["mlflow.parentRunId"] == architecture.info.run_id
+        ]
         assert len(seeds) == 2 and all(s.info.status == "FINISHED" for s in seeds)
         assert {s.data.params["units"] for s in seeds} == {params["units"]}
         scores = [s.data.metrics["test_accuracy"] for s in seeds]
         assert metrics["test_accuracy_mean"] == pytest.approx(sum(scores) / 2)
-        assert metrics["test_accuracy_std"] == pytest.approx(abs(scores[0] - scores[1]) / 2 ** 0.5)
+        assert metrics["test_accuracy_std"] == pytest.approx(abs(scores[0] - scores[1]) / 2**0.5)
         assert metrics["test_accuracy_min"] == min(scores) and metrics["test_accuracy_max"] == max(scores)
         assert metrics["test_accuracy_ci_low"] <= metrics["test_accuracy_mean"] <= metrics["test_accuracy_ci_high"]
         assert metrics["seeds_finished"] == 2 and "best_epoch_seed_std" in metrics
@@ -85,8 +101,11 @@ def test_the_run_tree_tags_and_metrics(tiny_study):
         assert study.data.metrics[f"{name}/params_total"] == metrics["params_total"]
     # and each pair's verdict, its limits included, as a tag (a column of the runs table)
     summary = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
-    verdicts = {key.removeprefix("rnncompare.verdict."): value for key, value in study.data.tags.items()
-                if key.startswith("rnncompare.verdict.")}
+    verdicts = {
+        key.removeprefix("rnncompare.verdict."): value
+        for key, value in study.data.tags.items()
+        if key.startswith("rnncompare.verdict.")
+    }
     assert verdicts == {f"{pair['a']}_vs_{pair['b']}": pair["verdict"] for pair in summary["comparisons"]}
     assert sorted(verdicts) == ["gru_vs_simple_rnn", "lstm_vs_gru", "lstm_vs_simple_rnn"]
 
@@ -116,31 +135,43 @@ def test_budget_matched_runs_use_the_closest_width_and_the_same_seeds(tiny_study
     client = MlflowClient(tracking_uri=tiny_study["uri"])
     experiment = client.get_experiment_by_name("tiny")
     study = runs_by_role(client, experiment.experiment_id, "study")[0]
-    lstm = next(run for run in runs_by_role(client, experiment.experiment_id, "architecture")
-                if run.data.tags["rnncompare.architecture"] == "lstm")
+    lstm = next(
+        run
+        for run in runs_by_role(client, experiment.experiment_id, "architecture")
+        if run.data.tags["rnncompare.architecture"] == "lstm"
+    )
     target = lstm.data.metrics["params_total"]
     matched = runs_by_role(client, experiment.experiment_id, "matched")
     assert sorted(run.data.tags["rnncompare.architecture"] for run in matched) == ["gru", "simple_rnn"]
-    lstm_seeds = {s.data.tags["rnncompare.seed"] for s in runs_by_role(client, experiment.experiment_id, "seed")
-                  if s.data.tags["mlflow.parentRunId"] == lstm.info.run_id}
+    lstm_seeds = {
+        s.data.tags["rnncompare.seed"]
+        for s in runs_by_role(client, experiment.experiment_id, "seed")
+        if s.data.tags["mlflow.parentRunId"] == lstm.info.run_id
+    }
     for run in matched:
         name = run.data.tags["rnncompare.architecture"]
         assert run.data.tags["rnncompare.matched_to"] == "lstm"
         assert run.data.tags["mlflow.parentRunId"] == study.info.run_id and run.info.status == "FINISHED"
         units = int(run.data.params["units"])
-        count = lambda u: CELL_PARAMETERS[name](8, u) + u * 10 + 10  # noqa: E731
+        count = lambda u, name=name: CELL_PARAMETERS[name](8, u) + u * 10 + 10  # noqa: E731
         assert run.data.metrics["params_total"] == count(units)
         assert abs(count(units) - target) <= min(abs(count(units - 1) - target), abs(count(units + 1) - target))
-        seeds = [s for s in runs_by_role(client, experiment.experiment_id, "seed")
-                 if s.data.tags["mlflow.parentRunId"] == run.info.run_id]
+        seeds = [
+            s
+            for s in runs_by_role(client, experiment.experiment_id, "seed")
+            if s.data.tags["mlflow.parentRunId"] == run.info.run_id
+        ]
         assert {s.data.tags["rnncompare.seed"] for s in seeds} == lstm_seeds
         assert all(s.data.params["units"] == str(units) for s in seeds)
         assert run.data.metrics["test_accuracy_mean"] == pytest.approx(
-            sum(s.data.metrics["test_accuracy"] for s in seeds) / len(seeds))
+            sum(s.data.metrics["test_accuracy"] for s in seeds) / len(seeds)
+        )
     summary = json.loads((tiny_study["report_dir"] / "summary.json").read_text())
     assert summary["matched"]["reference"] == "lstm" and summary["matched"]["reference_params"] == target
-    assert [(c["a"], c["b"]) for c in summary["matched"]["comparisons"]] == [("lstm", "gru@budget"),
-                                                                            ("lstm", "simple_rnn@budget")]
+    assert [(c["a"], c["b"]) for c in summary["matched"]["comparisons"]] == [
+        ("lstm", "gru@budget"),
+        ("lstm", "simple_rnn@budget"),
+    ]
     markdown = (tiny_study["report_dir"] / "report.md").read_text()
     assert f"At lstm's budget of {int(target):,} parameters: gru resized to" in markdown
     assert "## At an equal parameter budget" in markdown
@@ -151,8 +182,15 @@ def test_the_study_run_holds_the_resolved_config_and_the_report(tiny_study, tmp_
     experiment = client.get_experiment_by_name("tiny")
     study = runs_by_role(client, experiment.experiment_id, "study")[0]
     config = yaml.safe_load(open(client.download_artifacts(study.info.run_id, "config.yaml", str(tmp_path))))
-    assert config["tuner"] == {"algorithm": "random", "max_trials": 2, "epochs": 2, "batch_size": 128,
-                               "objective": "val_loss", "max_consecutive_failures": 3, "dir": "mlruns/tuner"}
+    assert config["tuner"] == {
+        "algorithm": "random",
+        "max_trials": 2,
+        "epochs": 2,
+        "batch_size": 128,
+        "objective": "val_loss",
+        "max_consecutive_failures": 3,
+        "dir": "mlruns/tuner",
+    }
     logged = {item.path for item in client.list_artifacts(study.info.run_id, "report")}
     for name in ("report.md", "report.html", "summary.json", "runs.csv", *(f"{figure}.png" for figure in FIGURES)):
         assert f"report/{name}" in logged
@@ -180,11 +218,19 @@ def test_the_report_files(tiny_study):
     assert summary["kind"] == "classification" and summary["metrics"]["headline"] == "test_accuracy"
     scores = [summary["architectures"][name]["seeds"]["stats"]["mean"] for name in ranking]
     assert scores == sorted(scores, reverse=True)
-    assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("lstm", "gru"), ("lstm", "simple_rnn"),
-                                                                 ("gru", "simple_rnn")]
+    assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [
+        ("lstm", "gru"),
+        ("lstm", "simple_rnn"),
+        ("gru", "simple_rnn"),
+    ]
     for pair in summary["comparisons"]:
-        assert pair["verdict"].startswith((f"{pair['a']} better at this budget; ", f"{pair['b']} better at this budget; ",
-                                           "no significant difference at this number of seeds; "))
+        assert pair["verdict"].startswith(
+            (
+                f"{pair['a']} better at this budget; ",
+                f"{pair['b']} better at this budget; ",
+                "no significant difference at this number of seeds; ",
+            )
+        )
         # two epochs: every fit peaks at its last one, so every verdict says it was cut short
         assert pair["qualified"] is True
         assert f"{pair['a']} was still improving at the last epoch in 2 of 2 fits" in pair["verdict"]
@@ -206,8 +252,7 @@ def test_the_report_files(tiny_study):
 
 
 def test_report_rebuilds_the_same_summary_from_the_store(tiny_study, tmp_path, cli):
-    completed = cli("report", "tiny", "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path),
-                           cwd=tmp_path)
+    completed = cli("report", "tiny", "--tracking-uri", tiny_study["uri"], "--out", str(tmp_path), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     rebuilt = (tmp_path / "tiny" / "summary.json").read_text()
     assert rebuilt == (tiny_study["report_dir"] / "summary.json").read_text()
@@ -230,14 +275,16 @@ def test_the_html_report_renders_in_headless_chromium_with_every_figure(tiny_stu
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto((tiny_study["report_dir"] / "report.html").as_uri(), wait_until="load")
             images = page.eval_on_selector_all(
-                "figure img", "images => images.map(i => [i.closest('figure').id, i.complete && i.naturalWidth > 0])")
+                "figure img", "images => images.map(i => [i.closest('figure').id, i.complete && i.naturalWidth > 0])"
+            )
             rows = page.eval_on_selector_all("#comparison tbody tr", "rows => rows.length")
             budget_rows = page.eval_on_selector_all("#budget tbody tr", "rows => rows.length")
             verdict = page.inner_text(".verdict")
             search = page.inner_text("#search")
             # the verdicts and diagnostics are prose: read from the left, as the numbers are from the right
             aligned = page.eval_on_selector_all(
-                "td.prose, #diagnostics td", "cells => [...new Set(cells.map(c => getComputedStyle(c).textAlign))]")
+                "td.prose, #diagnostics td", "cells => [...new Set(cells.map(c => getComputedStyle(c).textAlign))]"
+            )
         finally:
             browser.close()
     assert errors == []
@@ -270,7 +317,7 @@ def browse_ui(runs_address: str, study_run_id: str) -> tuple[list[str], str]:
             body = page.inner_text("body")
         finally:
             browser.close()
-    return names, body[body.index("Verdict"):]
+    return names, body[body.index("Verdict") :]
 
 
 def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path):
@@ -279,7 +326,10 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
     with printed.open("wb") as err:
         server = subprocess.Popen(
             [sys.executable, "-m", "rnncompare", "ui", "--tracking-uri", tiny_study["uri"], "--port", str(port)],
-            cwd=tiny_study["folder"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=err,
+            cwd=tiny_study["folder"],
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
             start_new_session=True,
         )
     try:
@@ -305,8 +355,9 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         assert len(runs) == 1 + 3 + 6 + 3 * 2 + 2 + 2 * 2  # study, architectures, trials, seeds, budget-matched
         # the report rebuilt through the server alone reproduces the local one
         out = tiny_study["folder"] / "via-server"
-        completed = cli("report", "tiny", "--tracking-uri", f"http://127.0.0.1:{port}", "--out", str(out),
-                        cwd=tiny_study["folder"])
+        completed = cli(
+            "report", "tiny", "--tracking-uri", f"http://127.0.0.1:{port}", "--out", str(out), cwd=tiny_study["folder"]
+        )
         assert completed.returncode == 0, completed.stderr
         assert (out / "tiny" / "summary.json").read_text() == (tiny_study["report_dir"] / "summary.json").read_text()
         # in a real browser, the printed address is the training-runs table: the study opens onto its
@@ -322,7 +373,8 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
 
 
 def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_and_collector_settings(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import gc
 
     import mlflow
@@ -358,13 +410,16 @@ def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_
     assert (result.report_dir / "summary.json").is_file()
     assert result.summary["architectures"]["gru"]["trials_finished"] == 1
     assert result.summary["architectures"]["gru"]["seeds"]["stats"]["n"] == 2
-    assert result.architectures.loc["gru", "test_accuracy_seed_mean"] == result.summary["architectures"]["gru"][
-        "seeds"]["stats"]["mean"]
+    assert (
+        result.architectures.loc["gru", "test_accuracy_seed_mean"]
+        == result.summary["architectures"]["gru"]["seeds"]["stats"]["mean"]
+    )
     assert (mlflow.get_tracking_uri(), os.environ["MLFLOW_EXPERIMENT_ID"]) == (mine, "7")
     study_store = MlflowClient(f"sqlite:///{tmp_path}/nb.db")  # the selected model went to the study's store
     experiment = study_store.get_experiment_by_name("notebook")
     assert result.summary["architectures"]["gru"]["run_id"] in {
-        model.source_run_id for model in study_store.search_logged_models(experiment_ids=[experiment.experiment_id])}
+        model.source_run_id for model in study_store.search_logged_models(experiment_ids=[experiment.experiment_id])
+    }
 
 
 def test_each_architecture_run_holds_its_selected_and_a_representative_seed_model(tiny_study, monkeypatch):
@@ -387,8 +442,11 @@ def test_each_architecture_run_holds_its_selected_and_a_representative_seed_mode
         assert model.metadata.get_input_schema().inputs[0].shape == (-1, *task.x_test.shape[1:])
         output = model.metadata.get_output_schema().inputs[0]
         assert output.shape == (-1, task.output_spec.classes) and output.type == np.dtype("float32")
-        seeds = {s.data.tags["rnncompare.seed"]: s for s in runs_by_role(client, experiment.experiment_id, "seed")
-                 if s.data.tags["mlflow.parentRunId"] == run.info.run_id}
+        seeds = {
+            s.data.tags["rnncompare.seed"]: s
+            for s in runs_by_role(client, experiment.experiment_id, "seed")
+            if s.data.tags["mlflow.parentRunId"] == run.info.run_id
+        }
         chosen = run.data.tags["rnncompare.seed_model"]
         mean = np.mean([s.data.metrics["test_accuracy"] for s in seeds.values()])
         assert chosen == min(seeds, key=lambda seed: (abs(seeds[seed].data.metrics["test_accuracy"] - mean), int(seed)))

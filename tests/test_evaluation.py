@@ -7,10 +7,11 @@ import time
 import pytest
 import yaml
 
-from conftest import TINY_STUDY
 from rnncompare.config import load_config
-from rnncompare.training.seed_runs import SeedPool
 from rnncompare.runtime.processes import core_share
+from rnncompare.training.seed_runs import SeedPool
+
+from conftest import TINY_STUDY
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +27,7 @@ def test_each_seed_process_takes_the_next_share_of_the_cores():
         while any(len(os.sched_getaffinity(child.pid)) > 1 for child in children) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert sorted(sorted(os.sched_getaffinity(child.pid)) for child in children) == sorted(
-            sorted(core_share(index, 1)) for index in (0, 1))
+            sorted(core_share(index, 1)) for index in (0, 1)
+        )
     finally:
         pool.close()

@@ -8,12 +8,18 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import REPO, clean_env
 from rnncompare.config import load_config
-from rnncompare.training.fitting import (ONE_BATCH_VALUES, SEQUENCE_STEPS_PER_COMPILE, compiles_outweigh_training,
-                                evaluation_length, full_batches)
-from rnncompare.training.models import build_model
 from rnncompare.tasks import InputSpec, OutputSpec, load_task
+from rnncompare.training.fitting import (
+    ONE_BATCH_VALUES,
+    SEQUENCE_STEPS_PER_COMPILE,
+    compiles_outweigh_training,
+    evaluation_length,
+    full_batches,
+)
+from rnncompare.training.models import build_model
+
+from conftest import REPO, clean_env
 
 HYPERPARAMETERS = {"architecture": "gru", "units": 8, "dropout": 0.0, "layers": 1, "learning_rate": 0.01}
 
@@ -49,7 +55,9 @@ def test_xlas_faster_compiling_kernels_go_to_a_study_whose_compiles_outweigh_its
     assert not decided("quickstart.yaml", "evaluation.seeds=18")  # 22 fits: 6.64 M
     # a fifth trial compiles no fifth model where the space has 4 widths (23 fits: 6.94 M), and does in one of 8
     assert not decided("quickstart.yaml", "evaluation.seeds=18", "tuner.max_trials=5")
-    assert decided("quickstart.yaml", "evaluation.seeds=18", "tuner.max_trials=5", "search.units={min: 8, max: 64, step: 8}")
+    assert decided(
+        "quickstart.yaml", "evaluation.seeds=18", "tuner.max_trials=5", "search.units={min: 8, max: 64, step: 8}"
+    )
     assert not decided("memory_length.yaml", "sweep={}", "task.length=10")  # 4.2 M sequence steps per model
 
 
@@ -129,8 +137,13 @@ print(many, one, max(float(np.max(np.abs(a - b))) for a, b in zip(many_weights, 
 
 @pytest.mark.slow
 def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_steps_a_call_train_as_1():
-    completed = subprocess.run([sys.executable, "-c", JAX_COMPILES_SCRIPT % (HYPERPARAMETERS, HYPERPARAMETERS)],
-                               env=clean_env(), capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", JAX_COMPILES_SCRIPT % (HYPERPARAMETERS, HYPERPARAMETERS)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     sizes, counts, steps = completed.stdout.strip().splitlines()[-3:]
     # digits: 1257 training rows (19 full batches of 64 and one of 41), 270 validation and 270 test rows
@@ -186,8 +199,13 @@ print(fit(12))
 
 @pytest.mark.slow
 def test_under_jax_the_validation_step_is_compiled_ahead_in_a_thread_and_the_first_validation_loads_it(tmp_path):
-    completed = subprocess.run([sys.executable, "-c", COMPILED_AHEAD_SCRIPT % (HYPERPARAMETERS,), str(tmp_path)],
-                               env=clean_env(), capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", COMPILED_AHEAD_SCRIPT % (HYPERPARAMETERS,), str(tmp_path)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     ahead, untraceable, inert = completed.stdout.strip().splitlines()[-3:]
     # compiled once, by the thread; the main thread's first validation finds Keras's own step in the cache

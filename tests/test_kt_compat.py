@@ -8,8 +8,11 @@ from rnncompare.compat import keras_tuner_distributed as kt_distributed
 
 def test_the_supported_keras_tuner_passes_and_any_other_fails_loudly():
     kt_compat.check_version(kt_compat.SUPPORTED_VERSION)
-    with pytest.raises(RuntimeError, match=r"patches keras-tuner 1\.4\.8 internals .* found keras-tuner 1\.5\.0; "
-                                           r"install keras-tuner==1\.4\.8"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"patches keras-tuner 1\.4\.8 internals .* found keras-tuner 1\.5\.0; "
+        r"install keras-tuner==1\.4\.8",
+    ):
         kt_compat.check_version("1.5.0")
 
 
@@ -29,8 +32,11 @@ def test_oracle_environment_sets_and_restores_keras_tuners_variables(monkeypatch
     monkeypatch.delenv(kt_compat.ENV_ORACLE_IP, raising=False)
     timeout = oracle_client.TIMEOUT
     with kt_distributed.oracle_environment("w1", "127.0.0.1", 8001, timeout_seconds=7):
-        assert (os.environ[kt_compat.ENV_TUNER_ID], os.environ[kt_compat.ENV_ORACLE_IP],
-                os.environ[kt_compat.ENV_ORACLE_PORT]) == ("w1", "127.0.0.1", "8001")
+        assert (
+            os.environ[kt_compat.ENV_TUNER_ID],
+            os.environ[kt_compat.ENV_ORACLE_IP],
+            os.environ[kt_compat.ENV_ORACLE_PORT],
+        ) == ("w1", "127.0.0.1", "8001")
         assert oracle_client.TIMEOUT == 7
     assert os.environ[kt_compat.ENV_TUNER_ID] == "before" and kt_compat.ENV_ORACLE_IP not in os.environ
     assert oracle_client.TIMEOUT == timeout
@@ -52,7 +58,8 @@ def test_a_hypermodel_that_declares_its_space_is_not_built_to_discover_it(tmp_pa
     if declares:
         Counted.declare_hyperparameters = lambda self, hp: hp.Int("units", 8, 32, step=8)
     tuner = kt_compat.patched_tuner_class(keras_tuner.RandomSearch)(
-        hypermodel=Counted(), objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="p")
+        hypermodel=Counted(), objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="p"
+    )
     assert len(builds) == builds_at_start
     assert [hp.name for hp in tuner.oracle.get_space().space] == ["units"]
 
@@ -79,15 +86,20 @@ def test_the_tuner_callback_forwards_batches_only_to_a_tuner_that_watches_them(t
 
     base = kt_compat.patched_tuner_class(keras_tuner.RandomSearch)
     if tuner_watches_batches:
+
         class Watching(base):
             def on_batch_end(self, trial, model, batch, logs=None):
                 batches_seen.append(batch)
+
         base = Watching
     tuner = base(hypermodel=Tiny(), objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="p")
     x = np.zeros((8, 2), "float32")
     tuner.search(x, x[:, :1], validation_data=(x, x[:, :1]), batch_size=4, epochs=2, verbose=0)
 
-    with_batch_hooks = [type(callback).__name__ for callback in fit_callbacks
-                        if not (is_default(callback.on_batch_begin) and is_default(callback.on_batch_end))]
+    with_batch_hooks = [
+        type(callback).__name__
+        for callback in fit_callbacks
+        if not (is_default(callback.on_batch_begin) and is_default(callback.on_batch_end))
+    ]
     assert with_batch_hooks == (["TunerCallback"] if tuner_watches_batches else [])
     assert batches_seen == ([0, 1, 0, 1] if tuner_watches_batches else [])

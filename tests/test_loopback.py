@@ -13,21 +13,23 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, TINY_STUDY, clean_env
 from rnncompare.config import load_config
 from rnncompare.orchestration.distributed import loopback
-from rnncompare.orchestration.distributed.loopback import KILL_WORKER_VARIABLE, resolve_workers, seed_process_repays
+from rnncompare.orchestration.distributed.loopback import resolve_workers, seed_process_repays
 from rnncompare.runtime.processes import core_share
+
+from conftest import REPO, TINY_STUDY, clean_env, killing_env
 from test_same_results import summary_differences, trial_differences
 
 pytestmark = pytest.mark.slow
 
 
-def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials_and_one_for_a_small_study(
-        monkeypatch):
+def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials_and_one_for_a_small_study(monkeypatch):
     def workers(setting, max_trials=8, epochs=10, backend="tensorflow"):
-        return resolve_workers(load_config({"execution": {"workers": setting},
-                                            "tuner": {"max_trials": max_trials, "epochs": epochs}}), backend)
+        return resolve_workers(
+            load_config({"execution": {"workers": setting}, "tuner": {"max_trials": max_trials, "epochs": epochs}}),
+            backend,
+        )
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(loopback, "available_memory_bytes", lambda: 64 * 2**30)
@@ -48,11 +50,18 @@ def test_auto_is_one_worker_per_core_or_two_under_jax_never_more_than_the_trials
     assert workers(6, max_trials=100) == 6  # a number is taken as given, memory or not
 
 
-def test_a_one_process_jax_study_trains_its_seed_runs_in_a_second_process_only_where_a_core_is_left_free(
-        monkeypatch):
+def test_a_one_process_jax_study_trains_its_seed_runs_in_a_second_process_only_where_a_core_is_left_free(monkeypatch):
     def repays(backend="jax", workers="auto", seeds=5, architectures=("lstm", "gru")):
-        return seed_process_repays(load_config({"architectures": list(architectures), "execution": {"workers": workers},
-                                                "evaluation": {"seeds": seeds}}), backend)
+        return seed_process_repays(
+            load_config(
+                {
+                    "architectures": list(architectures),
+                    "execution": {"workers": workers},
+                    "evaluation": {"seeds": seeds},
+                }
+            ),
+            backend,
+        )
 
     monkeypatch.setattr(loopback, "available_cores", lambda: 3)
     assert repays()
@@ -66,8 +75,9 @@ def test_the_workers_flag_takes_a_count_or_auto(cli, tmp_path):
     completed = cli("run", str(REPO / "experiments" / "quickstart.yaml"), "--workers", "none", cwd=tmp_path)
     assert completed.returncode == 2
     assert "argument --workers: 'none' is not a number from 1 to 256 or auto" in completed.stderr
-    completed = cli("validate", str(REPO / "experiments" / "quickstart.yaml"), "--set", "execution.workers=2",
-                    cwd=tmp_path)
+    completed = cli(
+        "validate", str(REPO / "experiments" / "quickstart.yaml"), "--set", "execution.workers=2", cwd=tmp_path
+    )
     assert completed.returncode == 0 and list(tmp_path.iterdir()) == []
 
 
@@ -77,8 +87,14 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
     loopback = tmp_path / "mlruns" / "tuner" / "tiny" / "loopback"
     # the chief is killed with SIGKILL as soon as a worker has taken a trial: its workers, seed processes and
     # tracking server go with it
-    chief = subprocess.Popen([sys.executable, "-m", "rnncompare", "run", "tiny.yaml", "--workers", "2"], cwd=tmp_path,
-                             env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    chief = subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "run", "tiny.yaml", "--workers", "2"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert any(": started, " in line for line in chief.stderr)
     finally:
@@ -91,13 +107,18 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
         time.sleep(0.5)
     assert not _answers(server), "the tracking server outlived its chief"
     assert not _processes_of(loopback), "a worker outlived its chief"
-    done_before = {(run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.trial_id"])
-                   for run in client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
-                                                 "tags.`rnncompare.role` = 'trial' and attributes.status = 'FINISHED'")}
+    done_before = {
+        (run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.trial_id"])
+        for run in client.search_runs(
+            [client.get_experiment_by_name("tiny").experiment_id],
+            "tags.`rnncompare.role` = 'trial' and attributes.status = 'FINISHED'",
+        )
+    }
 
     # run again (in this process: the chief needs no kill now): it resumes; local-1's first process kills itself
     # (SIGKILL) at the end of its first epoch, mid-trial
-    monkeypatch.setenv(KILL_WORKER_VARIABLE, "local-1:1")
+    for name, value in killing_env(1, worker="local-1", once=tmp_path / "local-1-killed").items():
+        monkeypatch.setenv(name, value)
     completed = cli("run", "tiny.yaml", "--workers", "2", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "resume    continuing study run" in completed.stderr
@@ -105,7 +126,8 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
     # the chief's progress shows each trial as a worker takes it, then as it ends
     started = re.findall(r"(lstm|gru|simple_rnn) +trial (\d) on (local-\d): started, units=\d+", completed.stderr)
     assert {(name, trial) for name, trial, _ in started} | done_before == {
-        (name, trial) for name in ("lstm", "gru", "simple_rnn") for trial in ("0", "1")}
+        (name, trial) for name in ("lstm", "gru", "simple_rnn") for trial in ("0", "1")
+    }
     report_dir = tmp_path / "mlruns" / "reports" / "tiny"
     # random search: the same trial ids with the same hyperparameters, seeds and scores as in one process
     assert trial_differences(report_dir) == []
@@ -115,8 +137,11 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], max_results=500)
     assert not [run for run in runs if run.info.status == "RUNNING"]
     trials = [run for run in runs if run.data.tags["rnncompare.role"] == "trial"]
-    finished = sorted((run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.trial_id"])
-                      for run in trials if run.info.status == "FINISHED")
+    finished = sorted(
+        (run.data.tags["rnncompare.architecture"], run.data.tags["rnncompare.trial_id"])
+        for run in trials
+        if run.info.status == "FINISHED"
+    )
     assert finished == [(name, trial) for name in ("gru", "lstm", "simple_rnn") for trial in ("0", "1")]
     assert {run.data.tags["rnncompare.worker"] for run in trials} == {"local-1", "local-2"}
     killed = [run for run in trials if run.info.status == "KILLED"]
@@ -130,8 +155,10 @@ def test_killed_chief_and_worker_then_resumed_two_workers_give_the_same_study(tm
     # each on its own share of the cores (both on the one core of a 1-core machine)
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
     for index, name in enumerate(("local-1", "local-2")):
-        assert f"on cores {','.join(map(str, sorted(core_share(index, threads))))}\n" in (
-            loopback / f"{name}.log").read_text()
+        assert (
+            f"on cores {','.join(map(str, sorted(core_share(index, threads))))}\n"
+            in (loopback / f"{name}.log").read_text()
+        )
     server = yaml.safe_load((loopback / "config.yaml").read_text())["tracking"]["uri"]
     assert server.startswith("http://127.0.0.1:")
     assert not _answers(server)
@@ -151,9 +178,11 @@ def test_a_python_script_without_a_main_guard_runs_its_study_once(tmp_path):
         "result = rnncompare.run_study({'study': 'api', 'architectures': ['gru', 'lstm'], 'evaluation': {'seeds': 2},\n"
         "                               'tuner': {'max_trials': 1, 'epochs': 2, 'batch_size': 128},\n"
         "                               'execution': {'backend': 'jax'}}, progress=Progress())\n"
-        "print('seeds', len(result.summary['architectures']['gru']['seeds']['scores']))\n")
-    completed = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=clean_env(), capture_output=True,
-                               text=True, timeout=300)
+        "print('seeds', len(result.summary['architectures']['gru']['seeds']['scores']))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     assert "the seed runs train in another, beside the next search" in completed.stderr
     assert completed.stdout.count("script body runs") == 1

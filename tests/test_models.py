@@ -1,7 +1,7 @@
 import pytest
 
-from rnncompare.training.models import build_model, count_parameters, units_for_budget
 from rnncompare.tasks import InputSpec, OutputSpec
+from rnncompare.training.models import build_model, count_parameters, units_for_budget
 
 CELL_PARAMETERS = {
     # Closed forms for input width d and u units.
@@ -21,7 +21,8 @@ def test_parameter_counts_equal_the_closed_forms(architecture, features, units, 
     input_spec, output_spec = spec(features=features, classes=10)
     model = build_model(
         {"architecture": architecture, "units": units, "dropout": 0.2, "layers": layers, "learning_rate": 1e-3},
-        input_spec, output_spec,
+        input_spec,
+        output_spec,
     )
     cell = CELL_PARAMETERS[architecture]
     expected = cell(features, units) + (layers - 1) * cell(units, units) + (units * 10 + 10)
@@ -30,9 +31,17 @@ def test_parameter_counts_equal_the_closed_forms(architecture, features, units, 
 
 def test_gru_has_about_a_quarter_fewer_parameters_than_lstm_at_the_same_width():
     input_spec, output_spec = spec(features=8, classes=10)
-    built = {architecture: count_parameters(build_model(
-        {"architecture": architecture, "units": 128, "dropout": 0.0, "layers": 1, "learning_rate": 1e-3},
-        input_spec, output_spec))["params_total"] - (128 * 10 + 10) for architecture in ("lstm", "gru")}
+    built = {
+        architecture: count_parameters(
+            build_model(
+                {"architecture": architecture, "units": 128, "dropout": 0.0, "layers": 1, "learning_rate": 1e-3},
+                input_spec,
+                output_spec,
+            )
+        )["params_total"]
+        - (128 * 10 + 10)
+        for architecture in ("lstm", "gru")
+    }
     # the recurrent layers alone: LSTM 4 x 128 x (8 + 128 + 1), GRU 3 x 128 x (8 + 128 + 2)
     assert built == {"lstm": 70_144, "gru": 52_992}
     assert 0.24 < 1 - built["gru"] / built["lstm"] < 0.26
@@ -60,7 +69,10 @@ def test_recurrent_layers_stay_on_the_cudnn_path(architecture):
     "change, message",
     [
         ({"recurrent_dropout": 0.1}, r"Unknown hyperparameter\(s\) \['recurrent_dropout'\]"),
-        ({"architecture": "transformer"}, r"Invalid architecture 'transformer'; expected one of \['gru', 'lstm', 'simple_rnn'\]"),
+        (
+            {"architecture": "transformer"},
+            r"Invalid architecture 'transformer'; expected one of \['gru', 'lstm', 'simple_rnn'\]",
+        ),
         ({"units": 0}, r"Invalid units: expected a positive integer, received 0"),
         ({"dropout": 1.0}, r"Invalid dropout: expected a value in \[0, 1\), received 1.0"),
     ],
@@ -103,18 +115,28 @@ def test_regression_head_is_one_linear_output_with_mse_and_mae():
 
 
 def test_token_input_starts_with_a_masking_embedding():
-    model = build_model(hyperparameters("lstm"), InputSpec(10, 1, masked=True, vocabulary=50, embedding_dim=4),
-                        OutputSpec("classification", 2, ("a", "b")))
+    model = build_model(
+        hyperparameters("lstm"),
+        InputSpec(10, 1, masked=True, vocabulary=50, embedding_dim=4),
+        OutputSpec("classification", 2, ("a", "b")),
+    )
     embedding = model.get_layer("embedding")
     assert embedding.mask_zero and model.inputs[0].shape == (None, 10)
     assert count_parameters(model)["params_total"] == 50 * 4 + CELL_PARAMETERS["lstm"](4, 8) + 8 * 2 + 2
 
 
-@pytest.mark.parametrize("architecture, layers, target", [("gru", 1, 5_000), ("simple_rnn", 2, 12_345), ("gru", 3, 40_000)])
+@pytest.mark.parametrize(
+    "architecture, layers, target", [("gru", 1, 5_000), ("simple_rnn", 2, 12_345), ("gru", 3, 40_000)]
+)
 def test_the_budget_width_is_the_closest_of_every_width(architecture, layers, target):
     input_spec, output_spec = spec(features=5, classes=4)
-    hyperparameters = {"architecture": architecture, "units": 8, "dropout": 0.1, "layers": layers,
-                       "learning_rate": 1e-3}
+    hyperparameters = {
+        "architecture": architecture,
+        "units": 8,
+        "dropout": 0.1,
+        "layers": layers,
+        "learning_rate": 1e-3,
+    }
     units, params_total = units_for_budget(hyperparameters, target, input_spec, output_spec)
     cell = CELL_PARAMETERS[architecture]
 
@@ -249,8 +271,9 @@ def test_under_jax_models_that_differ_only_in_dropout_are_one_program_and_log_as
 
     from conftest import clean_env
 
-    completed = subprocess.run([sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True,
-                               text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", RATE_AS_STATE_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.strip().splitlines()[-8:]
     cell = CELL_PARAMETERS["lstm"]

@@ -1,7 +1,7 @@
 from rnncompare.core.metrics import CLASSIFICATION
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.orchestration.progress import Progress
 from rnncompare.report import build_summary
-from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 
 from records import architecture, record
 
@@ -11,7 +11,9 @@ NOISY = {"units": 8, "dropout": 0.1 * 3}  # 0.30000000000000004, as keras-tuner'
 def test_a_float_prints_as_typed_even_when_round():
     from rnncompare.orchestration.progress import _values
 
-    assert _values({"dropout": 0.0, "units": 8, "learning_rate": 0.001}, " ") == "dropout=0.0 units=8 learning_rate=0.001"
+    assert (
+        _values({"dropout": 0.0, "units": 8, "learning_rate": 0.001}, " ") == "dropout=0.0 units=8 learning_rate=0.001"
+    )
 
 
 def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(capsys):
@@ -19,16 +21,33 @@ def test_progress_lines_print_hyperparameters_as_typed_and_name_the_trial_id(cap
     progress.begin_search(["lstm"], 4, CLASSIFICATION)
     trials = progress.trial_observer("lstm")
     trials.trial_started("0", NOISY)
-    trials.trial_ended(TrialResult("0", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3,
-                                                          "epochs_after_best": 1}))
+    trials.trial_ended(
+        TrialResult(
+            "0", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3, "epochs_after_best": 1}
+        )
+    )
     seeds = progress.seed_observer("lstm", 2)
     seeds.trial_started("1234", NOISY)
-    seeds.trial_ended(TrialResult("1234", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 2,
-                                                             "epochs_run": 3, "epochs_after_best": 1,
-                                                             "test_accuracy": 0.4}))
-    progress.architecture_done("lstm", ArchitectureOutcome("lstm", [], "0", NOISY, {}, {"test_accuracy": 0.4},
-                                                           {"seeds_finished": 2.0, "test_accuracy_mean": 0.4,
-                                                            "test_accuracy_std": 0.01}))
+    seeds.trial_ended(
+        TrialResult(
+            "1234",
+            NOISY,
+            "FINISHED",
+            {"val_accuracy": 0.5, "best_epoch": 2, "epochs_run": 3, "epochs_after_best": 1, "test_accuracy": 0.4},
+        )
+    )
+    progress.architecture_done(
+        "lstm",
+        ArchitectureOutcome(
+            "lstm",
+            [],
+            "0",
+            NOISY,
+            {},
+            {"test_accuracy": 0.4},
+            {"seeds_finished": 2.0, "test_accuracy_mean": 0.4, "test_accuracy_std": 0.01},
+        ),
+    )
     trial_line, seed_line, done_line = capsys.readouterr().err.splitlines()
     assert trial_line.split()[:6] == ["lstm", "trial", "1/4", "(id", "0)", "units=8"]
     assert "dropout=0.3 " in trial_line and "30000000000000004" not in trial_line
@@ -45,10 +64,12 @@ def test_a_trial_that_went_on_from_a_checkpoint_counts_its_epochs_from_the_start
     progress.begin_search(["gru"], 6, CLASSIFICATION)
     trials = progress.trial_observer("gru")
     trials.trial_started("5", NOISY)
-    trials.trial_ended(TrialResult("5", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 5, "epochs_run": 4,
-                                                          "epochs_after_best": 1}))
+    trials.trial_ended(
+        TrialResult(
+            "5", NOISY, "FINISHED", {"val_accuracy": 0.5, "best_epoch": 5, "epochs_run": 4, "epochs_after_best": 1}
+        )
+    )
     assert "val_accuracy 0.500 best epoch 5/6 " in capsys.readouterr().err
-
 
 
 def test_the_closing_lines_print_each_pair_and_the_corrected_bar_it_was_held_to(capsys, tmp_path):
@@ -60,4 +81,5 @@ def test_the_closing_lines_print_each_pair_and_the_corrected_bar_it_was_held_to(
     [pair] = [line for line in lines if line.startswith("lstm vs gru: ")]
     assert pair.startswith("lstm vs gru: no significant difference at this number of seeds (Welch p 0.034, ")
     assert lines[lines.index(pair) + 3] == (
-        "rule      ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 (0.05 after Bonferroni over 3 pair(s))")
+        "rule      ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 (0.05 after Bonferroni over 3 pair(s))"
+    )

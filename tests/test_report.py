@@ -36,20 +36,24 @@ def test_close_scores_are_no_verdict_and_say_how_many_seeds_would_tell():
     assert "lstm vs gru: no significant difference at 3 seeds (Welch p = " in text
 
 
-
 def test_the_study_run_carries_each_architectures_score_and_each_pairs_verdict():
     summary = build_summary(record(lstm=WORSE, gru=BETTER))
     metrics, verdicts = study_run_numbers(summary)
     assert metrics == {
-        "gru/test_accuracy_mean": pytest.approx(0.904), "gru/test_accuracy_std": pytest.approx(0.011401754),
-        "gru/params_total": 3418, "gru/seconds_per_epoch": 0.2,
-        "lstm/test_accuracy_mean": pytest.approx(0.704), "lstm/test_accuracy_std": pytest.approx(0.011401754),
-        "lstm/params_total": 3418, "lstm/seconds_per_epoch": 0.2,
+        "gru/test_accuracy_mean": pytest.approx(0.904),
+        "gru/test_accuracy_std": pytest.approx(0.011401754),
+        "gru/params_total": 3418,
+        "gru/seconds_per_epoch": 0.2,
+        "lstm/test_accuracy_mean": pytest.approx(0.704),
+        "lstm/test_accuracy_std": pytest.approx(0.011401754),
+        "lstm/params_total": 3418,
+        "lstm/seconds_per_epoch": 0.2,
     }
     assert verdicts == {"lstm_vs_gru": summary["comparisons"][0]["verdict"]} == {"lstm_vs_gru": "gru better"}
     # no seeds: no test, and the selected trial's score stands in for the seed mean
     metrics, verdicts = study_run_numbers(build_summary(record(lstm=[], gru=[])))
     assert metrics["lstm/test_accuracy"] == 0.79 and "lstm/test_accuracy_mean" not in metrics and verdicts == {}
+
 
 def test_one_seed_is_a_ranking_not_a_verdict():
     summary = build_summary(record(lstm=[0.8], gru=[0.9]))
@@ -71,7 +75,6 @@ def test_the_pareto_front_keeps_trials_nothing_beats_on_both_counts():
     assert list(pareto_front(trials, "score", higher_is_better=False)["params_total"]) == [100, 150]
 
 
-
 def test_a_figure_title_wider_than_its_figure_breaks_onto_lines_inside_it(tmp_path):
     import matplotlib
 
@@ -87,8 +90,6 @@ def test_a_figure_title_wider_than_its_figure_breaks_onto_lines_inside_it(tmp_pa
     save(fig, tmp_path / "wide.png")
 
 
-
-
 def test_an_epoch_axis_ticks_whole_epochs():
     import matplotlib
 
@@ -102,10 +103,12 @@ def test_an_epoch_axis_ticks_whole_epochs():
     assert ticks == [3, 4, 5, 6]
     plt.close(fig)
 
+
 def test_equal_seed_scores_are_drawn_side_by_side():
     # the quickstart's GRU: 0.978, 0.970, 0.985, 0.985, 0.978 (a 270-sample test split)
     assert side_by_side([0.978, 0.970, 0.985, 0.985, 0.978]) == pytest.approx([-0.02, 0.0, -0.02, 0.02, 0.02])
     assert side_by_side([0.5, 0.5, 0.5]) == pytest.approx([-0.04, 0.0, 0.04]) and side_by_side([]) == []
+
 
 def test_the_constant_predictor_is_drawn_beside_seed_scores_only_where_it_does_not_flatten_them():
     # the quickstart: every architecture at 0.96 to 0.99 accuracy, the majority class at 0.10
@@ -114,9 +117,12 @@ def test_the_constant_predictor_is_drawn_beside_seed_scores_only_where_it_does_n
     assert baseline_in_view([0.0001, 0.0002, 0.1667, 0.1672], 0.169)
     assert baseline_in_view([0.5, 0.9], 0.1) and not baseline_in_view([0.5, 0.9], 0.09)
 
+
 def test_a_comparison_puts_a_swept_value_on_the_axis_in_order():
-    summaries = [build_summary(record(WORSE, BETTER, sweep={"task.length": 50})),
-                 build_summary(record(BETTER, WORSE, sweep={"task.length": 10}))]
+    summaries = [
+        build_summary(record(WORSE, BETTER, sweep={"task.length": 50})),
+        build_summary(record(BETTER, WORSE, sweep={"task.length": 10})),
+    ]
     comparison = build_comparison(summaries)
     assert comparison["axis"] == "task.length"
     assert [study["x"] for study in comparison["studies"]] == [10, 50]
@@ -128,8 +134,11 @@ def test_a_comparison_puts_a_swept_value_on_the_axis_in_order():
 def test_studies_of_different_kinds_are_not_compared():
     classification = build_summary(record(WORSE, BETTER))
     regression = {**classification, "study": "other", "kind": "regression"}
-    with pytest.raises(UserError, match=r"^compare: the studies measure different things: hand \(classification\), "
-                                        r"other \(regression\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^compare: the studies measure different things: hand \(classification\), "
+        r"other \(regression\)$",
+    ):
         build_comparison([classification, regression])
 
 
@@ -142,28 +151,42 @@ def regression_record(lstm: list[float], gru: list[float], best_epoch: float, ep
     built["config"]["search"] = {"units": {"min": 16, "max": 64, "step": 16}}
     for entry in built["architectures"]:
         entry["params"]["units"] = 64
-        entry["metrics"].update({"test_mse": entry["metrics"]["test_accuracy"], "gap_mae": 0.0, "val_mae": 0.1,
-                                 "gap_mae_last": 0.0})
+        entry["metrics"].update(
+            {"test_mse": entry["metrics"]["test_accuracy"], "gap_mae": 0.0, "val_mae": 0.1, "gap_mae_last": 0.0}
+        )
         for run in entry["seeds"]:
             score = run["metrics"]["test_accuracy"]
-            run["metrics"] = {"test_mse": score, "test_loss": score, "test_mae": score, "gap_mae": 0.0,
-                              "gap_loss": 0.0, "epochs_after_best": epochs_run - best_epoch, "val_loss_rise": 0.0,
-                              "best_epoch": best_epoch, "epochs_run": epochs_run}
+            run["metrics"] = {
+                "test_mse": score,
+                "test_loss": score,
+                "test_mae": score,
+                "gap_mae": 0.0,
+                "gap_loss": 0.0,
+                "epochs_after_best": epochs_run - best_epoch,
+                "val_loss_rise": 0.0,
+                "best_epoch": best_epoch,
+                "epochs_run": epochs_run,
+            }
     return built
 
 
 def test_a_winner_over_a_cell_on_the_plateau_is_qualified_in_the_summary_and_the_verdict():
     # the adding problem at length 100 on its old budget: GRU solves it, LSTM stops early at the constant predictor
-    built = regression_record(lstm=[0.156, 0.1561, 0.1559, 0.156, 0.1562], gru=[0.006, 0.004, 0.009, 0.003, 0.008],
-                              best_epoch=3, epochs_run=11)
+    built = regression_record(
+        lstm=[0.156, 0.1561, 0.1559, 0.156, 0.1562],
+        gru=[0.006, 0.004, 0.009, 0.003, 0.008],
+        best_epoch=3,
+        epochs_run=11,
+    )
     summary = build_summary(built)
     lstm = summary["architectures"]["lstm"]["diagnostics"]
     assert (lstm["learned"], lstm["plateau_stop"], lstm["budget_limited"]) == (False, True, False)
     assert summary["architectures"]["gru"]["diagnostics"]["learned"] is True
     [pair] = summary["comparisons"]
     assert pair["winner"] == "gru" and pair["qualified"] is True
-    assert pair["verdict"].startswith("gru better at this budget; lstm did not learn (test MSE 0.156 at the "
-                                      "constant predictor's 0.167, skill 0.07)")
+    assert pair["verdict"].startswith(
+        "gru better at this budget; lstm did not learn (test MSE 0.156 at the constant predictor's 0.167, skill 0.07)"
+    )
     text = verdict(summary)
     assert "gru is better than lstm at this budget (Welch p = " in text
     assert "; but lstm did not learn" in text and "gru is better than lstm (" not in text
@@ -180,8 +203,10 @@ def test_a_study_cut_short_while_improving_says_so():
     assert all(row["diagnostics"]["budget_limited"] for row in summary["architectures"].values())
     assert summary["architectures"]["gru"]["diagnostics"]["still_improving_fraction"] == 1.0
     [pair] = summary["comparisons"]
-    assert pair["verdict"] == ("gru better at this budget; lstm was still improving at the last epoch in 3 of 3 fits; "
-                               "gru was still improving at the last epoch in 3 of 3 fits")
+    assert pair["verdict"] == (
+        "gru better at this budget; lstm was still improving at the last epoch in 3 of 3 fits; "
+        "gru was still improving at the last epoch in 3 of 3 fits"
+    )
     changes = {entry["change"].split(":")[0]: entry["keys"] for entry in summary["suggestions"]}
     assert changes["more epochs"] == ["tuner.epochs"]
     assert changes["widen the search"] == ["search.units.max"]  # both selected the widest model searched

@@ -1,7 +1,7 @@
 """kill -9 at any point, run the same command again: the same runs as an uninterrupted study, none doubled.
 
-The kill is the real thing: RNNCOMPARE_KILL_AT_EPOCH=k makes the process send itself SIGKILL at the end of its
-k-th epoch (trials and seed runs counted together), so nothing gets a chance to clean up.
+The kill is the real thing: `killing_env(k)` (tests/scripts/fault_injection) makes the process send itself SIGKILL
+at the end of its k-th epoch (trials and seed runs counted together), so nothing gets a chance to clean up.
 """
 
 import json
@@ -14,7 +14,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, rnncompare
+from conftest import clean_env, killing_env, rnncompare
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +31,21 @@ evaluation: {{seeds: {seeds}, aso_bootstrap: 200}}
 
 def write_study(folder, algorithm="random", architectures="[lstm, gru]", trials=2, epochs=2, seeds=2):
     folder.mkdir()
-    (folder / "study.yaml").write_text(STUDY.format(algorithm=algorithm, architectures=architectures,
-                                                    trials=trials, epochs=epochs, seeds=seeds))
+    (folder / "study.yaml").write_text(
+        STUDY.format(algorithm=algorithm, architectures=architectures, trials=trials, epochs=epochs, seeds=seeds)
+    )
     return folder
 
 
 def killed_run(folder, kill_at_epoch):
     """`rnncompare run study.yaml` in its own process, which kills itself at the end of its k-th epoch."""
-    return rnncompare("run", "study.yaml", cwd=folder, env=clean_env(RNNCOMPARE_KILL_AT_EPOCH=str(kill_at_epoch)))
+    return rnncompare("run", "study.yaml", cwd=folder, env=killing_env(kill_at_epoch))
 
 
 @pytest.fixture
 def run(cli):
     """`rnncompare run study.yaml` run to its end: in this process (cheaper than a new one; nothing kills it)."""
+
     def run_to_end(folder, *extra):
         return cli("run", "study.yaml", *extra, cwd=folder)
 
@@ -58,8 +60,11 @@ def all_runs(folder):
 
 def key(run):
     tags = run.data.tags
-    return (tags["rnncompare.role"], tags.get("rnncompare.architecture"),
-            tags.get("rnncompare.trial_id") or tags.get("rnncompare.seed"))
+    return (
+        tags["rnncompare.role"],
+        tags.get("rnncompare.architecture"),
+        tags.get("rnncompare.trial_id") or tags.get("rnncompare.seed"),
+    )
 
 
 def finished(folder):
@@ -69,8 +74,12 @@ def finished(folder):
         if run.info.status == "FINISHED":
             assert key(run) not in table, f"{key(run)} finished twice"
             metrics = run.data.metrics
-            table[key(run)] = (run.data.params.get("units"), run.data.params.get("dropout"),
-                               metrics.get("best_val_loss"), metrics.get("test_accuracy"))
+            table[key(run)] = (
+                run.data.params.get("units"),
+                run.data.params.get("dropout"),
+                metrics.get("best_val_loss"),
+                metrics.get("test_accuracy"),
+            )
     return table
 
 
@@ -94,11 +103,16 @@ def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted
     interrupted = sorted(key(run) for run in runs if run.info.status == "KILLED")
     assert [entry[:2] for entry in interrupted] == [("seed", "lstm"), ("trial", "lstm")]
     assert interrupted[1][2] == "1"
-    assert all(run.data.tags["rnncompare.failure_reason"].startswith("interrupted")
-               for run in runs if run.info.status == "KILLED")
+    assert all(
+        run.data.tags["rnncompare.failure_reason"].startswith("interrupted")
+        for run in runs
+        if run.info.status == "KILLED"
+    )
     assert len([run for run in runs if key(run)[0] == "study"]) == 1
     # runs reopened and finished by the resume (study, lstm) no longer carry the "interrupted" mark
-    assert not [key(run) for run in runs if run.info.status == "FINISHED" and "rnncompare.failure_reason" in run.data.tags]
+    assert not [
+        key(run) for run in runs if run.info.status == "FINISHED" and "rnncompare.failure_reason" in run.data.tags
+    ]
 
     # and the same report numbers
     def seed_scores(folder):
@@ -108,15 +122,19 @@ def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted
     assert seed_scores(killed) == seed_scores(whole)
 
 
-@pytest.mark.parametrize("algorithm, expected", [
-    # keras-tuner 1.4.8's GridSearch loses its trial order on reload: rnncompare persists it (see tuning.py)
-    ("grid", {"0": ("8", "0.0"), "1": ("8", "0.1"), "2": ("16", "0.0")}),
-    ("bayesian", {"0", "1", "2"}),
-    ("hyperband", None),
-])
+@pytest.mark.parametrize(
+    "algorithm, expected",
+    [
+        # keras-tuner 1.4.8's GridSearch loses its trial order on reload: rnncompare persists it (see tuning.py)
+        ("grid", {"0": ("8", "0.0"), "1": ("8", "0.1"), "2": ("16", "0.0")}),
+        ("bayesian", {"0", "1", "2"}),
+        ("hyperband", None),
+    ],
+)
 def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expected):
-    options = dict(algorithm=algorithm, architectures="[gru]", trials=3, epochs=4 if algorithm == "hyperband" else 2,
-                   seeds=0)
+    options = dict(
+        algorithm=algorithm, architectures="[gru]", trials=3, epochs=4 if algorithm == "hyperband" else 2, seeds=0
+    )
     killed = write_study(tmp_path / "killed", **options)
     assert killed_run(killed, 3).returncode == -signal.SIGKILL
     resumed = run(killed)
@@ -134,10 +152,18 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expec
         assert finished(killed) == finished(whole)
 
 
-def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equals_an_uninterrupted_study(tmp_path, run):
+def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equals_an_uninterrupted_study(
+    tmp_path, run
+):
     interrupted, whole = write_study(tmp_path / "interrupted"), write_study(tmp_path / "whole")
-    study = subprocess.Popen([sys.executable, "-m", "rnncompare", "run", "study.yaml"], cwd=interrupted,
-                             env=clean_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+    study = subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "run", "study.yaml"],
+        cwd=interrupted,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     printed = []
     for line in study.stderr:  # Ctrl-C once the first trial has finished, in the middle of the second
         printed.append(line)
@@ -161,15 +187,23 @@ def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equa
     # where the Ctrl-C came after the trial's run finished but before keras-tuner recorded it, the tuner ran the
     # trial again: the second run is KILLED, saying which run counts
     for killed in (r for r in all_runs(interrupted) if r.info.status == "KILLED"):
-        assert re.match(r"interrupted|trial 0 ran twice; run \w+ is the one that counts",
-                        killed.data.tags["rnncompare.failure_reason"])
+        assert re.match(
+            r"interrupted|trial 0 ran twice; run \w+ is the one that counts",
+            killed.data.tags["rnncompare.failure_reason"],
+        )
 
 
 def test_sigterm_closes_the_runs_as_ctrl_c_does(tmp_path, run):
     # `kill`, `docker stop`, a scheduler's preemption: the runs were left RUNNING until a resume
     folder = write_study(tmp_path / "terminated", architectures="[gru]", trials=2, seeds=0)
-    study = subprocess.Popen([sys.executable, "-m", "rnncompare", "run", "study.yaml"], cwd=folder, env=clean_env(),
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    study = subprocess.Popen(
+        [sys.executable, "-m", "rnncompare", "run", "study.yaml"],
+        cwd=folder,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     printed = []
     for line in study.stderr:
         printed.append(line)
@@ -193,9 +227,12 @@ def test_a_search_of_another_config_run_since_the_interruption_is_not_resumed_fr
     left = sorted((key(r), r.info.status, r.info.run_id) for r in all_runs(folder))
     refused = run(folder)
     assert refused.returncode == 2
-    assert re.fullmatch(r"error: tuner.dir: cannot resume resume \(config \w{16}\): mlruns/tuner/resume now holds the "
-                        r"search of another config of the study \(\w{16}\), run after this one was interrupted; run "
-                        r"again with --fresh to start this config over\n", refused.stderr), refused.stderr
+    assert re.fullmatch(
+        r"error: tuner.dir: cannot resume resume \(config \w{16}\): mlruns/tuner/resume now holds the "
+        r"search of another config of the study \(\w{16}\), run after this one was interrupted; run "
+        r"again with --fresh to start this config over\n",
+        refused.stderr,
+    ), refused.stderr
     assert sorted((key(r), r.info.status, r.info.run_id) for r in all_runs(folder)) == left  # nothing written
     assert run(folder, "--fresh").returncode == 0
 
@@ -213,8 +250,9 @@ time.sleep(120)
 def test_a_study_still_running_in_another_process_is_refused_not_taken_over(tmp_path, run):
     # resume takes over a study run that never finished: one that is still running must not be
     folder = write_study(tmp_path / "busy", architectures="[gru]", trials=1, seeds=0)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_STUDY], cwd=folder, env=clean_env(),
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_STUDY], cwd=folder, env=clean_env(), stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline() == "holding\n"
         refused = run(folder)
@@ -222,7 +260,8 @@ def test_a_study_still_running_in_another_process_is_refused_not_taken_over(tmp_
         assert re.fullmatch(
             rf"error: study resume is already running \(pid {holder.pid} on [^ ]+ since [-0-9]+ [:0-9]+; its lock is "
             r"mlruns/tuner/resume.lock\): let it finish, or stop it and run the same command again to resume\n",
-            refused.stderr), refused.stderr
+            refused.stderr,
+        ), refused.stderr
         client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
         assert client.get_experiment_by_name("resume") is None  # nothing written to the store
     finally:
@@ -245,8 +284,10 @@ def test_fresh_starts_over_and_closes_the_interrupted_run(tmp_path, run):
     left_by_the_kill = sorted((key(run), run.info.status) for run in all_runs(folder))
     refused = run(folder)
     assert refused.returncode == 2
-    assert refused.stderr == ("error: tuner.dir: cannot resume resume: mlruns/tuner/resume/gru is gone; run again "
-                              "with --fresh to start the study over\n")
+    assert refused.stderr == (
+        "error: tuner.dir: cannot resume resume: mlruns/tuner/resume/gru is gone; run again "
+        "with --fresh to start the study over\n"
+    )
     # the refusal is found before anything is written: the interrupted runs are exactly as the kill left them
     assert sorted((key(run), run.info.status) for run in all_runs(folder)) == left_by_the_kill
     completed = run(folder, "--fresh")

@@ -28,7 +28,9 @@ REWORDED = {"verdict", "rule"}
 
 def _differences(before, after, path="") -> list[str]:
     if isinstance(before, dict):
-        found = [f"{path}: added {sorted(set(after) - set(before) - ADDED)}"] if set(after) - set(before) - ADDED else []
+        found = (
+            [f"{path}: added {sorted(set(after) - set(before) - ADDED)}"] if set(after) - set(before) - ADDED else []
+        )
         for key in before:
             if key in VOLATILE | REWORDED:
                 continue
@@ -40,7 +42,9 @@ def _differences(before, after, path="") -> list[str]:
     if isinstance(before, list):
         if len(before) != len(after):
             return [f"{path}: {len(before)} items before, {len(after)} after"]
-        return [line for index, (b, a) in enumerate(zip(before, after)) for line in _differences(b, a, f"{path}[{index}]")]
+        return [
+            line for index, (b, a) in enumerate(zip(before, after)) for line in _differences(b, a, f"{path}[{index}]")
+        ]
     if isinstance(before, float) and isinstance(after, (int, float)):
         return [] if math.isclose(before, after, rel_tol=1e-5, abs_tol=1e-7) else [f"{path}: {before} -> {after}"]
     return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
@@ -53,8 +57,9 @@ def summary_differences(report_dir: Path) -> list[str]:
     after = json.loads((report_dir / "summary.json").read_text())
     found = _differences(before, after)
     # the same winners as the verdicts recorded before
-    pairs = zip(before["comparisons"] + before["matched"]["comparisons"],
-                after["comparisons"] + after["matched"]["comparisons"])
+    pairs = zip(
+        before["comparisons"] + before["matched"]["comparisons"], after["comparisons"] + after["matched"]["comparisons"]
+    )
     for old, new in pairs:
         if old["verdict"] != (f"{new['winner']} better" if new["winner"] else NO_DIFFERENCE):
             found.append(f"{old['a']} vs {old['b']}: {old['verdict']!r} -> winner {new['winner']!r}")
@@ -65,6 +70,7 @@ def summary_differences(report_dir: Path) -> list[str]:
 
 def trial_differences(report_dir: Path) -> list[str]:
     """How a tiny study's runs.csv differs from the one written before the redesign, trial by trial."""
+
     def rows(path: Path) -> list[dict]:
         with path.open() as handle:
             return [{key: value for key, value in row.items() if key not in VOLATILE} for row in csv.DictReader(handle)]

@@ -25,8 +25,17 @@ def test_describe_matches_a_hand_computation():
 
 def test_identical_score_lists_give_no_difference():
     scores = [0.9, 0.91, 0.92, 0.9, 0.93]
-    result = compare("lstm", scores, "gru", list(scores), confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
-                     aso_bootstrap=BOOTSTRAP)
+    result = compare(
+        "lstm",
+        scores,
+        "gru",
+        list(scores),
+        confidence=0.95,
+        pairs=1,
+        aso_threshold=0.2,
+        seed=0,
+        aso_bootstrap=BOOTSTRAP,
+    )
     assert result["verdict"] == NO_DIFFERENCE and result["winner"] is None
     assert result["welch_p"] == pytest.approx(1.0) and result["mann_whitney_p"] == 1.0
     assert result["seeds_needed"] is None  # no observed difference: no number of seeds separates them
@@ -36,19 +45,18 @@ def test_identical_score_lists_give_no_difference():
 def test_well_separated_lists_give_the_right_winner(flip):
     good, bad = WELL_SEPARATED
     a, b = (bad, good) if flip else (good, bad)
-    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0,
-                     aso_bootstrap=BOOTSTRAP)
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=3, aso_threshold=0.2, seed=0, aso_bootstrap=BOOTSTRAP)
     assert result["verdict"] == ("gru better" if flip else "lstm better")
     assert result["winner"] == ("gru" if flip else "lstm")
     assert result["welch_p"] < 0.05 / 3
-    assert result["rule"] == ("ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 "
-                              "(0.05 after Bonferroni over 3 pair(s))")
+    assert result["rule"] == (
+        "ASO epsilon_min < 0.2 and Welch's t-test p < 0.0167 (0.05 after Bonferroni over 3 pair(s))"
+    )
 
 
 def test_welch_p_is_scipys():
     good, bad = WELL_SEPARATED
-    result = compare("a", good, "b", bad, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
-                     aso_bootstrap=BOOTSTRAP)
+    result = compare("a", good, "b", bad, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0, aso_bootstrap=BOOTSTRAP)
     assert result["welch_p"] == pytest.approx(scipy_stats.ttest_ind(good, bad, equal_var=False).pvalue)
 
 
@@ -61,16 +69,25 @@ def test_aso_equals_deepsig_on_the_same_scores(sizes):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # deepsig's own (slow) quantile function: aso_epsilon swaps in a vectorized one only during its call
-        expected = aso(good, bad, confidence_level=0.95, num_comparisons=3, seed=7, show_progress=False,
-                       num_bootstrap_iterations=BOOTSTRAP)
+        expected = aso(
+            good,
+            bad,
+            confidence_level=0.95,
+            num_comparisons=3,
+            seed=7,
+            show_progress=False,
+            num_bootstrap_iterations=BOOTSTRAP,
+        )
     assert aso_epsilon(good, bad, 0.95, 3, 7, bootstrap=BOOTSTRAP) == expected
     assert 0.0 <= expected <= 1.0
 
 
 def test_aso_leaves_tensorflow_unimported_in_a_process_without_it():
     # deepsig imports TensorFlow if it can (3 s), only to accept its tensors
-    script = ("import sys; from rnncompare.analysis.stats import aso_epsilon; aso_epsilon([0.9, 0.92], [0.8, 0.81], 0.95, 1, 0, "
-              "bootstrap=50); print('tensorflow' in sys.modules)")
+    script = (
+        "import sys; from rnncompare.analysis.stats import aso_epsilon; aso_epsilon([0.9, 0.92], [0.8, 0.81], 0.95, 1, 0, "
+        "bootstrap=50); print('tensorflow' in sys.modules)"
+    )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "False"
@@ -78,15 +95,14 @@ def test_aso_leaves_tensorflow_unimported_in_a_process_without_it():
 
 def test_close_lists_say_how_many_seeds_would_be_needed():
     a, b = [0.90, 0.92, 0.88, 0.91, 0.89], [0.89, 0.91, 0.87, 0.90, 0.90]
-    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0,
-                     aso_bootstrap=BOOTSTRAP)
+    result = compare("lstm", a, "gru", b, confidence=0.95, pairs=1, aso_threshold=0.2, seed=0, aso_bootstrap=BOOTSTRAP)
     assert result["verdict"] == NO_DIFFERENCE
     assert result["seeds_needed"] == seeds_needed(a, b, 0.05) > 5
 
 
 def test_seeds_needed_matches_the_textbook_t_test_sample_size():
     # Cohen's d = 1 at alpha 0.05 and power 0.8 needs 17 per group (d = 0.5 needs 64).
-    root2 = 2 ** 0.5
+    root2 = 2**0.5
     assert seeds_needed([0.0, 2.0], [root2, 2 + root2], 0.05) == 17
     assert seeds_needed([0.0, 2.0], [root2 / 2, 2 + root2 / 2], 0.05) == 64
     # never fewer than one more than already run: those seeds did not separate the pair

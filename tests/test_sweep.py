@@ -21,20 +21,28 @@ evaluation: {seeds: 2}
 
 
 def test_a_sweep_expands_into_named_standalone_studies():
-    base, expanded = expand_sweep({"study": "mem", "task": {"name": "adding"},
-                                   "sweep": {"task.length": [10, 50], "seed": [1, 2]}})
+    base, expanded = expand_sweep(
+        {"study": "mem", "task": {"name": "adding"}, "sweep": {"task.length": [10, 50], "seed": [1, 2]}}
+    )
     assert base.sweep == {"task.length": [10, 50], "seed": [1, 2]}
-    assert [config.study for _, config in expanded] == ["mem-length10-seed1", "mem-length10-seed2",
-                                                         "mem-length50-seed1", "mem-length50-seed2"]
+    assert [config.study for _, config in expanded] == [
+        "mem-length10-seed1",
+        "mem-length10-seed2",
+        "mem-length50-seed1",
+        "mem-length50-seed2",
+    ]
     assert [(config.task.length, config.seed) for _, config in expanded] == [(10, 1), (10, 2), (50, 1), (50, 2)]
     assert all(config.sweep == {} for _, config in expanded)
 
 
-@pytest.mark.parametrize("sweep, message", [
-    ({"task.length": [10, 0]}, r"^sweep task.length=0: task.length must be greater than or equal to 1, got 0$"),
-    ({"tracking.uri": ["x"]}, r"sweep: can vary a dotted key such as task.length or seed, not 'tracking.uri'"),
-    ({"task.length": []}, r"sweep.task.length must list at least 1 item"),
-])
+@pytest.mark.parametrize(
+    "sweep, message",
+    [
+        ({"task.length": [10, 0]}, r"^sweep task.length=0: task.length must be greater than or equal to 1, got 0$"),
+        ({"tracking.uri": ["x"]}, r"sweep: can vary a dotted key such as task.length or seed, not 'tracking.uri'"),
+        ({"task.length": []}, r"sweep.task.length must list at least 1 item"),
+    ],
+)
 def test_bad_sweeps_are_one_clear_line(sweep, message):
     with pytest.raises(UserError, match=message):
         expand_sweep({"task": {"name": "adding"}, "sweep": sweep})

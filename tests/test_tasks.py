@@ -10,7 +10,7 @@ from rnncompare.tasks import RawTask, load_task, registry, split
 from rnncompare.tasks.builtin import data_file
 from rnncompare.tasks.synthetic import REBER_SYMBOLS, is_embedded_reber
 
-DATA = Path(__file__).resolve().parents[1] / "src" / "rnncompare" / "data"
+DATA = Path(__file__).resolve().parents[1] / "src" / "rnncompare" / "tasks" / "datasets"
 SMALL = {"length": 12, "samples": 240}
 
 
@@ -28,20 +28,28 @@ def test_digits_reads_as_8_steps_of_8_features():
     assert data.output_spec.class_names == tuple(str(i) for i in range(10))
 
 
-@pytest.mark.parametrize("name, options, steps, features, kind, classes, masked", [
-    ("digits_pixels", {}, 64, 1, "classification", 10, False),
-    ("japanese_vowels", {}, 29, 12, "classification", 9, True),
-    ("italy_power", {}, 24, 1, "classification", 2, False),
-    ("sunspots", {"window": 15}, 15, 1, "regression", 0, False),
-    ("adding", SMALL, 12, 2, "regression", 0, False),
-    ("delayed_recall", SMALL, 14, 13, "classification", 8, False),
-    ("reber", {"length": 20, "samples": 240}, 20, 7, "classification", 2, True),
-])
+@pytest.mark.parametrize(
+    "name, options, steps, features, kind, classes, masked",
+    [
+        ("digits_pixels", {}, 64, 1, "classification", 10, False),
+        ("japanese_vowels", {}, 29, 12, "classification", 9, True),
+        ("italy_power", {}, 24, 1, "classification", 2, False),
+        ("sunspots", {"window": 15}, 15, 1, "regression", 0, False),
+        ("adding", SMALL, 12, 2, "regression", 0, False),
+        ("delayed_recall", SMALL, 14, 13, "classification", 8, False),
+        ("reber", {"length": 20, "samples": 240}, 20, 7, "classification", 2, True),
+    ],
+)
 def test_each_built_in_task_has_its_shape_dtypes_and_kind(name, options, steps, features, kind, classes, masked):
     data = task(name, **options)
     spec = data.input_spec
     assert (spec.steps, spec.features, spec.masked, data.kind, data.output_spec.classes) == (
-        steps, features, masked, kind, classes)
+        steps,
+        features,
+        masked,
+        kind,
+        classes,
+    )
     for x, y in data.splits().values():
         assert x.shape[1:] == (steps, features) and x.dtype == np.float32
         assert y.dtype == (np.int64 if kind == "classification" else np.float32)
@@ -58,8 +66,9 @@ def test_the_registry_owns_task_names_and_options_and_the_config_reads_them():
     assert registry()["csv"].required == ("path",)
 
 
-@pytest.mark.parametrize("name, options", [("adding", SMALL), ("delayed_recall", SMALL), ("reber", SMALL),
-                                           ("digits", {}), ("sunspots", {})])
+@pytest.mark.parametrize(
+    "name, options", [("adding", SMALL), ("delayed_recall", SMALL), ("reber", SMALL), ("digits", {}), ("sunspots", {})]
+)
 def test_same_seed_same_data_other_seed_other_data(name, options):
     assert task(name, seed=7, **options).digest() == task(name, seed=7, **options).digest()
     assert task(name, seed=7, **options).digest() != task(name, seed=8, **options).digest() or name == "sunspots"
@@ -159,8 +168,9 @@ def test_npz_with_string_labels_and_lengths(tmp_path):
 
 def test_npz_with_ready_made_splits_keeps_them(tmp_path):
     x, y = sequences()
-    path = npz_file(tmp_path, x_train=x[:40], y_train=y[:40], x_val=x[40:50], y_val=y[40:50],
-                    x_test=x[50:], y_test=y[50:])
+    path = npz_file(
+        tmp_path, x_train=x[:40], y_train=y[:40], x_val=x[40:50], y_val=y[40:50], x_test=x[50:], y_test=y[50:]
+    )
     data = task("npz", path=path)
     assert data.split_sizes == {"train": 40, "validation": 10, "test": 10}
     assert np.array_equal(data.y_test, y[50:])
@@ -206,9 +216,14 @@ def test_text_csv_tokenizes_words_and_characters(tmp_path):
 
 
 TEXTS_TO_TOKENIZE = [
-    "The cat sat. The CAT sat!", "Don't re-use e-mail: (yes) [UNK] a_b #tag 50% x+y=z {k} ~t~ `q` @u |p|",
-    "Éclair ÉCOLE Straße İstanbul «guillemets» naïve\u00a0nbsp\u2003em", "tabs\tand\nnewlines\r\n  and   runs ",
-    "tie b tie a tie c b a c", "", "émoji 🙂 🙂 ok", "ΑΘΗΝΑ Ωmega",
+    "The cat sat. The CAT sat!",
+    "Don't re-use e-mail: (yes) [UNK] a_b #tag 50% x+y=z {k} ~t~ `q` @u |p|",
+    "Éclair ÉCOLE Straße İstanbul «guillemets» naïve\u00a0nbsp\u2003em",
+    "tabs\tand\nnewlines\r\n  and   runs ",
+    "tie b tie a tie c b a c",
+    "",
+    "émoji 🙂 🙂 ok",
+    "ΑΘΗΝΑ Ωmega",
 ]
 
 
@@ -222,8 +237,9 @@ def test_text_ids_are_keras_text_vectorizations_without_tensorflow(tokens):
     train = TEXTS_TO_TOKENIZE + [f"w{index} w{index % 7}" for index in range(MAX_TEXT_TOKENS + 50)]
     unseen = ["the unseen cat", "ÉCOLE école ecole", "", "🙂!", "w20049 w3"]
     parts = tuple((np.array(texts, dtype=object), np.zeros(len(texts)), None) for texts in (train, unseen, train[:5]))
-    layer = keras.layers.TextVectorization(max_tokens=MAX_TEXT_TOKENS, output_mode="int",
-                                           split="character" if tokens == "characters" else "whitespace")
+    layer = keras.layers.TextVectorization(
+        max_tokens=MAX_TEXT_TOKENS, output_mode="int", split="character" if tokens == "characters" else "whitespace"
+    )
     layer.adapt(train)
     expected_ids = [np.asarray(layer(texts.tolist())) for texts, _, _ in parts]
     longest = int((expected_ids[0] > 0).sum(axis=1).max())
@@ -280,31 +296,40 @@ def bad_npz(tmp_path, case):
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("rank", r"x must have rank 3 \(samples, steps, features\) or 2 \(samples, steps\), got shape \(60, 5, 3, 1\)"),
-    ("lengths", r"x and y have different lengths \(60 and 50\)"),
-    ("nan", r"x holds NaN or infinite values \(first at sample 3, step 2\)"),
-    ("unseen", r"class '2' appears in the test split but not in the training split"),
-    ("few", r"too few samples to split \(4 samples"),
-    ("empty", r"data.npz: the file is empty"),
-    ("garbage", r"data.npz: not a readable .npz file"),
-    ("keys", r"needs arrays x and y, or x_train, y_train, x_test and y_test; arrays there: features, labels"),
-    ("one class", r"task: the labels hold one class only \(0\) \(.*data.npz\); a classification needs two or more "
-                  r"\(targets to predict as numbers: set task.kind: regression\)"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("rank", r"x must have rank 3 \(samples, steps, features\) or 2 \(samples, steps\), got shape \(60, 5, 3, 1\)"),
+        ("lengths", r"x and y have different lengths \(60 and 50\)"),
+        ("nan", r"x holds NaN or infinite values \(first at sample 3, step 2\)"),
+        ("unseen", r"class '2' appears in the test split but not in the training split"),
+        ("few", r"too few samples to split \(4 samples"),
+        ("empty", r"data.npz: the file is empty"),
+        ("garbage", r"data.npz: not a readable .npz file"),
+        ("keys", r"needs arrays x and y, or x_train, y_train, x_test and y_test; arrays there: features, labels"),
+        (
+            "one class",
+            r"task: the labels hold one class only \(0\) \(.*data.npz\); a classification needs two or more "
+            r"\(targets to predict as numbers: set task.kind: regression\)",
+        ),
+    ],
+)
 def test_bad_npz_input_is_one_clear_line(tmp_path, case, message):
     with pytest.raises(UserError, match=message) as error:
         task("npz", path=bad_npz(tmp_path, case))
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("content, options, message", [
-    ("id,step,a,label\n", {}, r"long.csv: has a header but no rows"),
-    ("id,a,label\n1,2,x\n", {}, r"task.columns: .*long.csv has no column 'step'; columns there: id, a, label"),
-    ("id,step,a,label\n1,0,oops,x\n", {}, r"column 'a' holds a non-number \('oops', data row 1\)"),
-    ("id,step,a,label\n1,0,1,x\n1,1,2,y\n", {}, r"sequence 1 has more than one label"),
-    ("id,step,a,label\n1,0,1,x\n", {"features": ["b"]}, r"task.features: .*has no column 'b'"),
-])
+@pytest.mark.parametrize(
+    "content, options, message",
+    [
+        ("id,step,a,label\n", {}, r"long.csv: has a header but no rows"),
+        ("id,a,label\n1,2,x\n", {}, r"task.columns: .*long.csv has no column 'step'; columns there: id, a, label"),
+        ("id,step,a,label\n1,0,oops,x\n", {}, r"column 'a' holds a non-number \('oops', data row 1\)"),
+        ("id,step,a,label\n1,0,1,x\n1,1,2,y\n", {}, r"sequence 1 has more than one label"),
+        ("id,step,a,label\n1,0,1,x\n", {"features": ["b"]}, r"task.features: .*has no column 'b'"),
+    ],
+)
 def test_bad_csv_input_is_one_clear_line(tmp_path, content, options, message):
     path = tmp_path / "long.csv"
     path.write_text(content)
@@ -312,17 +337,26 @@ def test_bad_csv_input_is_one_clear_line(tmp_path, content, options, message):
         task("csv", path=str(path), **options)
 
 
-@pytest.mark.parametrize("task_keys, message", [
-    ({"name": "mnist"}, r"task.name must be 'digits', 'digits_pixels', .*got 'mnist'"),
-    ({"name": "digits", "window": 10}, r"task.window does not apply to task digits \(digits takes no options; "
-                                       r"window is for sunspots\), got 10"),
-    ({"name": "adding", "path": "x.npz"}, r"task.path does not apply to task adding \(adding takes length, samples"),
-    ({"name": "npz"}, r"task npz needs task.path"),
-    ({"name": "npz", "path": "missing.npz"}, r"task.path: missing.npz: file not found"),
-    ({"name": "python", "function": "no_such_module:load"}, r"cannot import module 'no_such_module'"),
-    ({"name": "python", "function": "not a function"}, r"task.function must match pattern"),
-    ({"name": "adding", "length": 1}, r"task.length: adding needs at least 2 steps, got 1"),
-])
+@pytest.mark.parametrize(
+    "task_keys, message",
+    [
+        ({"name": "mnist"}, r"task.name must be 'digits', 'digits_pixels', .*got 'mnist'"),
+        (
+            {"name": "digits", "window": 10},
+            r"task.window does not apply to task digits \(digits takes no options; "
+            r"window is for sunspots\), got 10",
+        ),
+        (
+            {"name": "adding", "path": "x.npz"},
+            r"task.path does not apply to task adding \(adding takes length, samples",
+        ),
+        ({"name": "npz"}, r"task npz needs task.path"),
+        ({"name": "npz", "path": "missing.npz"}, r"task.path: missing.npz: file not found"),
+        ({"name": "python", "function": "no_such_module:load"}, r"cannot import module 'no_such_module'"),
+        ({"name": "python", "function": "not a function"}, r"task.function must match pattern"),
+        ({"name": "adding", "length": 1}, r"task.length: adding needs at least 2 steps, got 1"),
+    ],
+)
 def test_bad_task_options_are_one_clear_line(task_keys, message):
     with pytest.raises(UserError, match=message):
         task(**task_keys)
@@ -331,6 +365,9 @@ def test_bad_task_options_are_one_clear_line(task_keys, message):
 def test_an_objective_of_the_other_kind_is_refused():
     from rnncompare.orchestration.preflight import check_config_and_data
 
-    with pytest.raises(UserError, match=r"tuner.objective: val_accuracy does not apply to task adding, a "
-                                        r"regression task; use val_loss or val_mae"):
+    with pytest.raises(
+        UserError,
+        match=r"tuner.objective: val_accuracy does not apply to task adding, a "
+        r"regression task; use val_loss or val_mae",
+    ):
         check_config_and_data({"task": {"name": "adding", **SMALL}, "tuner": {"objective": "val_accuracy"}})

@@ -7,11 +7,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking import RunReader, Tracker
 from rnncompare.tracking.runs import split_architecture_metrics
 from rnncompare.tracking.store import client as store_client
 from rnncompare.tracking.store import empty_store_template, run_filter
-from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 
 FIXED = {"architecture": "gru", "learning_rate": 0.001}
 
@@ -22,31 +22,51 @@ def uri(tmp_path_factory):
 
 
 def start(tracker: Tracker, study: str, digest: str = "d1"):
-    return tracker.start_study(study, {"seed": 1, "tuner": {"epochs": 2}}, {"python": "3.11"},
-                               {"kind": "classification"}, config_digest=digest)
+    return tracker.start_study(
+        study, {"seed": 1, "tuner": {"epochs": 2}}, {"python": "3.11"}, {"kind": "classification"}, config_digest=digest
+    )
 
 
 def trial(trial_id: str, status: str = "FINISHED", **metrics) -> TrialResult:
-    return TrialResult(trial_id, {"units": 8, "dropout": 0.1}, status, metrics,
-                       failure_reason=None if status == "FINISHED" else "FailedTrial: loss became NaN")
+    return TrialResult(
+        trial_id,
+        {"units": 8, "dropout": 0.1},
+        status,
+        metrics,
+        failure_reason=None if status == "FINISHED" else "FailedTrial: loss became NaN",
+    )
 
 
 def test_the_filter_on_the_run_tree():
     assert run_filter("abc", "trial") == "tags.`mlflow.parentRunId` = 'abc' and tags.`rnncompare.role` = 'trial'"
-    assert run_filter(role="study", status="RUNNING") == ("tags.`rnncompare.role` = 'study' and "
-                                                          "attributes.status = 'RUNNING'")
+    assert run_filter(role="study", status="RUNNING") == (
+        "tags.`rnncompare.role` = 'study' and attributes.status = 'RUNNING'"
+    )
     assert run_filter("p", trial_id="3") == "tags.`mlflow.parentRunId` = 'p' and tags.`rnncompare.trial_id` = '3'"
 
 
 def test_an_architecture_runs_metrics_split_into_selected_test_and_seeds():
-    selected, test, seeds = split_architecture_metrics({
-        "val_loss": 0.5, "params_total": 100.0, "test_accuracy": 0.8, "test_f1_macro": 0.7,
-        "test_accuracy_mean": 0.79, "test_accuracy_ci_low": 0.7, "seeds_finished": 2.0, "gap_loss_seed_std": 0.1,
-        "trials_finished": 3.0})
+    selected, test, seeds = split_architecture_metrics(
+        {
+            "val_loss": 0.5,
+            "params_total": 100.0,
+            "test_accuracy": 0.8,
+            "test_f1_macro": 0.7,
+            "test_accuracy_mean": 0.79,
+            "test_accuracy_ci_low": 0.7,
+            "seeds_finished": 2.0,
+            "gap_loss_seed_std": 0.1,
+            "trials_finished": 3.0,
+        }
+    )
     assert selected == {"val_loss": 0.5, "params_total": 100.0}
     assert test == {"test_accuracy": 0.8, "test_f1_macro": 0.7}
-    assert seeds == {"test_accuracy_mean": 0.79, "test_accuracy_ci_low": 0.7, "seeds_finished": 2.0,
-                     "gap_loss_seed_std": 0.1}
+    assert seeds == {
+        "test_accuracy_mean": 0.79,
+        "test_accuracy_ci_low": 0.7,
+        "seeds_finished": 2.0,
+        "gap_loss_seed_std": 0.1,
+    }
 
 
 def test_trials_are_written_under_their_architecture_and_read_back(uri):
@@ -58,9 +78,15 @@ def test_trials_are_written_under_their_architecture_and_read_back(uri):
         logger.trial_started(result.trial_id, result.hyperparameters)
         logger.epoch_ended(result.trial_id, 1, {"loss": 0.5, "val_loss": 0.6})
         logger.trial_ended(result)
-    outcome = ArchitectureOutcome("gru", [trial("0"), trial("1", "FAILED")], "0", {"units": 8, "dropout": 0.1},
-                                  {"val_loss": 0.4, "params_total": 120.0}, {"test_accuracy": 0.75},
-                                  seed_metrics={"seeds_finished": 0.0, "seeds_failed": 0.0})
+    outcome = ArchitectureOutcome(
+        "gru",
+        [trial("0"), trial("1", "FAILED")],
+        "0",
+        {"units": 8, "dropout": 0.1},
+        {"val_loss": 0.4, "params_total": 120.0},
+        {"test_accuracy": 0.75},
+        seed_metrics={"seeds_finished": 0.0, "seeds_failed": 0.0},
+    )
     tracker.finish_architecture(run_id, outcome, FIXED)
     tracker.close_open_runs("FINISHED")
 
@@ -70,19 +96,22 @@ def test_trials_are_written_under_their_architecture_and_read_back(uri):
     architecture = client.get_run(run_id)
     assert architecture.info.status == "FINISHED"
     assert architecture.data.tags["rnncompare.best_trial_id"] == "0"
-    assert architecture.data.params == {"architecture": "gru", "learning_rate": "0.001", "units": "8",
-                                        "dropout": "0.1"}
+    assert architecture.data.params == {"architecture": "gru", "learning_rate": "0.001", "units": "8", "dropout": "0.1"}
     assert architecture.data.metrics["trials_failed"] == 1.0 and architecture.data.metrics["test_accuracy"] == 0.75
     previous = sorted(tracker.previous_results(run_id, "trial", FIXED), key=lambda result: result.trial_id)
     assert [(r.trial_id, r.status, r.hyperparameters) for r in previous] == [
-        ("0", "FINISHED", {"units": 8, "dropout": 0.1}), ("1", "FAILED", {"units": 8, "dropout": 0.1})]
+        ("0", "FINISHED", {"units": 8, "dropout": 0.1}),
+        ("1", "FAILED", {"units": 8, "dropout": 0.1}),
+    ]
     # the summary's loss and val_loss were logged as best_* (beside the per-epoch series) and read back plain
     assert previous[0].metrics == {"best_epoch": 2.0, "val_loss": 0.4, "loss": 0.3}
     assert previous[1].failure_reason == "FailedTrial: loss became NaN"
     finished = tracker.finished_outcome("gru", run_id, FIXED)
     assert (finished.selected_metrics, finished.test_metrics, finished.seed_metrics) == (
-        {"val_loss": 0.4, "params_total": 120.0}, {"test_accuracy": 0.75},
-        {"seeds_finished": 0.0, "seeds_failed": 0.0})
+        {"val_loss": 0.4, "params_total": 120.0},
+        {"test_accuracy": 0.75},
+        {"seeds_finished": 0.0, "seeds_failed": 0.0},
+    )
 
 
 def test_a_trials_last_epochs_and_summary_are_one_write_never_past_mlflows_batch_limit(uri, monkeypatch):
@@ -130,8 +159,10 @@ def test_an_unfinished_study_is_found_read_only_and_reopened_only_when_started(u
 
     again = Tracker.connect(uri)
     resumed = again.start_study("interrupted", {}, {}, {}, config_digest="d2", resume=found)
-    statuses = {run.data.tags["rnncompare.role"]: (run.info.status, run.data.tags.get("rnncompare.failure_reason", ""))
-                for run in client.search_runs([runs.experiment_id])}
+    statuses = {
+        run.data.tags["rnncompare.role"]: (run.info.status, run.data.tags.get("rnncompare.failure_reason", ""))
+        for run in client.search_runs([runs.experiment_id])
+    }
     assert resumed.study_run_id == runs.study_run_id
     assert statuses["study"] == ("RUNNING", "")  # reopened, its interrupted mark dropped
     assert statuses["architecture"][0] == "KILLED" and statuses["architecture"][1].startswith("interrupted")
@@ -150,8 +181,9 @@ def test_a_relative_store_follows_the_current_folder(tmp_path, monkeypatch):
         tracker.close_open_runs("FINISHED")
     for name in ("first", "second"):
         client = MlflowClient(f"sqlite:///{tmp_path / name / 'mlruns' / 'mlflow.db'}")
-        assert [experiment.name for experiment in client.search_experiments()
-                if experiment.name != "Default"] == [f"in-{name}"]
+        assert [experiment.name for experiment in client.search_experiments() if experiment.name != "Default"] == [
+            f"in-{name}"
+        ]
 
 
 def two_workers(uri, study: str):
@@ -164,8 +196,15 @@ def two_workers(uri, study: str):
 
     def statuses():
         found = tracker.client.search_runs([runs.experiment_id], run_filter(run_id, "trial"))
-        return sorted((run.data.tags["rnncompare.trial_id"], run.data.tags["rnncompare.worker"], run.info.status,
-                       run.data.tags.get("rnncompare.failure_reason", "")[:20]) for run in found)
+        return sorted(
+            (
+                run.data.tags["rnncompare.trial_id"],
+                run.data.tags["rnncompare.worker"],
+                run.info.status,
+                run.data.tags.get("rnncompare.failure_reason", "")[:20],
+            )
+            for run in found
+        )
 
     return tracker, runs, run_id, loggers, statuses
 
@@ -191,7 +230,7 @@ def test_a_worker_back_from_silence_leaves_its_trial_to_the_run_that_took_it_ove
 
 
 def test_after_a_search_the_chief_leaves_one_finished_run_for_each_completed_trial(uri):
-    tracker, runs, run_id, (w1, w2), statuses = two_workers(uri, "settle")
+    tracker, _runs, run_id, (w1, w2), statuses = two_workers(uri, "settle")
 
     # trial 0: w1's lease ran out as it finished; the chief found its run RUNNING, and its KILLED landed last
     w1.trial_started("0", {"units": 8})
@@ -215,13 +254,20 @@ def test_after_a_search_the_chief_leaves_one_finished_run_for_each_completed_tri
     assert [row[2] for row in statuses()] == ["KILLED", "FINISHED", "FINISHED", "KILLED", "FINISHED", "KILLED"]
 
     tracker.settle_trial_runs(run_id, ["0", "1", "2"])
-    assert statuses() == [("0", "w1", "FINISHED", ""),
-                          ("1", "w1", "FINISHED", ""), ("1", "w2", "KILLED", "trial 1 ran twice; r"),
-                          ("2", "w1", "KILLED", "worker w1 not heard "), ("2", "w2", "FINISHED", ""),
-                          ("3", "w2", "KILLED", "worker w2 not heard ")]
+    assert statuses() == [
+        ("0", "w1", "FINISHED", ""),
+        ("1", "w1", "FINISHED", ""),
+        ("1", "w2", "KILLED", "trial 1 ran twice; r"),
+        ("2", "w1", "KILLED", "worker w1 not heard "),
+        ("2", "w2", "FINISHED", ""),
+        ("3", "w2", "KILLED", "worker w2 not heard "),
+    ]
     results = tracker.previous_results(run_id, "trial", FIXED)
     assert sorted((result.trial_id, result.metrics["val_loss"]) for result in results) == [
-        ("0", 0.4), ("1", 0.5), ("2", 0.7)]
+        ("0", 0.4),
+        ("1", 0.5),
+        ("2", 0.7),
+    ]
     tracker.settle_trial_runs(run_id, ["0", "1", "2"])  # settling again changes nothing
     assert len([row for row in statuses() if row[2] == "FINISHED"]) == 3
     tracker.close_open_runs("FINISHED")
@@ -232,9 +278,10 @@ def _contents(path):
     MLflow's migrations write them in an order that changes from one process to the next."""
     connection = sqlite3.connect(path)
     try:
-        schema = sorted((kind, name, table, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
-                        for kind, name, table, sql in connection.execute("select type, name, tbl_name, sql from "
-                                                                         "sqlite_master"))
+        schema = sorted(
+            (kind, name, table, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
+            for kind, name, table, sql in connection.execute("select type, name, tbl_name, sql from sqlite_master")
+        )
         tables = [name for (name,) in connection.execute("select name from sqlite_master where type = 'table'")]
         rows = {table: connection.execute(f'select * from "{table}"').fetchall() for table in tables}
     finally:
@@ -257,7 +304,9 @@ def test_a_new_store_is_a_copy_of_the_cached_empty_one_and_the_same_as_mlflows_o
     schema, rows = _contents(ours)
     assert (schema, rows) == _contents(mlflows)
     assert [row[:3] for row in rows["experiments"]] == [
-        (0, "Default", str(tmp_path / "mlruns" / "0")), (1, "study", str(tmp_path / "mlruns" / "1"))]
+        (0, "Default", str(tmp_path / "mlruns" / "0")),
+        (1, "study", str(tmp_path / "mlruns" / "1")),
+    ]
     assert sorted(path.name for path in ours.parent.iterdir()) == ["mlflow.db"]
 
 

@@ -4,10 +4,11 @@ import sys
 
 import pytest
 
-from conftest import clean_env
 from rnncompare.config import load_config
 from rnncompare.training.fitting import summarize_epochs
 from rnncompare.training.tuning import declare_search_space, trials_per_search
+
+from conftest import clean_env
 
 HISTORY = {
     "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
@@ -44,8 +45,12 @@ def test_overfitting_is_measured_at_the_best_and_at_the_last_epoch():
 
 
 def test_regression_summary_speaks_mae_and_its_gap_grows_with_overfitting():
-    history = {"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.6, 0.7],
-               "mae": [0.8, 0.5, 0.4], "val_mae": [0.85, 0.6, 0.65]}
+    history = {
+        "loss": [0.9, 0.5, 0.3],
+        "val_loss": [1.0, 0.6, 0.7],
+        "mae": [0.8, 0.5, 0.4],
+        "val_mae": [0.85, 0.6, 0.65],
+    }
     summary = summarize_epochs(history, [1, 2, 3], [1.0] * 3, "val_mae", "mae")
     assert summary["best_epoch"] == 2 and summary["val_mae"] == 0.6 and "accuracy" not in summary
     assert summary["gap_mae"] == pytest.approx(0.6 - 0.5)
@@ -61,8 +66,16 @@ def test_summary_ignores_nan_epochs_when_choosing_the_best():
 def test_search_space_comes_from_the_config():
     import keras_tuner
 
-    config = load_config({}, ["search.units.min=16", "search.units.max=48", "search.units.step=16",
-                              "search.dropout.min=0.1", "search.dropout.max=0.1"])
+    config = load_config(
+        {},
+        [
+            "search.units.min=16",
+            "search.units.max=48",
+            "search.units.step=16",
+            "search.dropout.min=0.1",
+            "search.dropout.max=0.1",
+        ],
+    )
     hp = keras_tuner.HyperParameters()
     declare_search_space(hp, config.search)
     units, layers, dropout = (hp._hps[name][0] for name in ("units", "layers", "dropout"))
@@ -71,11 +84,16 @@ def test_search_space_comes_from_the_config():
     assert type(dropout).__name__ == "Fixed" and dropout.value == 0.1
 
 
-
 def test_a_grid_search_counts_its_points_not_its_budget():
     # two widths x two dropouts: keras-tuner stops after 4 trials whatever max_trials says
-    grid = ["tuner.algorithm=grid", "search.units.min=8", "search.units.max=16", "search.units.step=8",
-            "search.dropout.max=0.1", "search.dropout.step=0.1"]
+    grid = [
+        "tuner.algorithm=grid",
+        "search.units.min=8",
+        "search.units.max=16",
+        "search.units.step=8",
+        "search.dropout.max=0.1",
+        "search.dropout.step=0.1",
+    ]
     assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=10"])) == 4
     assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=3"])) == 3
     # a learning rate without a step is 10 grid values (keras-tuner's rule)
@@ -83,13 +101,14 @@ def test_a_grid_search_counts_its_points_not_its_budget():
     assert trials_per_search(load_config({}, [*grid, "tuner.max_trials=100", *rate])) == 40
     assert trials_per_search(load_config({}, ["tuner.algorithm=random", "tuner.max_trials=10"])) == 10
 
+
 @pytest.mark.slow
 def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(capfd, tmp_path):
     import numpy as np
 
     from rnncompare.compat.frameworks import import_deep_learning
-    from rnncompare.tasks import load_task
     from rnncompare.core.trials import ResultCollector
+    from rnncompare.tasks import load_task
     from rnncompare.training.tuning import tune_architecture
 
     import_deep_learning()
@@ -129,8 +148,8 @@ def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_p
     import numpy as np
 
     from rnncompare.compat.frameworks import import_deep_learning
-    from rnncompare.tasks import load_task
     from rnncompare.core.trials import ResultCollector
+    from rnncompare.tasks import load_task
     from rnncompare.training.tuning import load_trial_model, tune_architecture
 
     import_deep_learning()
@@ -140,7 +159,7 @@ def test_the_selected_model_is_the_trained_one_with_its_best_epoch_weights(tmp_p
     model = outcome.selected_model
     # kept from the search, not built again: its optimizer has taken the fit's steps
     assert int(model.optimizer.iterations.numpy()) == 3 * int(np.ceil(len(task.x_train) / 128))
-    checkpoint, = tmp_path.glob(f"**/trial_{outcome.best_trial_id}/checkpoint.weights.h5")
+    (checkpoint,) = tmp_path.glob(f"**/trial_{outcome.best_trial_id}/checkpoint.weights.h5")
     reloaded = load_trial_model("gru", outcome.best_hyperparameters, str(checkpoint.parent), config, task)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reloaded.get_weights()))
     # and its optimizer's state with them (the best epoch's, which a worker's chief gets)
@@ -206,8 +225,9 @@ def test_under_jax_trials_of_one_width_share_a_compiled_model_and_train_as_new_m
     # Under JAX a trial's dropout and learning rate are state: trials of one width train one compiled model, each
     # from the initial weights, seed states and optimizer a new model of its own would have, to the same numbers
     # (its batches in the same order).
-    completed = subprocess.run([sys.executable, "-c", SHARED_MODELS_SCRIPT], env=clean_env(), capture_output=True,
-                               text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", SHARED_MODELS_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.strip().splitlines()[-4:]
     assert lines[0] == "trials: 4 same as new models: [True, True, True, True]"

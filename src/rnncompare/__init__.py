@@ -10,21 +10,23 @@ From Python::
 Heavy modules (TensorFlow, MLflow) load only when a study runs.
 """
 
-__version__ = "0.1.0"
-__all__ = ["run_study", "run_sweep", "compare_studies", "rebuild_report", "load_config", "UserError"]
+from importlib import import_module, metadata
+
+__version__ = metadata.version("rnncompare")
+__all__ = ["UserError", "compare_studies", "load_config", "rebuild_report", "run_study", "run_sweep"]
+
+# the public API, and the module that owns each name (imported when first used)
+_OWNERS = {
+    "run_study": "rnncompare.orchestration.study",
+    "run_sweep": "rnncompare.orchestration.studies",
+    "compare_studies": "rnncompare.orchestration.studies",
+    "rebuild_report": "rnncompare.orchestration.studies",
+    "load_config": "rnncompare.config",
+    "UserError": "rnncompare.core.errors",
+}
 
 
 def __getattr__(name):
-    if name in ("run_study", "run_sweep", "compare_studies", "rebuild_report"):
-        from rnncompare.orchestration import study
-
-        return getattr(study, name)
-    if name == "load_config":
-        from rnncompare.config import load_config
-
-        return load_config
-    if name == "UserError":
-        from rnncompare.core.errors import UserError
-
-        return UserError
+    if name in _OWNERS:
+        return getattr(import_module(_OWNERS[name]), name)
     raise AttributeError(f"module 'rnncompare' has no attribute {name!r}")

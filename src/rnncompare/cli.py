@@ -7,9 +7,11 @@ import atexit
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from rnncompare.core.errors import StudyStopped, UserError
@@ -20,70 +22,119 @@ EXIT_USER_ERROR = 2
 EXIT_STUDY_STOPPED = 1
 
 
+TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnncompare",
         description="Fair comparisons of Keras recurrent architectures: keras-tuner search, MLflow runs, a report.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    validate = commands.add_parser("validate", help="check the config and the data; trains and writes nothing")
+    _add_experiment(validate)
+    _add_store_commands(commands)
+    commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
+    return parser
 
-    def with_overrides(command: argparse.ArgumentParser) -> None:
-        command.add_argument("experiment", help="experiment YAML file (keys that differ from configs/default.yaml)")
-        command.add_argument(
-            "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-            help="override one dotted key, e.g. --set tuner.epochs=5 (repeatable; values read as YAML)",
-        )
 
+def _add_experiment(command: argparse.ArgumentParser) -> None:
+    command.add_argument("experiment", help="experiment YAML file (keys that differ from configs/default.yaml)")
+    command.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one dotted key, e.g. --set tuner.epochs=5 (repeatable; values read as YAML)",
+    )
+
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="run a study: tune every architecture, log to MLflow, write the report")
-    with_overrides(run)
-    run.add_argument("--fresh", action="store_true",
-                     help="start the study over instead of resuming an interrupted run of the same config")
-    run.add_argument("--workers", type=_workers, metavar="N",
-                     help="trials trained at once on this machine: a number, or auto for one per core "
-                          "(sets execution.workers)")
+    _add_experiment(run)
+    run.add_argument(
+        "--fresh", action="store_true", help="start the study over instead of resuming an interrupted run of it"
+    )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="trials trained at once on this machine: a number, or auto for one per core (sets execution.workers)",
+    )
     distributed = run.add_argument_group(
         "distributed search (keras-tuner's chief/worker mode; also set by KERASTUNER_TUNER_ID, "
-        "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)")
-    distributed.add_argument("--chief", action="store_true",
-                             help="serve the search to workers; then train the seed runs and write the report")
-    distributed.add_argument("--worker", metavar="NAME",
-                             help="train the trials the chief hands out, under this name (restart with the same name)")
-    distributed.add_argument("--oracle", metavar="HOST:PORT",
-                             help="the chief's address; architecture i is served on PORT+i")
-    distributed.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
-                             help="how long a worker waits for the chief (default 600)")
-    validate = commands.add_parser("validate", help="check the config and the data; trains and writes nothing")
-    with_overrides(validate)
+        "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)"
+    )
+    distributed.add_argument(
+        "--chief",
+        action="store_true",
+        help="serve the search to workers; then train the seed runs and write the report",
+    )
+    distributed.add_argument(
+        "--worker", metavar="NAME", help="train the trials the chief hands out, under this name (restart with it)"
+    )
+    distributed.add_argument("--oracle", metavar="HOST:PORT", help="the chief's address; architecture i on PORT+i")
+    distributed.add_argument(
+        "--wait", type=float, default=600.0, metavar="SECONDS", help="how long a worker waits for the chief (600)"
+    )
 
+
+def _add_store_commands(commands) -> None:
     report = commands.add_parser("report", help="rebuild a study's report from the tracking store alone")
     report.add_argument("study", help="study name (the MLflow experiment)")
-    report.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
+    report.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     report.add_argument("--out", help="report folder (default: the study's report.dir); files go to OUT/STUDY/")
 
     compare = commands.add_parser("compare", help="one report over several finished studies (e.g. a sweep)")
     compare.add_argument("studies", nargs="+", metavar="STUDY", help="study names (MLflow experiments)")
-    compare.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
-    compare.add_argument("--out", default="mlruns/reports/comparison",
-                         help="folder for comparison.md/.html/.json (default mlruns/reports/comparison)")
+    compare.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
+    compare.add_argument(
+        "--out", default="mlruns/reports/comparison", help="folder for comparison.md/.html/.json (default %(default)s)"
+    )
 
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's tracking store")
-    ui.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)")
+    ui.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
+    ui.add_argument("--verbose", action="store_true", help="show MLflow's own start-up and request log lines")
 
     server = commands.add_parser("server", help="start an MLflow tracking server that a team's studies share")
-    server.add_argument("--backend-store-uri", default="sqlite:///mlruns/mlflow.db",
-                        help="database for runs: sqlite:///path or postgresql://user:pass@host/db "
-                             "(default sqlite:///mlruns/mlflow.db)")
-    server.add_argument("--artifacts-destination", default="mlruns/artifacts",
-                        help="where the server keeps artifacts: a folder, s3://..., gs://... (default mlruns/artifacts)")
-    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
-                                                          "0.0.0.0 serves the network, with no authentication)")
+    server.add_argument(
+        "--backend-store-uri",
+        default="sqlite:///mlruns/mlflow.db",
+        help="database for runs: sqlite:///path or postgresql://user:pass@host/db (default %(default)s)",
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        default="mlruns/artifacts",
+        help="where the server keeps artifacts: a folder, s3://..., gs://... (default %(default)s)",
+    )
+    server.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; another address needs --auth or --insecure)",
+    )
     server.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
     server.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
-
-    commands.add_parser("tasks", help="list the tasks: built-in benchmarks and the formats for your own data")
-    return parser
+    auth = server.add_argument_group("authentication (MLflow's basic-auth app)")
+    auth.add_argument(
+        "--auth",
+        action="store_true",
+        help="require a user name and password on every request; the admin password comes from "
+        "$RNNCOMPARE_SERVER_ADMIN_PASSWORD or --admin-password-file",
+    )
+    auth.add_argument("--admin-user", default="admin", help="the admin's user name (default %(default)s)")
+    auth.add_argument("--admin-password-file", metavar="PATH", help="a file whose first line is the admin password")
+    auth.add_argument(
+        "--auth-database-uri",
+        default="sqlite:///mlruns/basic_auth.db",
+        help="database for users and permissions (default %(default)s)",
+    )
+    auth.add_argument(
+        "--insecure", action="store_true", help="serve another address with no authentication (anyone can write)"
+    )
 
 
 def _port(text: str) -> int:
@@ -151,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         # the runs in progress are closed as KILLED by then; a study resumes from what finished
         word = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        print(word + (": run the same command again to resume (what finished is kept)" if study else ""),
-              file=sys.stderr)
+        print(
+            word + (": run the same command again to resume (what finished is kept)" if study else ""), file=sys.stderr
+        )
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
 
 
@@ -200,44 +252,33 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UserError("--fresh: only the chief starts a study over; a worker joins the chief's study")
         expand_sweep(args.experiment, args.overrides)  # a bad file or key answers before the study's imports (1-2 s)
         from rnncompare.orchestration.progress import Progress
-        from rnncompare.orchestration.study import run_sweep, run_worker
+        from rnncompare.orchestration.studies import run_sweep
+        from rnncompare.orchestration.study import run_worker
 
         quiet_libraries()
         if role is not None and not role.is_chief:
-            run_worker(args.experiment, args.overrides, role=role, progress=Progress(enabled=True),
-                       wait_seconds=args.wait)
+            run_worker(
+                args.experiment, args.overrides, role=role, progress=Progress(enabled=True), wait_seconds=args.wait
+            )
             return 0
         run_sweep(args.experiment, args.overrides, progress=Progress(enabled=True), fresh=args.fresh, role=role)
         return 0
     if args.command == "compare":
-        from rnncompare.orchestration.study import compare_studies
+        from rnncompare.orchestration.studies import compare_studies
 
         quiet_libraries()
         out_dir = compare_studies(args.studies, args.tracking_uri, args.out)
         print(f"comparison: {Path(out_dir) / 'comparison.html'}")
         return 0
     if args.command == "report":
-        from rnncompare.orchestration.study import rebuild_report
+        from rnncompare.orchestration.studies import rebuild_report
 
         quiet_libraries()
         out_dir = rebuild_report(args.study, args.tracking_uri, args.out)
         print(f"report: {Path(out_dir) / 'report.html'}")
         return 0
     if args.command == "server":
-        from rnncompare.tracking import check_store, server_command
-
-        if args.backend_store_uri.startswith(("http://", "https://")):
-            raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
-        _check_port(args.host, args.port)
-        check_store(args.backend_store_uri, key="--backend-store-uri")
-        if "://" not in args.artifacts_destination:
-            Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
-        where = f"http://{args.host}:{args.port}"
-        print(f"MLflow tracking server at {where} (runs: {args.backend_store_uri}; artifacts: "
-              f"{args.artifacts_destination}); studies use --set tracking.uri={where} (Ctrl-C stops it)",
-              file=sys.stderr)
-        return subprocess.call(server_command(args.backend_store_uri, args.artifacts_destination, args.host,
-                                              args.port, args.workers))
+        return _server(args)
     if args.command == "ui":
         return _ui(args)
     raise AssertionError(f"unhandled command {args.command}")
@@ -257,4 +298,55 @@ def _ui(args: argparse.Namespace) -> int:
         print(f"  {study}: {view}", file=sys.stderr)
     # MLflow's GenAI job runner (eight more processes, seconds of start-up) serves nothing in a training store
     environment = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
-    return subprocess.call(ui_command(uri, args.host, args.port), env=environment)
+    if args.verbose:
+        return subprocess.call(ui_command(uri, args.host, args.port), env=environment)
+    # MLflow's start-up warnings and uvicorn's request lines go to a log, shown only if the UI fails
+    with tempfile.TemporaryFile() as log:
+        status = subprocess.call(ui_command(uri, args.host, args.port), env=environment, stdout=log, stderr=log)
+        if status not in (0, -signal.SIGINT, 128 + signal.SIGINT):
+            log.seek(0)
+            sys.stderr.write(log.read().decode("utf-8", "replace")[-4000:])
+    return status
+
+
+def _server(args: argparse.Namespace) -> int:
+    from rnncompare.tracking import check_store, server_command
+    from rnncompare.tracking.auth import admin_password, auth_environment, is_loopback
+
+    if args.backend_store_uri.startswith(("http://", "https://")):
+        raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
+    if not is_loopback(args.host) and not (args.auth or args.insecure):
+        raise UserError(
+            f"--host: {args.host} serves other machines, and the server has no authentication; add --auth "
+            "(admin password in $RNNCOMPARE_SERVER_ADMIN_PASSWORD), or --insecure to serve it open"
+        )
+    password = admin_password(args.admin_password_file) if args.auth else None
+    _check_port(args.host, args.port)
+    check_store(args.backend_store_uri, key="--backend-store-uri")
+    if args.auth:
+        check_store(args.auth_database_uri, key="--auth-database-uri")
+    if "://" not in args.artifacts_destination:
+        Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
+    where = f"http://{args.host}:{args.port}"
+    if args.insecure and not args.auth and not is_loopback(args.host):
+        print(f"warning: {where} has no authentication: anyone who reaches it can read and write runs", file=sys.stderr)
+    print(
+        f"MLflow tracking server at {where} (runs: {args.backend_store_uri}; artifacts: "
+        f"{args.artifacts_destination}); studies use --set tracking.uri={where} (Ctrl-C stops it)",
+        file=sys.stderr,
+    )
+    command = server_command(
+        args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.workers, auth=args.auth
+    )
+    if not args.auth:
+        return subprocess.call(command)
+    environment, folder = auth_environment(args.admin_user, password, args.auth_database_uri)
+    print(
+        f"authentication on: clients set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD ({args.admin_user} "
+        "is the admin; add users with mlflow's AuthServiceClient)",
+        file=sys.stderr,
+    )
+    try:
+        return subprocess.call(command, env={**os.environ, **environment})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

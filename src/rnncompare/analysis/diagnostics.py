@@ -8,17 +8,23 @@ the tracking store, and the study writes them back onto each architecture run.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
 
 SEARCHED_RANGES = ("units", "dropout", "layers", "learning_rate")
 # The config keys that widen a range at each edge; an edge that cannot move (dropout 0, one unit or layer) is none.
-EDGE_KEYS = {("units", "max"): "search.units.max", ("units", "min"): "search.units.min",
-             ("dropout", "max"): "search.dropout.max", ("dropout", "min"): "search.dropout.min",
-             ("layers", "max"): "search.layers.max", ("learning_rate", "max"): "search.learning_rate.max",
-             ("learning_rate", "min"): "search.learning_rate.min"}
+EDGE_KEYS = {
+    ("units", "max"): "search.units.max",
+    ("units", "min"): "search.units.min",
+    ("dropout", "max"): "search.dropout.max",
+    ("dropout", "min"): "search.dropout.min",
+    ("layers", "max"): "search.layers.max",
+    ("learning_rate", "max"): "search.learning_rate.max",
+    ("learning_rate", "min"): "search.learning_rate.min",
+}
 
 
 def skill(score: float, baseline: float, higher_is_better: bool) -> float:
@@ -46,8 +52,9 @@ def still_improving(best_epoch: float, last_epoch: float, max_epochs: int, patie
     return last_epoch >= max_epochs and best_epoch > max_epochs - margin
 
 
-def learned(scores: Sequence[float], baseline: float, higher_is_better: bool, min_skill: float,
-            confidence: float) -> dict[str, Any]:
+def learned(
+    scores: Sequence[float], baseline: float, higher_is_better: bool, min_skill: float, confidence: float
+) -> dict[str, Any]:
     """Whether the scores beat the constant predictor by more than `min_skill`, and the test that says so.
 
     Two or more scores: a one-sided one-sample t-test of skill > min_skill at 1 - `confidence` (equal scores: their
@@ -56,17 +63,33 @@ def learned(scores: Sequence[float], baseline: float, higher_is_better: bool, mi
     skills = np.array([skill(score, baseline, higher_is_better) for score in scores], dtype=float)
     alpha = round(1 - confidence, 6)
     above = int(np.sum(skills > min_skill))
-    result = {"skill_mean": float(skills.mean()), "min_skill": min_skill, "runs": len(skills),
-              "runs_above_min_skill": above}
+    result = {
+        "skill_mean": float(skills.mean()),
+        "min_skill": min_skill,
+        "runs": len(skills),
+        "runs_above_min_skill": above,
+    }
     if len(skills) >= 2 and np.ptp(skills) > 0:
         p_value = float(scipy_stats.ttest_1samp(skills, min_skill, alternative="greater").pvalue)
-        return {**result, "learned": p_value < alpha, "p": p_value,
-                "test": f"one-sided t-test of skill > {min_skill} over {len(skills)} seeds at alpha {alpha}"}
+        return {
+            **result,
+            "learned": p_value < alpha,
+            "p": p_value,
+            "test": f"one-sided t-test of skill > {min_skill} over {len(skills)} seeds at alpha {alpha}",
+        }
     if len(skills) >= 2:
-        return {**result, "learned": bool(skills[0] > min_skill), "p": None,
-                "test": f"{len(skills)} seeds with the same score, skill against {min_skill}"}
-    return {**result, "learned": bool(skills.mean() > min_skill), "p": None,
-            "test": f"one run's skill against {min_skill} (no test)"}
+        return {
+            **result,
+            "learned": bool(skills[0] > min_skill),
+            "p": None,
+            "test": f"{len(skills)} seeds with the same score, skill against {min_skill}",
+        }
+    return {
+        **result,
+        "learned": bool(skills.mean() > min_skill),
+        "p": None,
+        "test": f"one run's skill against {min_skill} (no test)",
+    }
 
 
 def search_edges(selected: Mapping[str, Any], search: Mapping[str, Any]) -> dict[str, str]:
@@ -95,9 +118,17 @@ def _floor(name: str, minimum: float) -> bool:
 
 
 def diagnose(
-    fits: Sequence[Mapping[str, float]], headline: str, baseline: float | None, higher_is_better: bool, *,
-    max_epochs: int, patience: int, min_skill: float, confidence: float,
-    selected: Mapping[str, Any] | None = None, search: Mapping[str, Any] | None = None,
+    fits: Sequence[Mapping[str, float]],
+    headline: str,
+    baseline: float | None,
+    higher_is_better: bool,
+    *,
+    max_epochs: int,
+    patience: int,
+    min_skill: float,
+    confidence: float,
+    selected: Mapping[str, Any] | None = None,
+    search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The diagnostics of one architecture from its fits' summaries (the finished seed runs, or else the selected
     trial with its test scores): `learned`, `budget_limited`, `plateau_stop` and the search's edges.
@@ -118,10 +149,17 @@ def diagnose(
         return {**result, "learned": None, "plateau_stop": None, "plateau_stopped": 0}
     learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
     # on the plateau: about the constant predictor's score (a diverged fit, far below it, is not)
-    plateau = [last_epoch(fit) < max_epochs
-               and -min_skill <= skill(fit[headline], baseline, higher_is_better) <= min_skill for fit in fits]
-    return {**result, **learning, "baseline": baseline, "plateau_stop": sum(plateau) > len(fits) / 2,
-            "plateau_stopped": sum(plateau)}
+    plateau = [
+        last_epoch(fit) < max_epochs and -min_skill <= skill(fit[headline], baseline, higher_is_better) <= min_skill
+        for fit in fits
+    ]
+    return {
+        **result,
+        **learning,
+        "baseline": baseline,
+        "plateau_stop": sum(plateau) > len(fits) / 2,
+        "plateau_stopped": sum(plateau),
+    }
 
 
 def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
@@ -130,18 +168,26 @@ def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
     if diagnostics.get("learned") is False and diagnostics["skill_mean"] <= diagnostics["min_skill"]:
         # a diverged fit scores far below the constant predictor, not at it
         where = "worse than" if diagnostics["skill_mean"] < -diagnostics["min_skill"] else "at"
-        found.append(f"{name} did not learn ({label} {_mean_score(diagnostics)}{where} the constant predictor's "
-                     f"{diagnostics['baseline']:.3f}, skill {diagnostics['skill_mean']:.2f})")
+        found.append(
+            f"{name} did not learn ({label} {_mean_score(diagnostics)}{where} the constant predictor's "
+            f"{diagnostics['baseline']:.3f}, skill {diagnostics['skill_mean']:.2f})"
+        )
     elif diagnostics.get("learned") is False:
-        found.append(f"{name} did not learn reliably (skill {diagnostics['skill_mean']:.2f} over "
-                     f"{diagnostics['runs']} seeds is not significantly above {diagnostics['min_skill']}: "
-                     f"{diagnostics['runs_above_min_skill']} of {diagnostics['runs']} seeds above it)")
+        found.append(
+            f"{name} did not learn reliably (skill {diagnostics['skill_mean']:.2f} over "
+            f"{diagnostics['runs']} seeds is not significantly above {diagnostics['min_skill']}: "
+            f"{diagnostics['runs_above_min_skill']} of {diagnostics['runs']} seeds above it)"
+        )
     if diagnostics.get("plateau_stop"):
-        found.append(f"early stopping ended {diagnostics['plateau_stopped']} of {diagnostics['fits']} {name} fits "
-                     "on the constant predictor's plateau")
+        found.append(
+            f"early stopping ended {diagnostics['plateau_stopped']} of {diagnostics['fits']} {name} fits "
+            "on the constant predictor's plateau"
+        )
     if diagnostics.get("budget_limited"):
-        found.append(f"{name} was still improving at the last epoch in {diagnostics['still_improving']} of "
-                     f"{diagnostics['fits']} fits")
+        found.append(
+            f"{name} was still improving at the last epoch in {diagnostics['still_improving']} of "
+            f"{diagnostics['fits']} fits"
+        )
     return found
 
 
@@ -163,20 +209,31 @@ def suggestions(diagnostics: Mapping[str, Mapping[str, Any]], more_data: bool = 
 
     for name, row in diagnostics.items():
         if row.get("learned") is False or row.get("plateau_stop"):
-            suggest("search the learning rate and give early stopping more patience: a cell on a plateau is often "
-                    "a learning-rate question", ["search.learning_rate", "training.patience"], name)
+            suggest(
+                "search the learning rate and give early stopping more patience: a cell on a plateau is often "
+                "a learning-rate question",
+                ["search.learning_rate", "training.patience"],
+                name,
+            )
             if more_data:
                 suggest("more training sequences", ["task.samples"], name)
         if row.get("budget_limited"):
             suggest("more epochs: the fits were still improving when they hit the cap", ["tuner.epochs"], name)
         for hyperparameter, edge in row.get("search_edges", {}).items():
-            suggest(f"widen the search: the selected {hyperparameter} is at the {edge} of its range",
-                    [EDGE_KEYS[(hyperparameter, edge)]], name)
+            suggest(
+                f"widen the search: the selected {hyperparameter} is at the {edge} of its range",
+                [EDGE_KEYS[(hyperparameter, edge)]],
+                name,
+            )
     return list(found.values())
 
 
-def qualify(pair: Mapping[str, Any], diagnostics_a: Mapping[str, Any] | None, diagnostics_b: Mapping[str, Any] | None,
-            label: str) -> dict[str, Any]:
+def qualify(
+    pair: Mapping[str, Any],
+    diagnostics_a: Mapping[str, Any] | None,
+    diagnostics_b: Mapping[str, Any] | None,
+    label: str,
+) -> dict[str, Any]:
     """The pair's verdict with what limits it: ``limits`` (phrases) and ``qualified``; a winner's verdict reads
     "A better at this budget; B did not learn (...)" instead of a plain "A better"."""
     found = [*limits(pair["a"], diagnostics_a or {}, label), *limits(pair["b"], diagnostics_b or {}, label)]

@@ -3,16 +3,20 @@ alike."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rnncompare.analysis.stats import describe
-from rnncompare.core.trials import FINISHED, TrialResult
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import TrialResult
 
-def representative_seed(seed_results: Sequence[TrialResult], headline: str,
-                        among: set[str] | None = None) -> TrialResult | None:
+
+def representative_seed(
+    seed_results: Sequence[TrialResult], headline: str, among: set[str] | None = None
+) -> TrialResult | None:
     """The finished seed run (of those in `among`, by default any) whose headline score is closest to the seeds'
     mean: the one model that stands for the architecture's typical result. None when there is no such run."""
-    finished = [result for result in seed_results if result.status == FINISHED]
+    finished = [result for result in seed_results if result.status == RunStatus.FINISHED]
     candidates = [result for result in finished if among is None or result.trial_id in among]
     if not candidates:
         return None
@@ -22,8 +26,14 @@ def representative_seed(seed_results: Sequence[TrialResult], headline: str,
 
 def seed_spread_metrics(kind_metrics) -> tuple[str, ...]:
     """Metrics whose mean and standard deviation over seeds the architecture run and the report carry."""
-    return ("best_epoch", kind_metrics.gap, "gap_loss", "epochs_after_best", "val_loss_rise",
-            *(name for name in kind_metrics.test if name != kind_metrics.headline))
+    return (
+        "best_epoch",
+        kind_metrics.gap,
+        "gap_loss",
+        "epochs_after_best",
+        "val_loss_rise",
+        *(name for name in kind_metrics.test if name != kind_metrics.headline),
+    )
 
 
 def seed_spread(finished_metrics: Sequence[dict[str, float]], kind_metrics) -> dict[str, dict[str, float]]:
@@ -39,7 +49,7 @@ def seed_statistics(seed_results: Sequence[TrialResult], confidence: float, kind
     """Architecture-level numbers over the seed runs, as the architecture run logs them: the headline test
     metric's spread and confidence interval (e.g. ``test_accuracy_mean``, ``test_accuracy_ci_low``), and the mean
     and spread of the other metrics (``gap_accuracy_seed_mean``, ...)."""
-    finished = [result.metrics for result in seed_results if result.status == FINISHED]
+    finished = [result.metrics for result in seed_results if result.status == RunStatus.FINISHED]
     values = {"seeds_finished": float(len(finished)), "seeds_failed": float(len(seed_results) - len(finished))}
     if not finished:
         return values
@@ -54,7 +64,11 @@ def seed_statistics(seed_results: Sequence[TrialResult], confidence: float, kind
 def seed_scores_summary(seeds: Sequence[dict[str, Any]], headline: str, confidence: float) -> dict[str, Any]:
     """For the report, from seed records: the seeds that finished, how many failed, their headline scores and the
     statistics of those."""
-    finished = [seed for seed in seeds if seed["status"] == FINISHED]
+    finished = [seed for seed in seeds if seed["status"] == RunStatus.FINISHED]
     scores = [seed["metrics"][headline] for seed in finished]
-    return {"seeds": [seed["seed"] for seed in finished], "failed": len(seeds) - len(finished), "scores": scores,
-            "stats": describe(scores, confidence) if scores else None}
+    return {
+        "seeds": [seed["seed"] for seed in finished],
+        "failed": len(seeds) - len(finished),
+        "scores": scores,
+        "stats": describe(scores, confidence) if scores else None,
+    }

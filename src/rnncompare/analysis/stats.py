@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -11,8 +11,10 @@ from scipy import stats as scipy_stats
 from rnncompare.compat import deepsig
 
 # The corrected bar is spelled out: a pair at p 0.03 over three pairs is no difference, and the reader should see why.
-ASO_RULE = ("ASO epsilon_min < {threshold} and Welch's t-test p < {corrected:.3g} "
-            "({alpha} after Bonferroni over {pairs} pair(s))")
+ASO_RULE = (
+    "ASO epsilon_min < {threshold} and Welch's t-test p < {corrected:.3g} "
+    "({alpha} after Bonferroni over {pairs} pair(s))"
+)
 NO_DIFFERENCE = "no significant difference at this number of seeds"
 
 
@@ -26,8 +28,15 @@ def describe(values: Sequence[float], confidence: float = 0.95) -> dict[str, flo
         low, high = scipy_stats.t.interval(confidence, count - 1, loc=mean, scale=std / math.sqrt(count))
     else:
         low = high = mean
-    return {"n": count, "mean": mean, "std": std, "min": float(array.min()), "max": float(array.max()),
-            "ci_low": float(low), "ci_high": float(high)}
+    return {
+        "n": count,
+        "mean": mean,
+        "std": std,
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "ci_low": float(low),
+        "ci_high": float(high),
+    }
 
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
@@ -64,15 +73,24 @@ def sorted_quantile_function(scores: Sequence[float]):
     return quantile
 
 
-def aso_epsilon(a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int,
-                bootstrap: int = 1000) -> float:
+def aso_epsilon(
+    a: Sequence[float], b: Sequence[float], confidence: float, pairs: int, seed: int, bootstrap: int = 1000
+) -> float:
     """epsilon_min of Almost Stochastic Order (Dror et al., 2019) via deepsig: near 0 means A dominates B."""
-    return deepsig.aso(a, b, confidence=confidence, pairs=pairs, seed=seed, bootstrap=bootstrap,
-                       quantile_function=sorted_quantile_function)
+    return deepsig.aso(
+        a,
+        b,
+        confidence=confidence,
+        pairs=pairs,
+        seed=seed,
+        bootstrap=bootstrap,
+        quantile_function=sorted_quantile_function,
+    )
 
 
-def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8,
-                 limit: int = 10_000) -> int | None:
+def seeds_needed(
+    a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8, limit: int = 10_000
+) -> int | None:
     """Seeds per architecture for a two-sided two-sample t-test at `alpha` to detect the observed effect with
     `power` (noncentral t, Cohen's d from the observed scores).
 
@@ -99,8 +117,16 @@ def seeds_needed(a: Sequence[float], b: Sequence[float], alpha: float, power: fl
 
 
 def compare(
-    name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], *,
-    confidence: float, pairs: int, aso_threshold: float, seed: int, higher_is_better: bool = True,
+    name_a: str,
+    a: Sequence[float],
+    name_b: str,
+    b: Sequence[float],
+    *,
+    confidence: float,
+    pairs: int,
+    aso_threshold: float,
+    seed: int,
+    higher_is_better: bool = True,
     aso_bootstrap: int = 1000,
 ) -> dict:
     """Compare two architectures' seed scores and give a verdict: "A better", "B better" or no difference;
@@ -124,10 +150,18 @@ def compare(
     verdict = NO_DIFFERENCE if winner is None else f"{winner} better"
     needed = None if verdict != NO_DIFFERENCE else seeds_needed(better, worse, corrected_alpha)
     return {
-        "a": name_a, "b": name_b,
-        "mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)), "n_a": len(a), "n_b": len(b),
-        "welch_t": t_statistic, "welch_p": t_p, "mann_whitney_u": u_statistic, "mann_whitney_p": u_p,
-        "aso_epsilon_min_a_over_b": eps_a_over_b, "aso_epsilon_min_b_over_a": eps_b_over_a,
+        "a": name_a,
+        "b": name_b,
+        "mean_a": float(np.mean(a)),
+        "mean_b": float(np.mean(b)),
+        "n_a": len(a),
+        "n_b": len(b),
+        "welch_t": t_statistic,
+        "welch_p": t_p,
+        "mann_whitney_u": u_statistic,
+        "mann_whitney_p": u_p,
+        "aso_epsilon_min_a_over_b": eps_a_over_b,
+        "aso_epsilon_min_b_over_a": eps_b_over_a,
         "corrected_alpha": corrected_alpha,
         "verdict": verdict,
         "winner": winner,

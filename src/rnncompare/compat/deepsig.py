@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rnncompare.compat.versions import require
 from rnncompare.runtime.quiet import hidden_module
@@ -28,13 +28,31 @@ def _quantile_function(replacement: Callable):
         module.get_quantile_function = upstream
 
 
-def aso(a: Sequence[float], b: Sequence[float], *, confidence: float, pairs: int, seed: int, bootstrap: int,
-        quantile_function: Callable) -> float:
+def aso(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float,
+    pairs: int,
+    seed: int,
+    bootstrap: int,
+    quantile_function: Callable,
+) -> float:
     """deepsig's epsilon_min of A over B, computed with `quantile_function` in place of deepsig's own."""
     with hidden_module("tensorflow"):  # deepsig imports it, if it can, to convert its tensors (we pass lists)
         from deepsig import aso as deepsig_aso
 
     with _quantile_function(quantile_function), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(deepsig_aso(list(a), list(b), confidence_level=confidence, num_comparisons=pairs, seed=seed,
-                                 show_progress=False, num_jobs=1, num_bootstrap_iterations=bootstrap))
+        return float(
+            deepsig_aso(
+                list(a),
+                list(b),
+                confidence_level=confidence,
+                num_comparisons=pairs,
+                seed=seed,
+                show_progress=False,
+                num_jobs=1,
+                num_bootstrap_iterations=bootstrap,
+            )
+        )

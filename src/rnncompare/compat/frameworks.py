@@ -14,6 +14,7 @@ from rnncompare.runtime.xla import cheaper_cpu_compiles
 
 _imported = False
 
+
 def import_deep_learning() -> None:
     """Import Keras (on the backend `choose_backend` settled; TensorFlow where none was) and keras-tuner once,
     with file descriptor 2 muted meanwhile (`compat.keras_tuner.load` patches keras-tuner).

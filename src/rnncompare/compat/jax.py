@@ -15,6 +15,7 @@ from rnncompare.runtime.xla import add_xla_flag
 SUPPORTED = ">=0.10,<0.11"
 VERSION = require("jax", SUPPORTED, "jax")
 
+
 def jax_started() -> bool:
     """Whether this process's JAX has started its backends (and read XLA_FLAGS)."""
     xla_bridge = sys.modules.get("jax._src.xla_bridge")
@@ -41,8 +42,8 @@ def compile_cache_writes_in_background() -> None:
     thread goes on to run it; the writes left are done at the process's exit. Other threads (a validation step
     compiled ahead, `fitting.validation_compiled_ahead`) write as JAX does, before their compile returns.
 
-    The writes were 1.2 s of the benchmark's 60 s study on 2 cores (49 programs, 25 ms each) and XLA runs a
-    training step with the GIL released. A write that fails is a warning, as JAX's own is. JAX 0.10's name,
+    The writes take about 2% of a short study's time, and XLA runs a training step with the GIL released. A
+    write that fails is a warning, as JAX's own is. JAX 0.10's name,
     checked here: elsewhere nothing is changed."""
     import atexit
     import threading
@@ -58,10 +59,12 @@ def compile_cache_writes_in_background() -> None:
     def write(*arguments, **keywords):
         try:
             put(*arguments, **keywords)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             program = arguments[1] if len(arguments) > 1 else keywords.get("module_name")
-            warnings.warn(f"Error writing persistent compilation cache entry for '{program}': "
-                          f"{type(exc).__name__}: {exc}", stacklevel=1)
+            warnings.warn(
+                f"Error writing persistent compilation cache entry for '{program}': {type(exc).__name__}: {exc}",
+                stacklevel=1,
+            )
 
     def put_in_background(*arguments, **keywords):
         if threading.current_thread() is threading.main_thread():

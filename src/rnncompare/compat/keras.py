@@ -11,6 +11,7 @@ from rnncompare.runtime.quiet import hidden_module
 SUPPORTED = ">=3.15,<3.16"
 VERSION = require("keras", SUPPORTED, "keras")
 
+
 def tensorflow_unavailable_to_keras() -> None:
     """Under a Keras backend other than TensorFlow, have Keras take TensorFlow as not installed, as
     `set_random_seed` leaves it in every process that trains. Keras's serialization (`get_config`, which logging a
@@ -23,7 +24,7 @@ def tensorflow_unavailable_to_keras() -> None:
     if keras.config.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy is None:
         return
     with hidden_module("tensorflow"):
-        lazy.available  # the answer is remembered from now on
+        _ = lazy.available  # the answer is remembered from now on
 
 
 # The smallest flat draw `cheaper_jax_initializers` makes: one length covers every weight of a recurrent layer up
@@ -46,7 +47,8 @@ def cheaper_jax_initializers() -> None:
     from keras.src.backend.jax import random as keras_random
 
     if not jax.config.jax_threefry_partitionable or not all(
-            hasattr(keras_random, name) for name in ("jax_draw_seed", "uniform", "normal", "floatx")):
+        hasattr(keras_random, name) for name in ("jax_draw_seed", "uniform", "normal", "floatx")
+    ):
         return
     if getattr(keras_random.uniform, "flat_draw", False):
         return
@@ -107,8 +109,10 @@ def host_side_initializers() -> None:
     from keras.src.initializers import constant_initializers, random_initializers
     from keras.src.random import random as keras_random_ops
 
-    classes = {"Orthogonal": getattr(random_initializers, "Orthogonal", None),
-               **{name: getattr(constant_initializers, name, None) for name in HOST_SIDE_CONSTANTS}}
+    classes = {
+        "Orthogonal": getattr(random_initializers, "Orthogonal", None),
+        **{name: getattr(constant_initializers, name, None) for name in HOST_SIDE_CONSTANTS},
+    }
     if any(cls is None or hasattr(cls.__call__, "keras_call") for cls in classes.values()):
         return
     keras_orthogonal = classes["Orthogonal"].__call__
@@ -137,8 +141,10 @@ def host_side_initializers() -> None:
 
         return call
 
-    replacements = {"Orthogonal": orthogonal, **{name: constant(value, classes[name].__call__)
-                                                 for name, value in HOST_SIDE_CONSTANTS.items()}}
+    replacements = {
+        "Orthogonal": orthogonal,
+        **{name: constant(value, classes[name].__call__) for name, value in HOST_SIDE_CONSTANTS.items()},
+    }
     for name, call in replacements.items():
         call.keras_call = classes[name].__call__  # for the test that compares them
         classes[name].__call__ = call

@@ -8,11 +8,9 @@ Only this module and `keras_tuner_distributed` import ``keras_tuner.src``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 from rnncompare.compat.frameworks import import_deep_learning
 from rnncompare.compat.versions import require
@@ -87,9 +85,14 @@ def patched_tuner_class(base):
             kwargs["callbacks"] = [*callbacks, *self.extra_fit_callbacks()]
             results = super()._build_and_fit_model(trial, *args, **kwargs)
             saver = next((callback for callback in callbacks if isinstance(callback, BestEpochWrittenAtEnd)), None)
-            if saver is not None and saver.best_weights is not None and (
+            if (
+                saver is not None
+                and saver.best_weights is not None
+                and (
                     self.best_model_so_far is None
-                    or saver.objective.better_than(saver.best_value, self.best_model_so_far[2])):
+                    or saver.objective.better_than(saver.best_value, self.best_model_so_far[2])
+                )
+            ):
                 saver.model.set_weights(saver.best_weights)
                 self.best_model_so_far = (trial.trial_id, saver.model, saver.best_value)
             return results
@@ -146,8 +149,10 @@ def _lighter_callbacks() -> tuple[Callable[[Any, Any], Any], type]:
     def lighter(tuner, callback):
         if type(callback) is tuner_utils.SaveBestEpoch:
             return BestEpochWrittenAtEnd(callback)
-        batch_hooks_unused = (type(tuner).on_batch_begin is keras_tuner.Tuner.on_batch_begin
-                              and type(tuner).on_batch_end is keras_tuner.Tuner.on_batch_end)
+        batch_hooks_unused = (
+            type(tuner).on_batch_begin is keras_tuner.Tuner.on_batch_begin
+            and type(tuner).on_batch_end is keras_tuner.Tuner.on_batch_end
+        )
         if type(callback) is tuner_utils.TunerCallback and batch_hooks_unused:
             return EpochTunerCallback(callback.tuner, callback.trial)
         return callback

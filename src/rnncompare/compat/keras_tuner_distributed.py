@@ -8,9 +8,9 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from rnncompare.compat.keras_tuner import ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID, load
+from rnncompare.compat.keras_tuner import ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID, save_failed_state
 from rnncompare.runtime.quiet import environment_kept
 
 
@@ -52,12 +52,14 @@ def keep_alive(client, seconds: float) -> Callable[[], None]:
     """Tell the chief every `seconds`, from a thread of its own, that this worker still runs its trial (the
     chief's lease, `expire_silent`, would otherwise hand the trial on during an epoch longer than the lease).
     Returns the function that stops it."""
+    from keras_tuner.src.engine.trial import TrialStatus
+
     current: dict[str, str | None] = {"trial": None}
     ask = client.create_trial
 
     def create_trial(tuner_id):
         trial = ask(tuner_id)
-        current["trial"] = trial.trial_id if trial.status == "RUNNING" else None
+        current["trial"] = trial.trial_id if trial.status == TrialStatus.RUNNING else None
         return trial
 
     def beat() -> None:
@@ -95,8 +97,23 @@ def _release_oracle_lock(oracle) -> None:
         oracle_module.LOCKS[oracle].release()
 
 
-def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None], None] | None,
-                    on_trial_start: Callable[[str, str, dict], None] | None = None):
+def _stopped_trial(oracle):
+    """The trial that tells a worker the search stopped."""
+    from keras_tuner.src.engine import trial as trial_module
+
+    return trial_module.Trial(oracle.get_space(), trial_id="stopped", status=trial_module.TrialStatus.STOPPED)
+
+
+def _tuner_running(oracle, trial_id: str) -> str:
+    """The id of the tuner (worker) running `trial_id`, or "" when none is."""
+    return next((tuner for tuner, trial in oracle.ongoing_trials.items() if trial.trial_id == trial_id), "")
+
+
+def oracle_servicer(
+    oracle,
+    on_trial_end: Callable[[str, str, str, float | None], None] | None,
+    on_trial_start: Callable[[str, str, dict], None] | None = None,
+):
     """Upstream's gRPC `OracleServicer` for `oracle`, with these changes:
 
     - upstream raises inside the gRPC call when trials fail in a row; here every worker is told STOPPED instead
@@ -104,15 +121,13 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
     - the oracle's lock is released when `end_trial` raises (see `_release_oracle_lock`);
     - the oracle is saved again after each ended trial, since upstream saves before it drops the trial from the
       running ones and a chief resumed from that state would hand it out again;
-    - every call from a worker renews its lease on its trial (`expire_silent`). A trial ends once: a second
-      end of it (a silent worker came back, or the one its trial went to finished later) is ignored.
+    - every call from a worker renews its lease on its trial (`expire_silent`); a trial ends once (a second end
+      of it, from a silent worker that came back or the one its trial went to, is ignored).
 
     `on_trial_end(trial_id, tuner_id, status, score)` hears of each ended trial, `on_trial_start(trial_id,
-    tuner_id, values)` of each trial handed out (again, to a worker that restarted).
-    """
+    tuner_id, values)` of each trial handed out (again, to a worker that restarted)."""
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
 
     class StudyOracleServicer(OracleServicer):
         def __init__(self):
@@ -129,9 +144,7 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
             self.heard[request.tuner_id] = time.monotonic()
             if self.failure is not None:
                 self.stop_triggered = True
-                stopped = trial_module.Trial(self.oracle.get_space(), trial_id="stopped",
-                                             status=trial_module.TrialStatus.STOPPED)
-                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+                return protos.get_service().CreateTrialResponse(trial=_stopped_trial(self.oracle).to_proto())
             response = super().CreateTrial(request, context)
             handed = self.oracle.ongoing_trials.get(request.tuner_id)
             if on_trial_start is not None and handed is not None:
@@ -155,8 +168,7 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
                 return protos.get_service().EndTrialResponse()
             if trial_id in self.oracle._retry_queue:  # its silent worker came back before another took it
                 self.oracle._retry_queue.remove(trial_id)
-            tuner_id = next((tuner for tuner, trial in self.oracle.ongoing_trials.items()
-                             if trial.trial_id == trial_id), "")
+            tuner_id = _tuner_running(self.oracle, trial_id)
             try:
                 response = super().EndTrial(request, context)
             except RuntimeError as exc:
@@ -168,8 +180,9 @@ def oracle_servicer(oracle, on_trial_end: Callable[[str, str, str, float | None]
                 response = protos.get_service().EndTrialResponse()
             self.oracle.save()
             if on_trial_end is not None:
-                trial = self.oracle.trials[trial_id]
-                on_trial_end(trial_id, tuner_id, trial.status, trial.score)
+                on_trial_end(
+                    trial_id, tuner_id, self.oracle.trials[trial_id].status, self.oracle.trials[trial_id].score
+                )
             return response
 
     return StudyOracleServicer()
@@ -182,8 +195,11 @@ def expire_silent(servicer, seconds: float, before_requeue: Callable[[str, str],
     oracle = servicer.oracle
     now = time.monotonic()
     with _oracle_locked(oracle):
-        silent = [(tuner_id, trial) for tuner_id, trial in oracle.ongoing_trials.items()
-                  if now - servicer.heard.setdefault(tuner_id, now) > seconds]
+        silent = [
+            (tuner_id, trial)
+            for tuner_id, trial in oracle.ongoing_trials.items()
+            if now - servicer.heard.setdefault(tuner_id, now) > seconds
+        ]
         for tuner_id, trial in silent:
             oracle.ongoing_trials.pop(tuner_id)
             if before_requeue is not None:

@@ -29,12 +29,15 @@ def installed_version(distribution: str) -> str | None:
 def check_range(distribution: str, version: str | None, supported: str, module: str) -> None:
     """Raise `IncompatibleVersion` unless `version` of `distribution` is in `supported` (a PEP 440 range)."""
     if version is None:
-        raise IncompatibleVersion(f"{distribution} is not installed; rnncompare needs {distribution}{supported} "
-                                  f"(pip install '{distribution}{supported}')")
+        raise IncompatibleVersion(
+            f"{distribution} is not installed; rnncompare needs {distribution}{supported} "
+            f"(pip install '{distribution}{supported}')"
+        )
     if Version(version) not in SpecifierSet(supported):
         raise IncompatibleVersion(
             f"{distribution} {version} is installed, but rnncompare.compat.{module} patches its private API as it "
-            f"is in {distribution}{supported}: pip install '{distribution}{supported}'")
+            f"is in {distribution}{supported}: pip install '{distribution}{supported}'"
+        )
 
 
 def require(distribution: str, supported: str, module: str) -> str:

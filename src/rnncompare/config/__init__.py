@@ -6,11 +6,25 @@ came from (the file or ``--set``), the dotted key, the value and what is allowed
 """
 
 from rnncompare.config.loading import (
-    config_digest, default_config_path, expand_sweep, load_config, parse_overrides, read_yaml_mapping,
+    config_digest,
+    default_config_path,
+    expand_sweep,
+    load_config,
+    parse_overrides,
+    read_yaml_mapping,
 )
 from rnncompare.config.schema import DEFAULT_TRACKING_URI, TASK_NAMES, TUNER_ALGORITHMS, StudyConfig, TaskConfig
 
 __all__ = [
-    "DEFAULT_TRACKING_URI", "TASK_NAMES", "TUNER_ALGORITHMS", "StudyConfig", "TaskConfig", "config_digest",
-    "default_config_path", "expand_sweep", "load_config", "parse_overrides", "read_yaml_mapping",
+    "DEFAULT_TRACKING_URI",
+    "TASK_NAMES",
+    "TUNER_ALGORITHMS",
+    "StudyConfig",
+    "TaskConfig",
+    "config_digest",
+    "default_config_path",
+    "expand_sweep",
+    "load_config",
+    "parse_overrides",
+    "read_yaml_mapping",
 ]

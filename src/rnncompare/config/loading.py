@@ -9,15 +9,17 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from rnncompare.config.schema import SET_ORIGIN, TASKS, StudyConfig, TaskConfig, show_value
 from rnncompare.core.errors import UserError
+
 
 def default_config_path() -> Path:
     """configs/default.yaml: in the source tree, or the copy packaged into a built wheel."""
@@ -154,8 +156,10 @@ def _check_task_options(task: TaskConfig, origins: Mapping[str, str]) -> None:
         if value is not None and option not in allowed:
             users = [name for name, info in TASKS.items() if option in info.options]
             takes = f"{task.name} takes {', '.join(allowed)}" if allowed else f"{task.name} takes no options"
-            raise UserError(f"{origin}: task.{option} does not apply to task {task.name} ({takes}; "
-                            f"{option} is for {', '.join(users)}), got {show_value(value)}")
+            raise UserError(
+                f"{origin}: task.{option} does not apply to task {task.name} ({takes}; "
+                f"{option} is for {', '.join(users)}), got {show_value(value)}"
+            )
     for option in TASKS[task.name].required:
         if getattr(task, option) is None:
             origin = origins.get("task.name", SET_ORIGIN)
@@ -191,8 +195,6 @@ def _dotted_leaves(mapping: dict, prefix: str) -> list[str]:
 
 def _dotted(loc: Sequence[Any]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
-
-
 
 
 def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:

@@ -3,21 +3,13 @@ each task reads come from the task registry, the one owner of that fact."""
 
 from __future__ import annotations
 
-import copy
-import difflib
-import hashlib
-import itertools
-import json
 import re
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rnncompare.core.architectures import ARCHITECTURES
-from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS
 from rnncompare.tasks import registry
 
@@ -59,8 +51,10 @@ class LearningRateRange(_Section):
     @model_validator(mode="after")
     def _ordered(self):
         if self.min >= self.max:
-            raise ValueError(f"min ({self.min}) must be below max ({self.max}); to fix the learning rate, set "
-                             "training.learning_rate and leave search.learning_rate null")
+            raise ValueError(
+                f"min ({self.min}) must be below max ({self.max}); to fix the learning rate, set "
+                "training.learning_rate and leave search.learning_rate null"
+            )
         return self
 
 
@@ -92,7 +86,7 @@ class TaskConfig(_Section):
     kind: Literal["classification", "regression"] | None
 
     @model_validator(mode="after")
-    def _room_for_training(self) -> "TaskConfig":
+    def _room_for_training(self) -> TaskConfig:
         if self.validation_fraction + self.test_fraction >= 0.9:
             raise ValueError(
                 f"validation_fraction + test_fraction must be below 0.9 to leave data for training, "
@@ -156,6 +150,7 @@ class ExecutionConfig(_Section):
             raise ValueError(f"must be auto or a number from 1 to 256, got {show_value(value)}")
         return value
 
+
 SweepValue = Annotated[int, Field(strict=True)] | float | str | bool
 
 
@@ -187,7 +182,9 @@ class StudyConfig(_Section):
     @classmethod
     def _sweepable(cls, value: dict[str, list]) -> dict[str, list]:
         for key in value:
-            if key.split(".")[0] in ("study", "sweep", "tracking", "report", "execution") or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+|seed", key):
+            if key.split(".")[0] in ("study", "sweep", "tracking", "report", "execution") or not re.fullmatch(
+                r"[a-z_]+(\.[a-z_]+)+|seed", key
+            ):
                 raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
         return value
 
@@ -200,11 +197,13 @@ class StudyConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _reference_is_compared(self) -> "StudyConfig":
+    def _reference_is_compared(self) -> StudyConfig:
         reference = self.evaluation.reference
         if reference is not None and reference not in self.architectures:
-            raise ValueError(f"evaluation.reference must be one of the architectures "
-                             f"({', '.join(self.architectures)}), got {reference!r}")
+            raise ValueError(
+                f"evaluation.reference must be one of the architectures "
+                f"({', '.join(self.architectures)}), got {reference!r}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

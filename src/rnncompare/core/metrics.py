@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class KindMetrics:
     """Metric names and directions for one task kind."""
@@ -33,14 +34,24 @@ class KindMetrics:
 
 
 CLASSIFICATION = KindMetrics(
-    kind="classification", score="accuracy", score_higher_is_better=True,
-    headline="test_accuracy", headline_higher_is_better=True, headline_label="test accuracy",
-    test=("test_loss", "test_accuracy", "test_f1_macro"), objectives=("val_loss", "val_accuracy"),
+    kind="classification",
+    score="accuracy",
+    score_higher_is_better=True,
+    headline="test_accuracy",
+    headline_higher_is_better=True,
+    headline_label="test accuracy",
+    test=("test_loss", "test_accuracy", "test_f1_macro"),
+    objectives=("val_loss", "val_accuracy"),
 )
 REGRESSION = KindMetrics(
-    kind="regression", score="mae", score_higher_is_better=False,
-    headline="test_mse", headline_higher_is_better=False, headline_label="test MSE",
-    test=("test_loss", "test_mse", "test_mae"), objectives=("val_loss", "val_mae"),
+    kind="regression",
+    score="mae",
+    score_higher_is_better=False,
+    headline="test_mse",
+    headline_higher_is_better=False,
+    headline_label="test MSE",
+    test=("test_loss", "test_mse", "test_mae"),
+    objectives=("val_loss", "val_mae"),
 )
 ALL_EPOCH_METRICS = tuple(dict.fromkeys(CLASSIFICATION.epoch + REGRESSION.epoch))
 ALL_TEST_METRICS = tuple(dict.fromkeys(CLASSIFICATION.test + REGRESSION.test))

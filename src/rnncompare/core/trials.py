@@ -1,6 +1,6 @@
 """What a search and a seed run produce, as plain data, and the observers that hear of it as it happens.
 
-A search (`tuning`), the seed runs (`evaluation`) and a worker all report to a `TrialObserver`; the tracking
+A search (`tuning`), the seed runs (`training.seed_runs`) and a worker all report to a `TrialObserver`; the tracking
 module implements one (it writes runs), so does the progress display. Nothing here imports keras or mlflow.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-FINISHED = "FINISHED"
-FAILED = "FAILED"
+from rnncompare.core.status import RunStatus
 
 
 @dataclass
@@ -19,7 +18,7 @@ class TrialResult:
 
     trial_id: str
     hyperparameters: dict[str, Any]
-    status: str  # FINISHED or FAILED
+    status: RunStatus  # FINISHED or FAILED
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     failure_reason: str | None = None
@@ -41,7 +40,7 @@ class ArchitectureOutcome:
     # the selected trial's summary: validation scores, gaps, best epoch, parameter counts, seconds per epoch
     selected_metrics: dict[str, float]
     test_metrics: dict[str, float]
-    # statistics over the seed runs (`evaluation.seed_statistics`); empty until they ran
+    # statistics over the seed runs (`analysis.seed_statistics`); empty until they ran
     seed_metrics: dict[str, float] = field(default_factory=dict)
     # the selected trial's Keras model as tested, and the seed run closest to the seed mean (with its model)
     selected_model: Any = field(default=None, repr=False, compare=False)

@@ -17,11 +17,12 @@ from typing import IO, Any, Protocol
 
 from rnncompare.config import StudyConfig
 from rnncompare.core.errors import UserError
-from rnncompare.training.seed_runs import SeedPool
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import ArchitectureOutcome, FanOut
 from rnncompare.orchestration.progress import Progress
 from rnncompare.tasks import TaskData
 from rnncompare.tracking import PreviousRun, StudyRuns, Tracker
-from rnncompare.core.trials import ArchitectureOutcome, FanOut
+from rnncompare.training.seed_runs import SeedPool
 from rnncompare.training.tuning import fixed_hyperparameters, tune_architecture
 
 
@@ -64,14 +65,17 @@ def check_tuner_folder(config: StudyConfig, architecture: str, digest: str) -> N
     another config of the study (run after this one was interrupted: keras-tuner would go on from its trials)."""
     folder = Path(config.tuner.dir) / config.study / architecture
     if not (folder / "oracle.json").is_file():
-        raise UserError(f"tuner.dir: cannot resume {config.study}: {folder} is gone; "
-                        "run again with --fresh to start the study over")
+        raise UserError(
+            f"tuner.dir: cannot resume {config.study}: {folder} is gone; run again with --fresh to start the study over"
+        )
     marker = folder.parent / TUNER_CONFIG_FILE
     other = marker.read_text(encoding="utf-8").strip() if marker.is_file() else digest  # before the mark: trusted
     if other != digest:
-        raise UserError(f"tuner.dir: cannot resume {config.study} (config {digest}): {folder.parent} now holds the "
-                        f"search of another config of the study ({other}), run after this one was interrupted; run "
-                        "again with --fresh to start this config over")
+        raise UserError(
+            f"tuner.dir: cannot resume {config.study} (config {digest}): {folder.parent} now holds the "
+            f"search of another config of the study ({other}), run after this one was interrupted; run "
+            "again with --fresh to start this config over"
+        )
 
 
 class StudyLock:
@@ -91,8 +95,10 @@ class StudyLock:
             self._handle.seek(0)
             holder = self._handle.read().strip() or "a process that has not said which"
             self.release()
-            raise UserError(f"study {config.study} is already running ({holder}; its lock is {self.path}): let it "
-                            "finish, or stop it and run the same command again to resume") from None
+            raise UserError(
+                f"study {config.study} is already running ({holder}; its lock is {self.path}): let it "
+                "finish, or stop it and run the same command again to resume"
+            ) from None
         except OSError:  # a file system without locks (some network mounts): run unguarded, as before the lock
             pass
         self._handle.seek(0)
@@ -134,15 +140,19 @@ class LocalSearch:
         run_id = context.tracker.start_architecture(context.runs, context.config.study, architecture)
         fixed = context.fixed(architecture)
         previous_trials = context.tracker.previous_results(run_id, "trial", fixed) if previous else None
-        observer = FanOut(context.tracker.trial_logger(context.runs, context.config.study, architecture, fixed),
-                          context.progress.trial_observer(architecture))
-        outcome = tune_architecture(architecture, context.config, context.task, observer, str(context.tuner_dir),
-                                    previous_trials)
+        observer = FanOut(
+            context.tracker.trial_logger(context.runs, context.config.study, architecture, fixed),
+            context.progress.trial_observer(architecture),
+        )
+        outcome = tune_architecture(
+            architecture, context.config, context.task, observer, str(context.tuner_dir), previous_trials
+        )
         if previous_trials is not None:
             # A process stopped after a trial's run was FINISHED and before keras-tuner recorded the trial ended
             # (Ctrl-C as its line printed): the tuner ran it again, and the trial has two finished runs. One counts.
-            context.tracker.settle_trial_runs(run_id, [trial.trial_id for trial in outcome.trials
-                                                       if trial.status == "FINISHED"])
+            context.tracker.settle_trial_runs(
+                run_id, [trial.trial_id for trial in outcome.trials if trial.status == RunStatus.FINISHED]
+            )
         return outcome
 
     def close(self) -> None:

@@ -7,14 +7,15 @@ Each refusal is one `UserError` line; nothing here creates or changes a run.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rnncompare.config import StudyConfig, config_digest, load_config
+from rnncompare.core.errors import UserError
 from rnncompare.orchestration.context import StudyLock, check_tuner_folder
 from rnncompare.orchestration.distributed import Role, check_ports_free
-from rnncompare.core.errors import UserError
 from rnncompare.runtime.backend import BackendUnavailable, choose_backend
 from rnncompare.tasks import TaskData, load_task
 from rnncompare.tracking import RunReader, StudyRuns, is_server, resolve_tracking_uri, writable_folder
@@ -35,20 +36,26 @@ class CheckedStudy:
     lock: StudyLock
 
 
-def check_config_and_data(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None,
-                          ) -> tuple[StudyConfig, TaskData]:
+def check_config_and_data(
+    experiment: Experiment,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+) -> tuple[StudyConfig, TaskData]:
     """Load and check the config and the data, and settle the Keras backend (before anything imports Keras);
     trains nothing, writes nothing. Raises `UserError`."""
     config = experiment if isinstance(experiment, StudyConfig) else load_config(experiment, overrides)
     if config.sweep:
-        raise UserError(f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
-                        "expand it into one study per value")
+        raise UserError(
+            f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
+            "expand it into one study per value"
+        )
     _choose_backend(config.execution.backend)  # before the data: a user's python task may import Keras
     task = load_task(config.task, config.seed)
     allowed = task.output_spec.metrics.objectives
     if config.tuner.objective not in allowed:
-        raise UserError(f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
-                        f"{task.kind} task; use {' or '.join(allowed)}")
+        raise UserError(
+            f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
+            f"{task.kind} task; use {' or '.join(allowed)}"
+        )
     return config, task
 
 
@@ -59,8 +66,13 @@ def _choose_backend(requested: str) -> None:
         raise UserError(f"execution.backend: {error}") from None
 
 
-def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
-                fresh: bool = False, role: Role | None = None) -> CheckedStudy:
+def check_study(
+    experiment: Experiment,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    fresh: bool = False,
+    role: Role | None = None,
+) -> CheckedStudy:
     """Every check before a study (or a chief) writes its first run. Raises `UserError`."""
     config, task = check_config_and_data(experiment, overrides)
     for key, folder in (("tuner.dir", config.tuner.dir), ("report.dir", config.report.dir)):
@@ -85,8 +97,9 @@ def check_study(experiment: Experiment, overrides: Sequence[str] | Mapping[str, 
     return CheckedStudy(config, task, uri, digest, resume, lock)
 
 
-def check_worker(experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None, role: Role,
-                 wait_seconds: float = 0.0) -> tuple[StudyConfig, TaskData, str]:
+def check_worker(
+    experiment: Experiment, overrides: Sequence[str] | Mapping[str, Any] | None, role: Role, wait_seconds: float = 0.0
+) -> tuple[StudyConfig, TaskData, str]:
     """Every check before a worker joins its chief (waiting up to `wait_seconds` for the tracking server to
     answer, as for the chief); returns the config, the data and the tracking URI."""
     config, task = check_config_and_data(experiment, overrides)
@@ -107,9 +120,11 @@ def check_worker(experiment: Experiment, overrides: Sequence[str] | Mapping[str,
 def check_distributed(uri: str, role: Role, architectures: int) -> None:
     """A distributed search needs a tracking server that every process reaches, and the chief its ports."""
     if not is_server(uri):
-        raise UserError(f"tracking.uri: {uri} is a local store; a distributed search needs a tracking server that the "
-                        "chief and every worker reach: start one with `rnncompare server` and set "
-                        "tracking.uri=http://HOST:PORT")
+        raise UserError(
+            f"tracking.uri: {uri} is a local store; a distributed search needs a tracking server that the "
+            "chief and every worker reach: start one with `rnncompare server` and set "
+            "tracking.uri=http://HOST:PORT"
+        )
     if role.is_chief:
         check_ports_free(role, architectures)
 

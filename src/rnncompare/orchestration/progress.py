@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from rnncompare.analysis.diagnostics import last_epoch, limits
+from rnncompare.core.status import RunStatus
+from rnncompare.report.verdict import headline
 
 
 def _values(hyperparameters: dict[str, Any], separator: str) -> str:
     # keras-tuner's float steps carry binary noise (0.1 * 3 = 0.30000000000000004): print them as typed
-    return separator.join(f"{name}={round(value, 6) if isinstance(value, float) else value}"
-                          for name, value in hyperparameters.items())
+    return separator.join(
+        f"{name}={round(value, 6) if isinstance(value, float) else value}" for name, value in hyperparameters.items()
+    )
 
 
 def _clock(seconds: float) -> str:
@@ -70,7 +73,9 @@ class Progress:
 
         def report(trial_id: str, worker: str, status: str, score: float | None) -> None:
             self.trials_done += 1
-            outcome = f"{objective} {score:.3f}" if status == "COMPLETED" and score is not None else f"[red]{status}[/red]"
+            outcome = (
+                f"{objective} {score:.3f}" if status == "COMPLETED" and score is not None else f"[red]{status}[/red]"
+            )
             self._print(f"  {architecture:<10} trial {trial_id} on {worker or 'a worker'}: {outcome}  {self._timing()}")
 
         return report
@@ -91,8 +96,10 @@ class Progress:
         hp = _values(outcome.best_hyperparameters, ", ")
         seeds, seed_metrics = "", outcome.seed_metrics
         if seed_metrics and f"{headline}_mean" in seed_metrics:
-            seeds = (f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics[f'{headline}_mean']:.3f}"
-                     f" +/- {seed_metrics[f'{headline}_std']:.3f}")
+            seeds = (
+                f"; over {int(seed_metrics['seeds_finished'])} seeds {seed_metrics[f'{headline}_mean']:.3f}"
+                f" +/- {seed_metrics[f'{headline}_std']:.3f}"
+            )
         self._print(
             f"[bold]{architecture}[/bold] best trial id {outcome.best_trial_id} ({hp}): "
             f"{label} {outcome.test_metrics[headline]:.3f}{seeds}"
@@ -106,8 +113,17 @@ class Progress:
 
         metrics = summary["metrics"]
         table = Table(title=f"study {summary['study']}")
-        for column in ("architecture", f"{metrics['headline_label']} (seeds)", "selected", f"val {metrics['score']}",
-                       "params", "units", "dropout", metrics["gap"].replace("_", " "), "s/epoch"):
+        for column in (
+            "architecture",
+            f"{metrics['headline_label']} (seeds)",
+            "selected",
+            f"val {metrics['score']}",
+            "params",
+            "units",
+            "dropout",
+            metrics["gap"].replace("_", " "),
+            "s/epoch",
+        ):
             table.add_column(column, justify="right" if column != "architecture" else "left", no_wrap=True)
         for name in summary["ranking"]:
             row = summary["architectures"][name]
@@ -115,9 +131,14 @@ class Progress:
             stats = row["seeds"]["stats"]
             seeds = f"{stats['mean']:.3f} +/- {stats['std']:.3f} (n={stats['n']})" if stats else "-"
             table.add_row(
-                name, seeds, f"{selected[metrics['headline']]:.3f}", f"{selected['val_' + metrics['score']]:.3f}",
-                f"{row['params_total']:,}", str(row["hyperparameters"].get("units")),
-                f"{row['hyperparameters'].get('dropout', 0):.2f}", f"{selected[metrics['gap']]:+.3f}",
+                name,
+                seeds,
+                f"{selected[metrics['headline']]:.3f}",
+                f"{selected['val_' + metrics['score']]:.3f}",
+                f"{row['params_total']:,}",
+                str(row["hyperparameters"].get("units")),
+                f"{row['hyperparameters'].get('dropout', 0):.2f}",
+                f"{selected[metrics['gap']]:+.3f}",
                 f"{selected['seconds_per_epoch']:.3f}",
             )
         # A log file or pipe reads as an 80-column terminal to rich: give the table room instead of truncating.
@@ -125,10 +146,13 @@ class Progress:
 
         console = self.console if self.console.is_terminal else Console(stderr=True, highlight=False, width=160)
         console.print(table)
+        self._print(f"[bold]{headline(summary)}[/bold]")
         for pair in summary["comparisons"]:
-            self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
-                        f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
-                        f" / {pair['aso_epsilon_min_b_over_a']:.2f})")
+            self._print(
+                f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
+                f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
+                f" / {pair['aso_epsilon_min_b_over_a']:.2f})"
+            )
         if summary["comparisons"]:
             # the p-values above are not the bar: it is corrected for the number of pairs
             self._print(f"rule      {summary['comparisons'][0]['rule']}")
@@ -138,12 +162,21 @@ class Progress:
                     self._print(f"[yellow]limit[/yellow]     {phrase}")
         for entry in summary.get("suggestions", []):
             self._print(f"[yellow]to settle[/yellow] {entry['change']}: set {', '.join(entry['keys'])}")
-        self._print(f"[bold]report[/bold]    {report_dir / 'report.html'}  (elapsed {_clock(time.monotonic() - self.started)})")
+        self._print(
+            f"[bold]report[/bold]    {report_dir / 'report.html'}  (elapsed {_clock(time.monotonic() - self.started)})"
+        )
 
 
 class _TrialLines:
-    def __init__(self, progress: Progress, architecture: str, label: str = "trial", count: int | None = None,
-                 counts_toward_search: bool = True, shared: bool = False):
+    def __init__(
+        self,
+        progress: Progress,
+        architecture: str,
+        label: str = "trial",
+        count: int | None = None,
+        counts_toward_search: bool = True,
+        shared: bool = False,
+    ):
         self.progress = progress
         self.shared = shared
         self.architecture = architecture
@@ -163,7 +196,7 @@ class _TrialLines:
         if self.counts_toward_search:
             progress.trials_done += 1
         hp = _values(result.hyperparameters, " ")
-        if result.status == "FINISHED":
+        if result.status == RunStatus.FINISHED:
             m, kind_metrics = result.metrics, progress.metrics
             score = f"val_{kind_metrics.score}"
             outcome = f"{score} {m[score]:.3f} best epoch {int(m['best_epoch'])}/{int(last_epoch(m))}"

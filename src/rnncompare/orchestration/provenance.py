@@ -25,9 +25,7 @@ def versions() -> dict[str, str]:
 def git_commit() -> str | None:
     """The commit checked out in the working folder, or None outside a git checkout."""
     try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     commit = completed.stdout.strip()

@@ -2,39 +2,39 @@
 workers), the seed and budget-matched runs, and the report. The stages do the work; this module only calls them
 in order, over one `StudyContext` and one search seam (`LocalSearch` or `ServedSearch`).
 
-`run_study` and `run_sweep` are the Python API; the CLI is a thin layer over them.
+`run_study` is the Python API (with `studies.run_sweep`); the CLI is a thin layer over them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
+from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import ArchitectureOutcome
 from rnncompare.orchestration import provenance
-from rnncompare.config import expand_sweep
 from rnncompare.orchestration.context import ArchitectureSearch, LocalSearch, StudyContext, claim_tuner_folder
 from rnncompare.orchestration.distributed import Role
 from rnncompare.orchestration.distributed.chief import ServedSearch
 from rnncompare.orchestration.distributed.loopback import LocalCluster, resolve_workers, seed_process_repays
 from rnncompare.orchestration.distributed.worker import find_chief, run_trials
-from rnncompare.core.errors import UserError
-from rnncompare.analysis.seed_statistics import seed_statistics
-from rnncompare.training.seed_runs import PendingSeeds, SeedPool, matched_width, start_seeds
-from rnncompare.training.fitting import choose_cpu_kernels
-from rnncompare.training.models import portable_model
-from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_output_folder, check_study, check_worker
-from rnncompare.runtime.processes import allowed_cores
+from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.orchestration.progress import Progress
-from rnncompare.report import run_notes, study_run_numbers, trials_table, write_comparison, write_report
-from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.orchestration.seed_phase import run_budget_matched, seed_run_statistics, start_seed_runs
+from rnncompare.report import run_notes, study_run_numbers, trials_table, write_report
 from rnncompare.runtime.backend import current_backend
 from rnncompare.runtime.memory import rarer_full_collections
+from rnncompare.runtime.processes import allowed_cores
 from rnncompare.runtime.xla import use_compile_cache
-from rnncompare.tracking import Tracker, load_study, load_summary, resolve_tracking_uri
-from rnncompare.core.trials import ArchitectureOutcome, FanOut, TrialResult
+from rnncompare.tracking import Tracker, load_study
+from rnncompare.training.fitting import choose_cpu_kernels
+from rnncompare.training.models import portable_model
+from rnncompare.training.seed_runs import PendingSeeds, SeedPool
 from rnncompare.training.tuning import trials_per_search
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
@@ -60,8 +60,11 @@ class StudyResult:
         for name, row in self.summary["architectures"].items():
             stats = row["seeds"]["stats"] or {}
             rows[name] = {
-                **{key: value for key, value in row.items()
-                   if key not in ("hyperparameters", "selected", "seeds", "failed_trials")},
+                **{
+                    key: value
+                    for key, value in row.items()
+                    if key not in ("hyperparameters", "selected", "seeds", "failed_trials")
+                },
                 **row["selected"],
                 f"{headline}_seed_mean": stats.get("mean"),
                 f"{headline}_seed_std": stats.get("std"),
@@ -97,29 +100,39 @@ def run_study(
         UserError: bad config, data or tracking store, before anything is trained or written.
     """
     progress = progress or Progress(enabled=False)
-    checked = experiment if isinstance(experiment, CheckedStudy) else check_study(
-        experiment, overrides, fresh=fresh, role=role)
+    checked = (
+        experiment
+        if isinstance(experiment, CheckedStudy)
+        else check_study(experiment, overrides, fresh=fresh, role=role)
+    )
     try:
         return _run_checked(checked, progress, swept, role)
     finally:
         checked.lock.release()
 
 
-def _run_checked(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None,
-                 role: Role | None) -> StudyResult:
+def _run_checked(
+    checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None
+) -> StudyResult:
     """`run_study` once its checks passed: the backend, the processes that train, then the study itself."""
     config, task = checked.config, checked.task
-    progress.stage("config", f"study {config.study}: {', '.join(config.architectures)}; {config.tuner.algorithm} "
-                             f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each")
+    progress.stage(
+        "config",
+        f"study {config.study}: {', '.join(config.architectures)}; {config.tuner.algorithm} "
+        f"search, {config.tuner.max_trials} trials x <= {config.tuner.epochs} epochs each",
+    )
     progress.stage("data", task.describe())
     progress.stage("tracking", f"{checked.tracking_uri} (MLflow experiment {config.study})")
     backend = current_backend()
     cached = use_compile_cache(config.execution.compile_cache)
     fusions = choose_cpu_kernels(config, task)
-    progress.stage("backend", f"Keras on {backend}" + (" (chosen by execution.backend: auto)"
-                                                       if config.execution.backend == "auto" else "")
-                   + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else "")
-                   + ("; XLA's faster-compiling CPU kernels (short fits)" if fusions else ""))
+    progress.stage(
+        "backend",
+        f"Keras on {backend}"
+        + (" (chosen by execution.backend: auto)" if config.execution.backend == "auto" else "")
+        + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else "")
+        + ("; XLA's faster-compiling CPU kernels (short fits)" if fusions else ""),
+    )
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         seed_pool = None
@@ -134,8 +147,11 @@ def _run_checked(checked: CheckedStudy, progress: Progress, swept: Mapping[str, 
                 seed_pool.close()
     loopback = Path(config.tuner.dir) / config.study / "loopback"
     with LocalCluster(config, checked.tracking_uri, workers, loopback) as cluster:
-        progress.stage("workers", f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
-                                  f"loopback (logs in {cluster.folder}); the seed runs {workers} at once")
+        progress.stage(
+            "workers",
+            f"{workers} worker processes, {cluster.threads_per_worker} core(s) each, on "
+            f"loopback (logs in {cluster.folder}); the seed runs {workers} at once",
+        )
         seed_pool = SeedPool(config, workers, cluster.threads_per_worker) if config.evaluation.seeds else None
         import_deep_learning()  # while the server and the other processes start
         cluster.ready()
@@ -146,56 +162,88 @@ def _run_checked(checked: CheckedStudy, progress: Progress, swept: Mapping[str, 
                 seed_pool.close()
 
 
-def _run(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None, role: Role | None,
-         tracking_uri: str, check_workers: Callable[[], None] | None = None,
-         seed_pool: SeedPool | None = None) -> StudyResult:
+def _run(
+    checked: CheckedStudy,
+    progress: Progress,
+    swept: Mapping[str, Any] | None,
+    role: Role | None,
+    tracking_uri: str,
+    check_workers: Callable[[], None] | None = None,
+    seed_pool: SeedPool | None = None,
+) -> StudyResult:
     """The study itself: the run tree, the searches (here, or served to `role`'s workers), seeds, report."""
     config, task = checked.config, checked.task
     context = _open_study(checked, progress, swept, role, tracking_uri, seed_pool)
-    search: ArchitectureSearch = (ServedSearch(context, role, check_workers) if role is not None
-                                  else LocalSearch(context))
+    search: ArchitectureSearch = (
+        ServedSearch(context, role, check_workers) if role is not None else LocalSearch(context)
+    )
     report_dir = Path(config.report.dir) / config.study
-    status = "FAILED"
+    status = RunStatus.FAILED
     try:
         progress.begin_search(config.architectures, trials_per_search(config), task.output_spec.metrics)
         search.start()
         outcomes = _architectures(context, search)
         if config.evaluation.match_params and config.evaluation.seeds:
-            _run_budget_matched(context, outcomes)
+            run_budget_matched(context, outcomes)
         # every write is in: read the store itself (a loopback server would only add its HTTP calls)
         record = load_study(checked.tracking_uri, config.study, context.runs.study_run_id)
         report = write_report(record, report_dir)
         context.tracker.log_report(context.runs, report.files)
-        context.tracker.log_review(context.runs, run_notes(report.summary),
-                                   {name: row["diagnostics"] for name, row in report.summary["architectures"].items()},
-                                   report.architecture_figures, *study_run_numbers(report.summary))
-        status = "FINISHED"
+        context.tracker.log_review(
+            context.runs,
+            run_notes(report.summary),
+            {name: row["diagnostics"] for name, row in report.summary["architectures"].items()},
+            report.architecture_figures,
+            *study_run_numbers(report.summary),
+        )
+        status = RunStatus.FINISHED
     except KeyboardInterrupt:
-        status = "KILLED"
+        status = RunStatus.KILLED
         raise
     finally:
         search.close()
         context.tracker.close_open_runs(status)
     progress.summary(report.summary, report_dir)
-    return StudyResult(config.study, report.summary, trials_table(record), report_dir, checked.tracking_uri,
-                       context.runs.study_run_id)
+    return StudyResult(
+        config.study, report.summary, trials_table(record), report_dir, checked.tracking_uri, context.runs.study_run_id
+    )
 
 
-def _open_study(checked: CheckedStudy, progress: Progress, swept: Mapping[str, Any] | None,
-                role: Role | None, tracking_uri: str, seed_pool: SeedPool | None = None) -> StudyContext:
+def _open_study(
+    checked: CheckedStudy,
+    progress: Progress,
+    swept: Mapping[str, Any] | None,
+    role: Role | None,
+    tracking_uri: str,
+    seed_pool: SeedPool | None = None,
+) -> StudyContext:
     """Open (or reopen) the study run and return the context every stage shares."""
     config, task = checked.config, checked.task
-    tracker = Tracker(tracking_uri, provenance.source_name(), provenance.git_commit(),
-                      artifacts_beside=checked.tracking_uri)
-    dataset = {"name": task.name, "digest": task.digest(), "source": task.source, "kind": task.kind,
-               **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()}}
-    runs = tracker.start_study(config.study, config.to_dict(), provenance.versions(),
-                               dataset, swept or {}, config_digest=checked.digest, resume=checked.resume,
-                               oracle=f"{role.host}:{role.port}" if role else None)
+    tracker = Tracker(
+        tracking_uri, provenance.source_name(), provenance.git_commit(), artifacts_beside=checked.tracking_uri
+    )
+    dataset = {
+        "name": task.name,
+        "digest": task.digest(),
+        "source": task.source,
+        "kind": task.kind,
+        **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()},
+    }
+    runs = tracker.start_study(
+        config.study,
+        config.to_dict(),
+        provenance.versions(),
+        dataset,
+        swept or {},
+        config_digest=checked.digest,
+        resume=checked.resume,
+        oracle=f"{role.host}:{role.port}" if role else None,
+    )
     if runs.resumed:
         done = [name for name, previous in runs.previous_architectures.items() if previous.finished]
-        progress.stage("resume", f"continuing study run {runs.study_run_id}"
-                                 f"{' (' + ', '.join(done) + ' done)' if done else ''}")
+        progress.stage(
+            "resume", f"continuing study run {runs.study_run_id}{' (' + ', '.join(done) + ' done)' if done else ''}"
+        )
     else:
         tracker.log_dataset(runs, task)
         claim_tuner_folder(config, checked.digest)
@@ -207,8 +255,10 @@ def _architectures(context: StudyContext, search: ArchitectureSearch) -> dict[st
     while the next searches go on, and are collected after the last search; without, one after the other."""
     architectures = context.config.architectures
     if context.seed_pool is None:
-        return {name: _finish_architecture(context, name, *_start_architecture(context, search, name))
-                for name in architectures}
+        return {
+            name: _finish_architecture(context, name, *_start_architecture(context, search, name))
+            for name in architectures
+        }
     started = {name: _start_architecture(context, search, name) for name in architectures}
     return {name: _finish_architecture(context, name, *started[name]) for name in architectures}
 
@@ -221,14 +271,20 @@ def _start_architecture(context: StudyContext, search: ArchitectureSearch, archi
     outcome = search.outcome(architecture, previous)
     seeds = None
     if outcome.selected and context.config.evaluation.seeds:
-        seeds = _start_seed_runs(context, architecture, outcome.best_hyperparameters,
-                                 context.runs.architecture_run_ids[architecture], resumed=previous is not None,
-                                 label=architecture)
+        seeds = start_seed_runs(
+            context,
+            architecture,
+            outcome.best_hyperparameters,
+            context.runs.architecture_run_ids[architecture],
+            resumed=previous is not None,
+            label=architecture,
+        )
     return outcome, seeds
 
 
-def _finish_architecture(context: StudyContext, architecture: str, outcome: ArchitectureOutcome,
-                         seeds: PendingSeeds | None) -> ArchitectureOutcome:
+def _finish_architecture(
+    context: StudyContext, architecture: str, outcome: ArchitectureOutcome, seeds: PendingSeeds | None
+) -> ArchitectureOutcome:
     """The seed runs' statistics and representative model, the models logged, the architecture run closed."""
     previous = context.runs.previous_architectures.get(architecture)
     if previous and previous.finished:
@@ -236,7 +292,7 @@ def _finish_architecture(context: StudyContext, architecture: str, outcome: Arch
         return outcome
     run_id = context.runs.architecture_run_ids[architecture]
     if seeds is not None:
-        outcome.seed_metrics, results = _seed_statistics(context, seeds)
+        outcome.seed_metrics, results = seed_run_statistics(context, seeds)
         outcome.representative_seed = next((seed for seed in results if seed.model is not None), None)
     if outcome.selected and context.config.tracking.log_models:
         _log_models(context, architecture, run_id, outcome)
@@ -249,57 +305,24 @@ def _log_models(context: StudyContext, architecture: str, run_id: str, outcome: 
     """The selected model (as "model") and the representative seed's (as "seed_model") on the architecture run."""
     seed = outcome.representative_seed
     registered = f"{context.config.study}-{architecture}" if context.config.tracking.register_models else None
-    context.tracker.log_models(run_id, portable_model(outcome.selected_model), context.task.x_test[:3], registered,
-                               seed_model=(seed.trial_id, portable_model(seed.model)) if seed else None)
-
-
-def _run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOutcome]) -> None:
-    """Retrain every other architecture, with the same seeds, at the width closest to the reference's budget."""
-    config, progress = context.config, context.progress
-    reference = config.evaluation.reference or config.architectures[0]
-    if not outcomes[reference].selected:
-        progress.stage("budget", f"skipped: {reference} has no selected model to match")
-        return
-    target = int(outcomes[reference].selected_metrics["params_total"])
-    started = []
-    for architecture, outcome in outcomes.items():
-        previous = context.runs.previous_matched.get(architecture)
-        if architecture == reference or not outcome.selected or (previous and previous.finished):
-            continue
-        hyperparameters, params_total = matched_width(architecture, outcome.best_hyperparameters, target, config,
-                                                      context.task)
-        progress.stage("budget", f"{architecture} at {hyperparameters['units']} units: {params_total:,} parameters "
-                                 f"against {reference}'s {target:,}")
-        run_id = context.tracker.start_matched(context.runs, config.study, architecture, reference,
-                                               {**context.fixed(architecture), **hyperparameters}, params_total)
-        started.append((run_id, _start_seed_runs(context, architecture, hyperparameters, run_id,
-                                                 resumed=previous is not None, label=f"{architecture}*")))
-    for run_id, seeds in started:  # with a seed pool, every matched model's seeds train at once
-        context.tracker.finish_matched(run_id, _seed_statistics(context, seeds)[0])
-
-
-def _start_seed_runs(context: StudyContext, architecture: str, hyperparameters: dict[str, Any], parent_run_id: str,
-                     *, resumed: bool, label: str) -> PendingSeeds:
-    """Begin the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
-    run finished)."""
-    config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
-    observer = FanOut(
-        tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
-        context.progress.seed_observer(label, config.evaluation.seeds),
+    context.tracker.log_models(
+        run_id,
+        portable_model(outcome.selected_model),
+        context.task.x_test[:3],
+        registered,
+        seed_model=(seed.trial_id, portable_model(seed.model)) if seed else None,
     )
-    done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
-    return start_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
-
-
-def _seed_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[str, float], list[TrialResult]]:
-    """The seed runs' results (waiting for them) and their statistics."""
-    results = seeds.results()
-    return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results
 
 
 @rarer_full_collections()
-def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Role, progress: Progress | None = None,
-               wait_seconds: float = 600.0) -> int:
+def run_worker(
+    experiment: Experiment,
+    overrides: Overrides = None,
+    *,
+    role: Role,
+    progress: Progress | None = None,
+    wait_seconds: float = 600.0,
+) -> int:
     """Train the trials a chief's oracles hand out, architecture by architecture, until none is left.
 
     Each trial is logged under the chief's architecture run, with this worker's name and the trial's weights.
@@ -314,60 +337,17 @@ def run_worker(experiment: Experiment, overrides: Overrides = None, *, role: Rol
     config, task, uri = check_worker(experiment, overrides, role, wait_seconds)
     tracker = Tracker(uri, provenance.source_name(), provenance.git_commit())
     runs = find_chief(config, tracker, role, progress, wait_seconds)
-    progress.stage("worker", f"{role.name}: study {config.study} on {task.describe()}; chief at "
-                             f"{role.host}:{role.port}; on cores {','.join(map(str, allowed_cores()))}")
+    progress.stage(
+        "worker",
+        f"{role.name}: study {config.study} on {task.describe()}; chief at "
+        f"{role.host}:{role.port}; on cores {','.join(map(str, allowed_cores()))}",
+    )
     use_compile_cache(config.execution.compile_cache)
     choose_cpu_kernels(config, task)
     import_deep_learning()
     progress.begin_search(config.architectures, trials_per_search(config), task.output_spec.metrics)
     count = run_trials(config, task, tracker, runs, role, progress, wait_seconds)
-    progress.stage("done", f"worker {role.name} ran {count} trials; the chief trains the seed runs and writes the "
-                           "report")
+    progress.stage(
+        "done", f"worker {role.name} ran {count} trials; the chief trains the seed runs and writes the report"
+    )
     return count
-
-
-def run_sweep(experiment: Experiment, overrides: Overrides = None, *, progress: Progress | None = None,
-              fresh: bool = False, role: Role | None = None) -> tuple[list[StudyResult], Path | None]:
-    """Run a study, or each study of its sweep and then the comparison report over them.
-
-    Every swept study is checked (config, data, folders, store, resume) before the first one trains. Returns the
-    study results and the comparison report's folder (None without a sweep).
-    """
-    base, expanded = expand_sweep(experiment, overrides)
-    if role is not None and base.sweep:
-        raise UserError(f"sweep: --chief and --worker run one study, and {base.study} sweeps "
-                        f"{', '.join(base.sweep)}; run each value as its own study (--set sweep={{}} --set KEY=VALUE "
-                        "--set study=NAME), then `rnncompare compare` them")
-    checked = []
-    try:
-        for swept, config in expanded:
-            checked.append((swept, check_study(config, fresh=fresh, role=role)))
-        results = [run_study(study, progress=progress, swept=swept, role=role) for swept, study in checked]
-    finally:
-        for _, study in checked:
-            study.lock.release()
-    if not base.sweep:
-        return results, None
-    out_dir = compare_studies([result.study for result in results], results[0].tracking_uri,
-                              Path(base.report.dir) / base.study)
-    if progress is not None:
-        progress.stage("compare", f"{out_dir / 'comparison.html'}")
-    return results, out_dir
-
-
-def compare_studies(studies: Sequence[str], tracking_uri: str | None, out_dir: str | Path) -> Path:
-    """Write one comparison report over several finished studies (read from the tracking store) to `out_dir`."""
-    uri = resolve_tracking_uri(tracking_uri)
-    check_output_folder("--out", Path(out_dir))
-    write_comparison([load_summary(uri, study) for study in studies], Path(out_dir))
-    return Path(out_dir)
-
-
-def rebuild_report(study: str, tracking_uri: str | None = None, report_dir: str | Path | None = None) -> Path:
-    """Rebuild a study's report from the tracking store alone (its newest finished study run)."""
-    uri = resolve_tracking_uri(tracking_uri)
-    record = load_study(uri, study)
-    out_dir = Path(report_dir or record["config"]["report"]["dir"]) / study
-    check_output_folder("--out" if report_dir else "report.dir", out_dir)
-    write_report(record, out_dir)
-    return out_dir

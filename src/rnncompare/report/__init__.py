@@ -6,8 +6,19 @@ and `rnncompare report` both read the study back and call `write_report`, so the
 """
 
 from rnncompare.report.render import REPORT_FILES, WrittenReport, write_comparison, write_report
-from rnncompare.report.summary import (build_comparison, build_summary, run_notes, study_run_numbers, trials_table,
-                                      verdict)
+from rnncompare.report.summary import build_comparison, build_summary, trials_table
+from rnncompare.report.verdict import headline, run_notes, study_run_numbers, verdict
 
-__all__ = ["REPORT_FILES", "WrittenReport", "build_comparison", "build_summary", "run_notes", "study_run_numbers",
-           "trials_table", "verdict", "write_comparison", "write_report"]
+__all__ = [
+    "REPORT_FILES",
+    "WrittenReport",
+    "build_comparison",
+    "build_summary",
+    "headline",
+    "run_notes",
+    "study_run_numbers",
+    "trials_table",
+    "verdict",
+    "write_comparison",
+    "write_report",
+]

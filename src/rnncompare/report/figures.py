@@ -10,6 +10,7 @@ import pandas as pd
 
 from rnncompare.core.architectures import COLORS
 from rnncompare.core.metrics import for_kind
+from rnncompare.core.status import RunStatus
 from rnncompare.report.summary import MATCHED_SUFFIX, SEARCHED
 
 
@@ -22,23 +23,26 @@ def _pyplot():
     return plt
 
 
-def draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.DataFrame,
-                 folder: Path) -> dict[str, Path]:
+def draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """Every figure of a study's report, saved as PNG in `folder`; returns name -> path of those drawn."""
     folder.mkdir(parents=True, exist_ok=True)
-    finished = table[table["status"] == "FINISHED"] if not table.empty else table
+    finished = table[table["status"] == RunStatus.FINISHED] if not table.empty else table
     figures = {
         "learning_curves": learning_curves(record, summary, folder),
         "score_vs_parameters": score_vs_parameters(finished, summary, folder),
         "overfitting_gap": overfitting_gap(finished, record, summary, folder),
     }
-    searched = [name for name in SEARCHED if not finished.empty and f"hp_{name}" in finished
-                and finished[f"hp_{name}"].nunique() > 1] or [name for name in ("units", "dropout")
-                                                               if not finished.empty and f"hp_{name}" in finished]
+    searched = [
+        name
+        for name in SEARCHED
+        if not finished.empty and f"hp_{name}" in finished and finished[f"hp_{name}"].nunique() > 1
+    ] or [name for name in ("units", "dropout") if not finished.empty and f"hp_{name}" in finished]
     if searched:
         figures["gap_vs_hyperparameters"] = gap_vs_hyperparameters(finished, searched, summary, folder)
         figures["hyperparameters_vs_score"] = hyperparameters_vs_score(finished, searched, summary, folder)
-    seeded = [entry for entry in record["architectures"] if any(s["status"] == "FINISHED" for s in entry["seeds"])]
+    seeded = [
+        entry for entry in record["architectures"] if any(s["status"] == RunStatus.FINISHED for s in entry["seeds"])
+    ]
     if seeded:
         figures["seed_scores"] = seed_scores(seeded, record, summary, folder)
         figures["seed_learning_curves"] = seed_learning_curves(seeded, summary, folder)
@@ -54,7 +58,7 @@ def architecture_figures(record: dict[str, Any], summary: dict[str, Any], folder
         target = folder / entry["name"]
         target.mkdir(parents=True, exist_ok=True)
         paths = [learning_curves(own, summary, target)]
-        if any(seed["status"] == "FINISHED" for seed in entry["seeds"]):
+        if any(seed["status"] == RunStatus.FINISHED for seed in entry["seeds"]):
             paths += [seed_scores([entry], own, summary, target), seed_learning_curves([entry], summary, target)]
         drawn[entry["name"]] = paths
     return drawn
@@ -91,17 +95,24 @@ def score_vs_parameters(finished: pd.DataFrame, summary: dict[str, Any], folder:
     for name, rows in finished.groupby("architecture", sort=False) if not finished.empty else []:  # the study's order
         axis.scatter(rows["params_total"], rows[val_score], color=COLORS.get(name), label=name, alpha=0.7)
         best = rows[rows["is_best"]]
-        axis.scatter(best["params_total"], best[val_score], color=COLORS.get(name), marker="*", s=200,
-                     edgecolor="black")
+        axis.scatter(
+            best["params_total"], best[val_score], color=COLORS.get(name), marker="*", s=200, edgecolor="black"
+        )
     higher_is_better = for_kind(summary["kind"]).score_higher_is_better
     front = pareto_front(finished, val_score, higher_is_better) if not finished.empty else finished
     if not front.empty:
-        axis.step(front["params_total"], front[val_score], where="post", color="black", linewidth=1,
-                  label="Pareto front")
+        axis.step(
+            front["params_total"], front[val_score], where="post", color="black", linewidth=1, label="Pareto front"
+        )
         axis.scatter(front["params_total"], front[val_score], facecolors="none", edgecolors="black", s=90)
     axis.set_xscale("log")
-    label_axis(axis, "parameters (log scale)", f"validation {score} at best epoch",
-               f"Every trial: {score} against parameters\n(star: selected; ring: Pareto front)", legend=True)
+    label_axis(
+        axis,
+        "parameters (log scale)",
+        f"validation {score} at best epoch",
+        f"Every trial: {score} against parameters\n(star: selected; ring: Pareto front)",
+        legend=True,
+    )
     return save(fig, folder / "score_vs_parameters.png")
 
 
@@ -129,41 +140,54 @@ def overfitting_gap(finished: pd.DataFrame, record: dict[str, Any], summary: dic
             continue
         axis.scatter([position] * len(rows), rows[gap], color=COLORS.get(name), alpha=0.5)
         best = rows[rows["is_best"]]
-        axis.bar(position, float(best[gap].iloc[0]) if not best.empty else 0.0, color=COLORS.get(name),
-                 alpha=0.4, width=0.6)
+        axis.bar(
+            position, float(best[gap].iloc[0]) if not best.empty else 0.0, color=COLORS.get(name), alpha=0.4, width=0.6
+        )
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(names)), names)
-    label_axis(axis, None, f"{gap.replace('_', ' ')} at best epoch (positive: overfitting)",
-               "Overfitting gap (bar: selected trial; dots: every trial)", grid="y")
+    label_axis(
+        axis,
+        None,
+        f"{gap.replace('_', ' ')} at best epoch (positive: overfitting)",
+        "Overfitting gap (bar: selected trial; dots: every trial)",
+        grid="y",
+    )
     return save(fig, folder / "overfitting_gap.png")
 
 
-def gap_vs_hyperparameters(finished: pd.DataFrame, searched: list[str], summary: dict[str, Any],
-                           folder: Path) -> Path:
+def gap_vs_hyperparameters(finished: pd.DataFrame, searched: list[str], summary: dict[str, Any], folder: Path) -> Path:
     """Overfitting (gap, validation-loss rise) against each tuned hyperparameter, per architecture."""
     gap = summary["metrics"]["gap"]
     return _hyperparameter_grid(
-        finished, searched, [(gap, f"{gap.replace('_', ' ')} (best epoch)"),
-                             ("val_loss_rise", "val_loss rise after its minimum")],
+        finished,
+        searched,
+        [(gap, f"{gap.replace('_', ' ')} (best epoch)"), ("val_loss_rise", "val_loss rise after its minimum")],
         "Overfitting against the tuned knobs, per architecture (line: mean per value)",
-        folder / "gap_vs_hyperparameters.png")
+        folder / "gap_vs_hyperparameters.png",
+    )
 
 
-def hyperparameters_vs_score(finished: pd.DataFrame, searched: list[str], summary: dict[str, Any],
-                             folder: Path) -> Path:
+def hyperparameters_vs_score(
+    finished: pd.DataFrame, searched: list[str], summary: dict[str, Any], folder: Path
+) -> Path:
     """Validation score and parameter count against each tuned hyperparameter, per architecture."""
     score = summary["metrics"]["score"]
     return _hyperparameter_grid(
-        finished, searched, [(f"best_val_{score}", f"validation {score} (best epoch)"),
-                             ("params_total", "parameters")],
-        "Every trial's hyperparameters against its score", folder / "hyperparameters_vs_score.png")
+        finished,
+        searched,
+        [(f"best_val_{score}", f"validation {score} (best epoch)"), ("params_total", "parameters")],
+        "Every trial's hyperparameters against its score",
+        folder / "hyperparameters_vs_score.png",
+    )
 
 
-def _hyperparameter_grid(trials: pd.DataFrame, hyperparameters: list[str], rows: list[tuple[str, str]],
-                         title: str, path: Path) -> Path:
+def _hyperparameter_grid(
+    trials: pd.DataFrame, hyperparameters: list[str], rows: list[tuple[str, str]], title: str, path: Path
+) -> Path:
     plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), len(hyperparameters), figsize=(3.6 * len(hyperparameters), 3 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(hyperparameters), figsize=(3.6 * len(hyperparameters), 3 * len(rows)), squeeze=False
+    )
     for row_index, (metric, label) in enumerate(rows):
         for column_index, name in enumerate(hyperparameters):
             axis = axes[row_index][column_index]
@@ -183,17 +207,27 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
     the constant predictor's score."""
     plt = _pyplot()
     headline, headline_label = summary["metrics"]["headline"], summary["metrics"]["headline_label"]
-    matched = [{**entry, "label": f"{entry['name']}{MATCHED_SUFFIX}"} for entry in record.get("matched") or []
-               if any(s["status"] == "FINISHED" for s in entry["seeds"])]
+    matched = [
+        {**entry, "label": f"{entry['name']}{MATCHED_SUFFIX}"}
+        for entry in record.get("matched") or []
+        if any(s["status"] == RunStatus.FINISHED for s in entry["seeds"])
+    ]
     fig, axis = plt.subplots(figsize=(6 + 0.8 * len(matched), 4))
     every_score = []
     for position, entry in enumerate(seeded + matched):
-        scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == "FINISHED"]
+        scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == RunStatus.FINISHED]
         every_score += scores
-        axis.scatter([position + offset for offset in side_by_side(scores)], scores, color=COLORS.get(entry["name"]),
-                     alpha=0.7)
-        axis.errorbar(position + 0.15, sum(scores) / len(scores),
-                      yerr=pd.Series(scores).std() if len(scores) > 1 else 0, fmt="o", color="black", capsize=4)
+        axis.scatter(
+            [position + offset for offset in side_by_side(scores)], scores, color=COLORS.get(entry["name"]), alpha=0.7
+        )
+        axis.errorbar(
+            position + 0.15,
+            sum(scores) / len(scores),
+            yerr=pd.Series(scores).std() if len(scores) > 1 else 0,
+            fmt="o",
+            color="black",
+            capsize=4,
+        )
     baseline = summary["baseline"].get(headline)
     if baseline is not None:
         if baseline_in_view(every_score, baseline):
@@ -202,11 +236,13 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
             side = "below" if baseline < min(every_score) else "above"
             axis.plot([], [], color="grey", linestyle=":", label=f"constant predictor {baseline:.3f} ({side} the axis)")
         axis.legend(fontsize=8)
-    axis.set_xticks(range(len(seeded) + len(matched)),
-                    [entry["name"] for entry in seeded] + [entry["label"] for entry in matched])
+    axis.set_xticks(
+        range(len(seeded) + len(matched)), [entry["name"] for entry in seeded] + [entry["label"] for entry in matched]
+    )
     key = "black: mean +/- std" + ("; @budget: resized to the reference's parameters" if matched else "")
-    label_axis(axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed ({key})",
-               grid="y")
+    label_axis(
+        axis, None, headline_label, f"{headline_label[:1].upper()}{headline_label[1:]} of every seed ({key})", grid="y"
+    )
     return save(fig, folder / "seed_scores.png")
 
 
@@ -246,13 +282,23 @@ def seed_learning_curves(seeded: list[dict[str, Any]], summary: dict[str, Any], 
             for step, value in seed["history"].get(f"val_{score}", []):
                 curves.setdefault(step, []).append(value)
         steps = sorted(curves)
-        frame = pd.DataFrame({"mean": [pd.Series(curves[s]).mean() for s in steps],
-                              "low": [min(curves[s]) for s in steps], "high": [max(curves[s]) for s in steps]},
-                             index=steps)
+        frame = pd.DataFrame(
+            {
+                "mean": [pd.Series(curves[s]).mean() for s in steps],
+                "low": [min(curves[s]) for s in steps],
+                "high": [max(curves[s]) for s in steps],
+            },
+            index=steps,
+        )
         axis.plot(frame.index, frame["mean"], color=COLORS.get(entry["name"]), label=entry["name"])
         axis.fill_between(frame.index, frame["low"], frame["high"], color=COLORS.get(entry["name"]), alpha=0.2)
-    label_axis(axis, "epoch", f"validation {score}",
-               f"Seed runs: mean validation {score}, band = min to max over seeds", legend=True)
+    label_axis(
+        axis,
+        "epoch",
+        f"validation {score}",
+        f"Seed runs: mean validation {score}, band = min to max over seeds",
+        legend=True,
+    )
     return save(fig, folder / "seed_learning_curves.png")
 
 
@@ -265,20 +311,29 @@ def comparison_figure(comparison: dict[str, Any], folder: Path) -> Path:
     fig, (ax_score, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in comparison["architectures"]:
         color = COLORS.get(name)
-        present = [(x, study["architectures"][name]) for x, study in zip(positions, studies)
-                   if name in study["architectures"]]
+        present = [
+            (x, study["architectures"][name]) for x, study in zip(positions, studies) if name in study["architectures"]
+        ]
         if not present:
             continue
         xs = [x for x, _ in present]
-        ax_score.errorbar(xs, [row["mean"] for _, row in present], yerr=[row["std"] or 0 for _, row in present],
-                          color=color, marker="o", capsize=4, label=name)
+        ax_score.errorbar(
+            xs,
+            [row["mean"] for _, row in present],
+            yerr=[row["std"] or 0 for _, row in present],
+            color=color,
+            marker="o",
+            capsize=4,
+            label=name,
+        )
         for x, row in present:
             ax_score.scatter([x] * len(row["scores"]), row["scores"], color=color, alpha=0.35, s=14)
         ax_gap.plot(xs, [row["gap_mean"] for _, row in present], color=color, marker="o", label=name)
     baselines = [(x, study["baseline"]) for x, study in zip(positions, studies) if study["baseline"] is not None]
     if baselines:
-        ax_score.plot([x for x, _ in baselines], [b for _, b in baselines], ":", color="grey",
-                      label="constant predictor")
+        ax_score.plot(
+            [x for x, _ in baselines], [b for _, b in baselines], ":", color="grey", label="constant predictor"
+        )
     for axis in (ax_score, ax_gap):
         if not comparison["axis"]:
             axis.set_xticks(positions, [study["study"] for study in studies], rotation=20, ha="right")
@@ -290,8 +345,9 @@ def comparison_figure(comparison: dict[str, Any], folder: Path) -> Path:
     return save(fig, folder / "comparison.png")
 
 
-def label_axis(axis, xlabel: str | None, ylabel: str, title: str | None = None, *, grid: str = "both",
-               legend: bool = False) -> None:
+def label_axis(
+    axis, xlabel: str | None, ylabel: str, title: str | None = None, *, grid: str = "both", legend: bool = False
+) -> None:
     """Axis labels, an optional title, a light grid, and a legend only where there is something to label."""
     if xlabel:
         axis.set_xlabel(xlabel)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
-from rnncompare.report.summary import build_comparison, build_summary, trials_table, verdict
+from rnncompare.report.summary import build_comparison, build_summary, trials_table
+from rnncompare.report.verdict import headline, verdict
 
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
 
@@ -36,6 +37,7 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
     context = {
         "summary": summary,
         "record": record,
+        "headline": headline(summary),
         "verdict": verdict(summary),
         "figures": figures,
         "embedded": {name: base64.b64encode(path.read_bytes()).decode("ascii") for name, path in figures.items()},
@@ -44,8 +46,11 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
     environment = _templates()
     for name in ("report.md", "report.html"):
         write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))
-    return WrittenReport(summary, [out_dir / name for name in REPORT_FILES] + list(figures.values()),
-                         architecture_figures(record, summary, out_dir / "figures"))
+    return WrittenReport(
+        summary,
+        [out_dir / name for name in REPORT_FILES] + list(figures.values()),
+        architecture_figures(record, summary, out_dir / "figures"),
+    )
 
 
 def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -55,8 +60,11 @@ def write_comparison(summaries: list[dict[str, Any]], out_dir: Path) -> list[Pat
     write_text(out_dir / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
     figure = comparison_figure(comparison, out_dir / "figures")
     environment = _templates()
-    context = {"comparison": comparison, "figure": figure.name,
-               "embedded": base64.b64encode(figure.read_bytes()).decode("ascii")}
+    context = {
+        "comparison": comparison,
+        "figure": figure.name,
+        "embedded": base64.b64encode(figure.read_bytes()).decode("ascii"),
+    }
     files = [out_dir / "comparison.json", figure]
     for name in ("comparison.md", "comparison.html"):
         write_text(out_dir / name, environment.get_template(f"{name}.j2").render(**context))

@@ -45,13 +45,18 @@ def choose_backend(requested: str) -> str:
     in_use = keras_backend_in_use()
     chosen = requested
     if requested == "auto":
-        chosen = (in_use or os.environ.get("KERAS_BACKEND")
-                  or ("jax" if not gpu_present() and importlib.util.find_spec("jax") else "tensorflow"))
+        chosen = (
+            in_use
+            or os.environ.get("KERAS_BACKEND")
+            or ("jax" if not gpu_present() and importlib.util.find_spec("jax") else "tensorflow")
+        )
         if chosen not in BACKENDS:
             raise BackendUnavailable(f"auto found KERAS_BACKEND={chosen}; rnncompare runs on {' or '.join(BACKENDS)}")
     if in_use is not None and in_use != chosen:
-        raise BackendUnavailable(f"{chosen} asked for, but this process already imported Keras with {in_use} (a "
-                                 f"Keras backend is fixed at its import): use {in_use} or auto, or a new process")
+        raise BackendUnavailable(
+            f"{chosen} asked for, but this process already imported Keras with {in_use} (a "
+            f"Keras backend is fixed at its import): use {in_use} or auto, or a new process"
+        )
     if chosen == "jax" and importlib.util.find_spec("jax") is None:
         raise BackendUnavailable("jax is not installed here: pip install 'jax[cpu]', or use tensorflow")
     os.environ["KERAS_BACKEND"] = chosen

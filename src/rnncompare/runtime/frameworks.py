@@ -8,6 +8,7 @@ import sys
 
 from rnncompare.runtime.quiet import hidden_module, muted_stderr, quiet_libraries
 
+
 def import_tensorflow() -> None:
     """Import TensorFlow quietly: its start-up notices muted, its logger at errors only."""
     quiet_libraries()
@@ -18,7 +19,7 @@ def import_tensorflow() -> None:
     hide_jax = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
     with muted_stderr(), hidden_module("jax" if hide_jax else None):
         import tensorflow
-        import tensorflow.lite  # noqa: F401  # while JAX is hidden (Keras imports it lazily otherwise)
+        import tensorflow.lite  # while JAX is hidden (Keras imports it lazily otherwise)
     tensorflow.get_logger().setLevel(logging.ERROR)
 
 

@@ -1,11 +1,9 @@
 """The child processes a study starts on this machine: each worker's and seed process's share of the cores, and
 their lifetime (and the loopback tracking server's) tied to the study's.
 
-A child is held to its share by the cores it may run on (its CPU affinity), not by XLA's thread flags: a JAX
-process run with `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1` spent about 40% more CPU time
-on the benchmark study (73 s against 52 s, both on one core; 2026-11-29, 2 cores), while XLA, TensorFlow and
-OpenMP size their thread pools by the cores a process may run on. Two studies at once, each on a core of its own,
-took 53 to 55 s against 62 s sharing both cores and 81 s with those flags (one study alone: 40 to 46 s)."""
+A child is held to its share by the cores it may run on (its CPU affinity), not by XLA's thread flags, which
+cost a JAX process about 40% more CPU time; XLA, TensorFlow and OpenMP size their thread pools by the cores a
+process may run on (measurements: docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 
+
 @contextlib.contextmanager
 def environment_kept(names):
     """Put the environment variables `names` back as they were before the block (set, changed or removed in it)."""

@@ -23,9 +23,12 @@ def use_compile_cache(folder: str | None) -> bool:
     """
     if folder is None or current_backend() != "jax":
         return False
-    settings = {"jax_compilation_cache_dir": str(Path(folder).expanduser().resolve()),
-                # every program, however quick to compile: a model's weight initializers are many small ones
-                "jax_persistent_cache_min_compile_time_secs": 0, "jax_persistent_cache_min_entry_size_bytes": 0}
+    settings = {
+        "jax_compilation_cache_dir": str(Path(folder).expanduser().resolve()),
+        # every program, however quick to compile: a model's weight initializers are many small ones
+        "jax_persistent_cache_min_compile_time_secs": 0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
     for name, value in settings.items():
         os.environ[name.upper()] = str(value)  # read by JAX at its import, here and in the processes started
     if "jax" in sys.modules:
@@ -40,10 +43,9 @@ def cheaper_cpu_compiles() -> None:
     """Under JAX on a machine without a GPU, have XLA's CPU compiler optimize at LLVM level 1 (of 3), unless
     XLA_FLAGS already sets a level; inherited by the processes started. Read when JAX starts its CPU backend.
 
-    A new model's compiles are most of a short trial's time on CPU. Measured on 2 cores (2026-11-28): the
-    benchmark's 16 bare fits 25-27 s against 29-31 s (CPU time 36 s against 42-46 s), an epoch as fast
-    (digits LSTM 20 against 22 ms, adding GRU at 100 steps 185 against 195 ms), the losses the same to 6 digits.
-    Level 0 compiles faster still but runs an epoch 2.5x slower. Not beside a GPU: it would compile its kernels."""
+    A new model's compiles are most of a short trial's time on CPU; level 1 compiles faster with epochs as fast
+    and the same losses, level 0 runs epochs 2.5x slower (docs/performance.md). Not beside a GPU: it would
+    compile its kernels."""
     flags = os.environ.get("XLA_FLAGS", "")
     if current_backend() != "jax" or gpu_present() or "--xla_backend_optimization_level" in flags:
         return

@@ -14,12 +14,31 @@ from rnncompare.core.errors import UserError
 from rnncompare.tasks import builtin, synthetic, user
 from rnncompare.tasks.base import RawTask, Split, TaskInfo, pad_sequences
 from rnncompare.tasks.prepare import (
-    InputSpec, OutputSpec, TaskData, constant_baseline, finish, fit_feature_scaling, split, tokenize,
+    InputSpec,
+    OutputSpec,
+    TaskData,
+    constant_baseline,
+    finish,
+    fit_feature_scaling,
+    split,
+    tokenize,
 )
 
 __all__ = [
-    "InputSpec", "OutputSpec", "RawTask", "Split", "TaskData", "TaskInfo", "constant_baseline", "finish",
-    "fit_feature_scaling", "load_task", "pad_sequences", "registry", "split", "tokenize",
+    "InputSpec",
+    "OutputSpec",
+    "RawTask",
+    "Split",
+    "TaskData",
+    "TaskInfo",
+    "constant_baseline",
+    "finish",
+    "fit_feature_scaling",
+    "load_task",
+    "pad_sequences",
+    "registry",
+    "split",
+    "tokenize",
 ]
 
 

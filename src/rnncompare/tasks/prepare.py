@@ -80,8 +80,11 @@ class TaskData:
 
     def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The three splits by name: train, validation, test."""
-        return {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val),
-                "test": (self.x_test, self.y_test)}
+        return {
+            "train": (self.x_train, self.y_train),
+            "validation": (self.x_val, self.y_val),
+            "test": (self.x_test, self.y_test),
+        }
 
     def digest(self, split: str | None = None) -> str:
         """A short content hash of one split or of all, so runs on different data are never silently compared."""
@@ -96,11 +99,13 @@ class TaskData:
         """One line for the terminal: sizes, shape, classes or target."""
         sizes = " / ".join(f"{count} {split}" for split, count in self.split_sizes.items())
         spec = self.input_spec
-        shape = (f"{spec.steps} tokens (vocabulary {spec.vocabulary})" if spec.vocabulary
-                 else f"{spec.steps} steps x {spec.features} feature{'s' if spec.features != 1 else ''}"
-                 f"{' (masked padding)' if spec.masked else ''}")
-        target = (f"{self.output_spec.classes} classes" if self.kind == "classification"
-                  else "regression")
+        shape = (
+            f"{spec.steps} tokens (vocabulary {spec.vocabulary})"
+            if spec.vocabulary
+            else f"{spec.steps} steps x {spec.features} feature{'s' if spec.features != 1 else ''}"
+            f"{' (masked padding)' if spec.masked else ''}"
+        )
+        target = f"{self.output_spec.classes} classes" if self.kind == "classification" else "regression"
         return f"{self.name}: {sizes}; {shape}; {target}"
 
 
@@ -111,16 +116,23 @@ def finish(name: str, raw: RawTask, task_config, seed: int) -> TaskData:
         raw, class_names = _encode_labels(raw)
     else:
         raw = _as_targets(raw)
-    train, validation, test = split(raw, task_config.validation_fraction, task_config.test_fraction,
-                                    derive_seed(seed, "split"))
+    train, validation, test = split(
+        raw, task_config.validation_fraction, task_config.test_fraction, derive_seed(seed, "split")
+    )
     if raw.kind == "classification":
         _check_classes_seen(train[1], validation[1], test[1], class_names)
     masked = raw.lengths is not None
     if raw.text:
         (train, validation, test), vocabulary, steps = tokenize(
-            (train, validation, test), task_config.tokens or "words", task_config.length)
-        input_spec = InputSpec(steps=steps, features=1, masked=True, vocabulary=vocabulary,
-                               embedding_dim=task_config.embedding_dim or DEFAULT_EMBEDDING_DIM)
+            (train, validation, test), task_config.tokens or "words", task_config.length
+        )
+        input_spec = InputSpec(
+            steps=steps,
+            features=1,
+            masked=True,
+            vocabulary=vocabulary,
+            embedding_dim=task_config.embedding_dim or DEFAULT_EMBEDDING_DIM,
+        )
     else:
         if raw.scale:
             mean, std = fit_feature_scaling(train[0], train[2])
@@ -130,8 +142,12 @@ def finish(name: str, raw: RawTask, task_config, seed: int) -> TaskData:
     return TaskData(
         name=name,
         source=raw.source,
-        x_train=train[0], y_train=train[1], x_val=validation[0], y_val=validation[1],
-        x_test=test[0], y_test=test[1],
+        x_train=train[0],
+        y_train=train[1],
+        x_val=validation[0],
+        y_val=validation[1],
+        x_test=test[0],
+        y_test=test[1],
         input_spec=input_spec,
         output_spec=output_spec,
         baseline=constant_baseline(raw.kind, train[1], test[1]),
@@ -147,8 +163,10 @@ def _encode_labels(raw: RawTask) -> tuple[RawTask, tuple[str, ...]]:
     labels = np.unique(everything)
     if len(labels) < 2:  # every model scores 1.0, and so does the constant predictor: no comparison
         only = _label_name(labels.tolist()[0]) if len(labels) else "none"
-        raise UserError(f"task: the labels hold one class only ({only}) ({raw.source}); a classification needs two "
-                        "or more (targets to predict as numbers: set task.kind: regression)")
+        raise UserError(
+            f"task: the labels hold one class only ({only}) ({raw.source}); a classification needs two "
+            "or more (targets to predict as numbers: set task.kind: regression)"
+        )
     index = {label: position for position, label in enumerate(labels.tolist())}
 
     def encode(values: np.ndarray) -> np.ndarray:
@@ -158,8 +176,14 @@ def _encode_labels(raw: RawTask) -> tuple[RawTask, tuple[str, ...]]:
         return None if fixed is None else (fixed[0], encode(fixed[1]), fixed[2])
 
     names = tuple(_label_name(label) for label in labels.tolist())
-    encoded = RawTask(**{**raw.__dict__, "y": encode(raw.y), "fixed_test": encode_split(raw.fixed_test),
-                         "fixed_validation": encode_split(raw.fixed_validation)})
+    encoded = RawTask(
+        **{
+            **raw.__dict__,
+            "y": encode(raw.y),
+            "fixed_test": encode_split(raw.fixed_test),
+            "fixed_validation": encode_split(raw.fixed_validation),
+        }
+    )
     return encoded, names
 
 
@@ -182,9 +206,14 @@ def _as_targets(raw: RawTask) -> RawTask:
     def convert_split(fixed: Split | None, where: str) -> Split | None:
         return None if fixed is None else (fixed[0], convert(fixed[1], where), fixed[2])
 
-    return RawTask(**{**raw.__dict__, "y": convert(raw.y, "y"),
-                      "fixed_test": convert_split(raw.fixed_test, "y_test"),
-                      "fixed_validation": convert_split(raw.fixed_validation, "y_val")})
+    return RawTask(
+        **{
+            **raw.__dict__,
+            "y": convert(raw.y, "y"),
+            "fixed_test": convert_split(raw.fixed_test, "y_test"),
+            "fixed_validation": convert_split(raw.fixed_validation, "y_val"),
+        }
+    )
 
 
 def split(raw: RawTask, validation_fraction: float, test_fraction: float, seed: int) -> tuple[Split, Split, Split]:
@@ -280,8 +309,8 @@ def tokenize(parts: tuple[Split, Split, Split], tokens: str, length: int | None)
     """Token ids as Keras `TextVectorization` gives them with its defaults, its vocabulary learned from the
     training texts only.
 
-    Keras's layer needs TensorFlow, whatever the backend, and importing it cost a text study under JAX about 10 s
-    of CPU and 0.8 GB (2 cores, 2026-11-29). The rules are the layer's, and `tests/test_tasks.py` compares the
+    Keras's layer needs TensorFlow, whatever the backend, and importing it costs a text study under JAX seconds
+    of CPU and most of a gigabyte. The rules are the layer's, and `tests/test_tasks.py` compares the
     ids with its own on texts with punctuation, capitals beyond ASCII, other whitespace and tied counts: lowercase
     ASCII letters and strip ASCII punctuation (TensorFlow's `lower` and the layer's pattern), split on runs of
     ASCII whitespace or into characters, the most frequent tokens first (ties in descending order of their UTF-8
@@ -320,5 +349,3 @@ def constant_baseline(kind: str, y_train: np.ndarray, y_test: np.ndarray) -> dic
     y_train, y_test = y_train.astype(np.float64), y_test.astype(np.float64)
     mean = float(np.mean(y_train))
     return {"test_mse": float(np.mean((y_test - mean) ** 2)), "test_mae": float(np.mean(np.abs(y_test - mean)))}
-
-

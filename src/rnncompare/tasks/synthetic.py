@@ -52,10 +52,15 @@ def adding(task_config, seed: int) -> RawTask:
     markers[np.arange(samples), second] = 1.0
     x = np.stack([values, markers], axis=-1)
     y = (values[np.arange(samples), first] + values[np.arange(samples), second]).astype(np.float32)
-    return RawTask(x, y, "regression", f"adding problem, {length} steps, {samples} samples (generated)",
-                   scale=False,
-                   note="A model that always predicts the training mean scores the baseline MSE shown; "
-                        "solving the task means going well below it.")
+    return RawTask(
+        x,
+        y,
+        "regression",
+        f"adding problem, {length} steps, {samples} samples (generated)",
+        scale=False,
+        note="A model that always predicts the training mean scores the baseline MSE shown; "
+        "solving the task means going well below it.",
+    )
 
 
 def delayed_recall(task_config, seed: int) -> RawTask:
@@ -74,9 +79,13 @@ def delayed_recall(task_config, seed: int) -> RawTask:
     for step in range(length):
         x[rows, step + 1, distractors[:, step]] = 1.0
     x[:, -1, -1] = 1.0
-    return RawTask(x, y.astype(np.int64), "classification",
-                   f"delayed recall, {RECALL_SYMBOLS} symbols after {length} distractor steps (generated)",
-                   scale=False)
+    return RawTask(
+        x,
+        y.astype(np.int64),
+        "classification",
+        f"delayed recall, {RECALL_SYMBOLS} symbols after {length} distractor steps (generated)",
+        scale=False,
+    )
 
 
 def _reber_inner(rng: np.random.Generator) -> str:
@@ -114,7 +123,7 @@ def _corrupt(text: str, rng: np.random.Generator) -> str:
         else:
             position = int(rng.integers(1, len(text) - 1))
             replacement = REBER_SYMBOLS[rng.integers(0, len(REBER_SYMBOLS))]
-            candidate = text[:position] + replacement + text[position + 1:]
+            candidate = text[:position] + replacement + text[position + 1 :]
         if not is_embedded_reber(candidate):
             return candidate
 
@@ -136,24 +145,42 @@ def reber(task_config, seed: int) -> RawTask:
         texts.append(text if valid else _corrupt(text, rng))
         labels.append("valid" if valid else "corrupted")
     one_hot = np.eye(len(REBER_SYMBOLS), dtype=np.float32)
-    x, lengths = pad_sequences([one_hot[[REBER_SYMBOLS.index(c) for c in text]] for text in texts],
-                               len(REBER_SYMBOLS))
+    x, lengths = pad_sequences([one_hot[[REBER_SYMBOLS.index(c) for c in text]] for text in texts], len(REBER_SYMBOLS))
     if x.shape[1] < length:
         x = np.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0)))
-    return RawTask(x, np.asarray(labels), "classification",
-                   f"embedded Reber grammar, strings of at most {length} symbols (generated)",
-                   lengths=lengths, scale=False)
+    return RawTask(
+        x,
+        np.asarray(labels),
+        "classification",
+        f"embedded Reber grammar, strings of at most {length} symbols (generated)",
+        lengths=lengths,
+        scale=False,
+    )
 
 
 TASKS = {
-    "adding": TaskInfo(adding, "regression", "task.length steps x 2 features (default 50)",
-                       "sum of the two marked values", "generated from the study seed",
-                       options=("length", "samples")),
-    "delayed_recall": TaskInfo(delayed_recall, "classification",
-                               "task.length + 2 steps x 13 features (default 20 + 2)",
-                               f"{RECALL_SYMBOLS} classes", "generated from the study seed",
-                               options=("length", "samples")),
-    "reber": TaskInfo(reber, "classification", "up to task.length steps x 7 features, masked (default 30)",
-                      "2 classes (valid, corrupted)", "generated from the study seed",
-                      options=("length", "samples")),
+    "adding": TaskInfo(
+        adding,
+        "regression",
+        "task.length steps x 2 features (default 50)",
+        "sum of the two marked values",
+        "generated from the study seed",
+        options=("length", "samples"),
+    ),
+    "delayed_recall": TaskInfo(
+        delayed_recall,
+        "classification",
+        "task.length + 2 steps x 13 features (default 20 + 2)",
+        f"{RECALL_SYMBOLS} classes",
+        "generated from the study seed",
+        options=("length", "samples"),
+    ),
+    "reber": TaskInfo(
+        reber,
+        "classification",
+        "up to task.length steps x 7 features, masked (default 30)",
+        "2 classes (valid, corrupted)",
+        "generated from the study seed",
+        options=("length", "samples"),
+    ),
 }

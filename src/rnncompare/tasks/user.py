@@ -52,8 +52,9 @@ def check_arrays(x: Any, y: Any, lengths: Any, where: str) -> tuple[np.ndarray, 
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3:
-        raise UserError(f"{where}: x must have rank 3 (samples, steps, features) or 2 (samples, steps), "
-                        f"got shape {x.shape}")
+        raise UserError(
+            f"{where}: x must have rank 3 (samples, steps, features) or 2 (samples, steps), got shape {x.shape}"
+        )
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         raise UserError(f"{where}: x is empty (shape {x.shape})")
     y = np.asarray(y)
@@ -69,11 +70,12 @@ def check_arrays(x: Any, y: Any, lengths: Any, where: str) -> tuple[np.ndarray, 
     if lengths is not None:
         lengths = np.asarray(lengths)
         if lengths.shape != (len(x),) or lengths.dtype.kind not in "iu":
-            raise UserError(f"{where}: lengths must be {len(x)} integers, got shape {lengths.shape} "
-                            f"of {lengths.dtype}")
+            raise UserError(f"{where}: lengths must be {len(x)} integers, got shape {lengths.shape} of {lengths.dtype}")
         if lengths.min() < 1 or lengths.max() > x.shape[1]:
-            raise UserError(f"{where}: lengths must lie in [1, {x.shape[1]}] (the steps of x), "
-                            f"got {lengths.min()} to {lengths.max()}")
+            raise UserError(
+                f"{where}: lengths must lie in [1, {x.shape[1]}] (the steps of x), "
+                f"got {lengths.min()} to {lengths.max()}"
+            )
         lengths = lengths.astype(np.int32)
         x = x.copy()
         x[np.arange(x.shape[1])[None, :] >= lengths[:, None]] = 0.0
@@ -96,16 +98,19 @@ def npz(task_config, seed: int) -> RawTask:
         x, y, lengths = check_arrays(arrays["x"], arrays["y"], arrays.get("lengths"), where)
         return _raw(x, y, lengths, task_config, str(path))
     if "x_train" not in arrays or "x_test" not in arrays:
-        raise UserError(f"{where}: needs arrays x and y, or x_train, y_train, x_test and y_test; "
-                        f"arrays there: {', '.join(sorted(arrays)) or 'none'}")
+        raise UserError(
+            f"{where}: needs arrays x and y, or x_train, y_train, x_test and y_test; "
+            f"arrays there: {', '.join(sorted(arrays)) or 'none'}"
+        )
     splits: dict[str, Split] = {}
     for split, suffix in SPLIT_SUFFIXES.items():
         if f"x{suffix}" not in arrays:
             continue
         if f"y{suffix}" not in arrays:
             raise UserError(f"{where}: has x{suffix} but no y{suffix}")
-        splits[split] = check_arrays(arrays[f"x{suffix}"], arrays[f"y{suffix}"], arrays.get(f"lengths{suffix}"),
-                                     f"{where} ({split} split)")
+        splits[split] = check_arrays(
+            arrays[f"x{suffix}"], arrays[f"y{suffix}"], arrays.get(f"lengths{suffix}"), f"{where} ({split} split)"
+        )
     widths = {split: (part[0].shape[1], part[0].shape[2]) for split, part in splits.items()}
     features = {shape[1] for shape in widths.values()}
     if len(features) > 1:
@@ -150,8 +155,9 @@ def _read_table(path: Path):
 def _require_columns(table, names: list[str], path: Path, option: str) -> None:
     missing = [name for name in names if name not in table.columns]
     if missing:
-        raise UserError(f"{option}: {path} has no column {missing[0]!r}; columns there: "
-                        f"{', '.join(map(str, table.columns))}")
+        raise UserError(
+            f"{option}: {path} has no column {missing[0]!r}; columns there: {', '.join(map(str, table.columns))}"
+        )
 
 
 def csv(task_config, seed: int) -> RawTask:
@@ -174,16 +180,19 @@ def csv(task_config, seed: int) -> RawTask:
     ]
     _require_columns(table, features, path, "task.features")
     if not features:
-        raise UserError(f"task.features: {path} has no feature column besides "
-                        f"{columns.id}, {columns.step} and {columns.label}")
+        raise UserError(
+            f"task.features: {path} has no feature column besides {columns.id}, {columns.step} and {columns.label}"
+        )
     table[features] = table[features].apply(_numeric_column(path))
     table = table.sort_values([columns.id, columns.step], kind="stable")
     sequences, labels = [], []
     for sequence_id, rows in table.groupby(columns.id, sort=False):
         distinct = rows[columns.label].unique()
         if len(distinct) != 1:
-            raise UserError(f"task.columns.label: {path}: sequence {sequence_id!r} has more than one label "
-                            f"({', '.join(map(str, distinct[:3]))})")
+            raise UserError(
+                f"task.columns.label: {path}: sequence {sequence_id!r} has more than one label "
+                f"({', '.join(map(str, distinct[:3]))})"
+            )
         sequences.append(rows[features].to_numpy(dtype=np.float32))
         labels.append(distinct[0])
     x, lengths = pad_sequences(sequences, len(features))
@@ -200,8 +209,10 @@ def _numeric_column(path: Path):
         bad = numbers.isna() & column.notna()
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
-            raise UserError(f"task.path: {path}: column {column.name!r} holds a non-number "
-                            f"({column.iloc[row]!r}, data row {row + 1})")
+            raise UserError(
+                f"task.path: {path}: column {column.name!r} holds a non-number "
+                f"({column.iloc[row]!r}, data row {row + 1})"
+            )
         if numbers.isna().any():
             row = int(numbers.isna().to_numpy().nonzero()[0][0])
             raise UserError(f"task.path: {path}: column {column.name!r} has an empty value (data row {row + 1})")
@@ -225,8 +236,13 @@ def text_csv(task_config, seed: int) -> RawTask:
     if labels.isna().any():
         row = int(labels.isna().to_numpy().nonzero()[0][0])
         raise UserError(f"task.path: {path}: column {columns.label!r} is empty in data row {row + 1}")
-    return RawTask(texts.astype(str).to_numpy(dtype=object), labels.to_numpy(), "classification",
-                   f"{path} ({task_config.tokens or 'words'})", text=True)
+    return RawTask(
+        texts.astype(str).to_numpy(dtype=object),
+        labels.to_numpy(),
+        "classification",
+        f"{path} ({task_config.tokens or 'words'})",
+        text=True,
+    )
 
 
 def python(task_config, seed: int) -> RawTask:
@@ -265,16 +281,40 @@ def python(task_config, seed: int) -> RawTask:
 
 
 TASKS = {
-    "npz": TaskInfo(npz, "classification or regression", "x: samples x steps x features (task.path)",
-                    "y: labels or targets", "your .npz file",
-                    options=("path", "kind"), required=("path",)),
-    "csv": TaskInfo(csv, "classification or regression", "long (id, step, features) or wide rows (task.path)",
-                    "label column", "your CSV file",
-                    options=("path", "layout", "features", "kind"), required=("path",)),
-    "text_csv": TaskInfo(text_csv, "classification", "text tokenized into words or characters (task.path)",
-                         "label column", "your CSV file",
-                         options=("path", "tokens", "length", "embedding_dim"), required=("path",)),
-    "python": TaskInfo(python, "classification or regression", "arrays from task.function",
-                       "y: labels or targets", "your module:function",
-                       options=("function", "kind"), required=("function",)),
+    "npz": TaskInfo(
+        npz,
+        "classification or regression",
+        "x: samples x steps x features (task.path)",
+        "y: labels or targets",
+        "your .npz file",
+        options=("path", "kind"),
+        required=("path",),
+    ),
+    "csv": TaskInfo(
+        csv,
+        "classification or regression",
+        "long (id, step, features) or wide rows (task.path)",
+        "label column",
+        "your CSV file",
+        options=("path", "layout", "features", "kind"),
+        required=("path",),
+    ),
+    "text_csv": TaskInfo(
+        text_csv,
+        "classification",
+        "text tokenized into words or characters (task.path)",
+        "label column",
+        "your CSV file",
+        options=("path", "tokens", "length", "embedding_dim"),
+        required=("path",),
+    ),
+    "python": TaskInfo(
+        python,
+        "classification or regression",
+        "arrays from task.function",
+        "y: labels or targets",
+        "your module:function",
+        options=("function", "kind"),
+        required=("function",),
+    ),
 }

@@ -8,13 +8,31 @@ finished study back for the report.
 from rnncompare.tracking.reader import load_study, load_summary, training_views
 from rnncompare.tracking.runs import PreviousRun, RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    check_store, is_server, loopback_server_command, resolve_tracking_uri, server_command, ui_command,
+    check_store,
+    is_server,
+    loopback_server_command,
+    resolve_tracking_uri,
+    server_command,
+    ui_command,
     writable_folder,
 )
-from rnncompare.tracking.writer import Tracker, TrialLogger
+from rnncompare.tracking.trial_logger import TrialLogger
+from rnncompare.tracking.writer import Tracker
 
 __all__ = [
-    "PreviousRun", "RunReader", "StudyRuns", "Tracker", "TrialLogger", "check_store", "is_server", "load_study",
-    "load_summary", "loopback_server_command", "resolve_tracking_uri", "server_command", "training_views",
-    "ui_command", "writable_folder",
+    "PreviousRun",
+    "RunReader",
+    "StudyRuns",
+    "Tracker",
+    "TrialLogger",
+    "check_store",
+    "is_server",
+    "load_study",
+    "load_summary",
+    "loopback_server_command",
+    "resolve_tracking_uri",
+    "server_command",
+    "training_views",
+    "ui_command",
+    "writable_folder",
 ]

@@ -4,8 +4,9 @@ own experiment, and without the checks that would cost a study time and prove no
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,12 +39,19 @@ def log_keras_models(client, run_id: str, models: Sequence[tuple[str, Any, str |
             # The signature needs the output's type and shape, not values: predicting would compile the model
             # for the example's shape under JAX (a second or so a model).
             output = np.zeros((len(input_example), *keras_model.output_shape[1:]), dtype=keras_model.output.dtype)
-            Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, run_id=run_id, model=keras_model,
-                      signature=infer_signature(input_example, output), input_example=input_example,
-                      # given, not inferred: inferring them loads the model again in a subprocess
-                      pip_requirements=mlflow.keras.get_default_pip_requirements(),
-                      registered_model_name=registered,
-                      # MLflow's check loads the saved model and predicts the example (and only warns when that
-                      # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
-                      # test_end_to_end loads and predicts the logged models instead
-                      validate_serving_input=False)
+            Model.log(
+                artifact_path=None,
+                name=name,
+                flavor=_KERAS_FLAVOR,
+                run_id=run_id,
+                model=keras_model,
+                signature=infer_signature(input_example, output),
+                input_example=input_example,
+                # given, not inferred: inferring them loads the model again in a subprocess
+                pip_requirements=mlflow.keras.get_default_pip_requirements(),
+                registered_model_name=registered,
+                # MLflow's check loads the saved model and predicts the example (and only warns when that
+                # fails), printing Keras progress bars to stdout from a thread of Keras's own under JAX;
+                # test_end_to_end loads and predicts the logged models instead
+                validate_serving_input=False,
+            )

@@ -11,12 +11,28 @@ import yaml
 
 from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import ALL_EPOCH_METRICS
-from rnncompare.tracking.store import client as store_client
+from rnncompare.core.status import RunStatus
 from rnncompare.tracking.store import (
-    CONFIG_ARTIFACT, SUMMARY_ARTIFACT, TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_DATASET_PREFIX, TAG_FAILURE,
-    TAG_BACKEND, TAG_GIT_COMMIT, TAG_MATCHED_TO, TAG_SEED, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERSION_PREFIX, check_store,
-    parse_param, parse_params, run_filter, search_all,
+    CONFIG_ARTIFACT,
+    SUMMARY_ARTIFACT,
+    TAG_ARCHITECTURE,
+    TAG_BACKEND,
+    TAG_BEST_TRIAL_ID,
+    TAG_DATASET_PREFIX,
+    TAG_FAILURE,
+    TAG_GIT_COMMIT,
+    TAG_MATCHED_TO,
+    TAG_SEED,
+    TAG_SWEEP_PREFIX,
+    TAG_TRIAL_ID,
+    TAG_VERSION_PREFIX,
+    check_store,
+    parse_param,
+    parse_params,
+    run_filter,
+    search_all,
 )
+from rnncompare.tracking.store import client as store_client
 
 
 def _study_run(uri: str, study: str, study_run_id: str | None = None):
@@ -29,8 +45,12 @@ def _study_run(uri: str, study: str, study_run_id: str | None = None):
         raise UserError(f"study {study!r} not found in {uri}{listing}")
     if study_run_id is not None:
         return mlflow_client, experiment, mlflow_client.get_run(study_run_id)
-    finished = search_all(mlflow_client, experiment.experiment_id, run_filter(role="study", status="FINISHED"),
-                          ["attributes.start_time DESC"])
+    finished = search_all(
+        mlflow_client,
+        experiment.experiment_id,
+        run_filter(role="study", status=RunStatus.FINISHED),
+        ["attributes.start_time DESC"],
+    )
     if not finished:
         raise UserError(f"study {study!r} in {uri} has no finished study run yet")
     return mlflow_client, experiment, finished[0]
@@ -43,8 +63,10 @@ def load_summary(uri: str, study: str) -> dict[str, Any]:
         try:
             path = client.download_artifacts(study_run.info.run_id, SUMMARY_ARTIFACT, folder)
         except Exception:  # MLflow raises several types for a missing artifact; all mean the same here
-            raise UserError(f"study {study!r} in {uri}: its study run has no {SUMMARY_ARTIFACT}; "
-                            f"run `rnncompare report {study}` first") from None
+            raise UserError(
+                f"study {study!r} in {uri}: its study run has no {SUMMARY_ARTIFACT}; "
+                f"run `rnncompare report {study}` first"
+            ) from None
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -57,8 +79,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
     with tempfile.TemporaryDirectory() as folder:
         config_path = client.download_artifacts(study_run.info.run_id, CONFIG_ARTIFACT, folder)
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-    architecture_runs = search_all(client, experiment.experiment_id,
-                                   run_filter(study_run.info.run_id, "architecture"))
+    architecture_runs = search_all(client, experiment.experiment_id, run_filter(study_run.info.run_id, "architecture"))
     by_name = {run.data.tags[TAG_ARCHITECTURE]: run for run in architecture_runs}
     architectures = []
     for name in config["architectures"]:
@@ -66,7 +87,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
             continue
         run = by_name[name]
         trial_runs = search_all(client, experiment.experiment_id, run_filter(run.info.run_id, "trial"))
-        trial_runs = [trial for trial in trial_runs if trial.info.status != "KILLED"]  # interrupted, then rerun
+        trial_runs = [trial for trial in trial_runs if trial.info.status != RunStatus.KILLED]  # interrupted, then rerun
         trials = sorted((_trial_record(trial) for trial in trial_runs), key=lambda t: t["trial_id"])
         seeds = _seed_records(client, experiment.experiment_id, run.info.run_id)
         best_trial_id = run.data.tags.get(TAG_BEST_TRIAL_ID)
@@ -74,27 +95,32 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         for trial_run in trial_runs:
             if trial_run.data.tags.get(TAG_TRIAL_ID) == best_trial_id:
                 best_history = _history(client, trial_run)
-        architectures.append({
-            "name": name,
+        architectures.append(
+            {
+                "name": name,
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "params": parse_params(run.data.params),
+                "metrics": dict(run.data.metrics),
+                "best_trial_id": best_trial_id,
+                "best_history": best_history,
+                "trials": trials,
+                "seeds": seeds,
+            }
+        )
+    matched_runs = search_all(client, experiment.experiment_id, run_filter(study_run.info.run_id, "matched"))
+    matched = [
+        {
+            "name": run.data.tags[TAG_ARCHITECTURE],
+            "reference": run.data.tags[TAG_MATCHED_TO],
             "run_id": run.info.run_id,
             "status": run.info.status,
             "params": parse_params(run.data.params),
             "metrics": dict(run.data.metrics),
-            "best_trial_id": best_trial_id,
-            "best_history": best_history,
-            "trials": trials,
-            "seeds": seeds,
-        })
-    matched_runs = search_all(client, experiment.experiment_id, run_filter(study_run.info.run_id, "matched"))
-    matched = [{
-        "name": run.data.tags[TAG_ARCHITECTURE],
-        "reference": run.data.tags[TAG_MATCHED_TO],
-        "run_id": run.info.run_id,
-        "status": run.info.status,
-        "params": parse_params(run.data.params),
-        "metrics": dict(run.data.metrics),
-        "seeds": _seed_records(client, experiment.experiment_id, run.info.run_id),
-    } for run in matched_runs]
+            "seeds": _seed_records(client, experiment.experiment_id, run.info.run_id),
+        }
+        for run in matched_runs
+    ]
     matched.sort(key=lambda entry: config["architectures"].index(entry["name"]))
     tags = study_run.data.tags
     return {
@@ -103,12 +129,15 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         "experiment_id": experiment.experiment_id,
         "study_run_id": study_run.info.run_id,
         "config": config,
-        "versions": {k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)},
+        "versions": {
+            k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)
+        },
         "git_commit": tags.get(TAG_GIT_COMMIT),
         "backend": tags.get(TAG_BACKEND),
         "dataset": {k.removeprefix(TAG_DATASET_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DATASET_PREFIX)},
-        "sweep": {k.removeprefix(TAG_SWEEP_PREFIX): parse_param(v) for k, v in tags.items()
-                  if k.startswith(TAG_SWEEP_PREFIX)},
+        "sweep": {
+            k.removeprefix(TAG_SWEEP_PREFIX): parse_param(v) for k, v in tags.items() if k.startswith(TAG_SWEEP_PREFIX)
+        },
         "architectures": architectures,
         "matched": matched,
     }
@@ -117,7 +146,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
 def _seed_records(client, experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
     seeds = []
     for seed_run in search_all(client, experiment_id, run_filter(parent_run_id, "seed")):
-        if seed_run.info.status == "KILLED":  # interrupted, then rerun
+        if seed_run.info.status == RunStatus.KILLED:  # interrupted, then rerun
             continue
         seed = _trial_record(seed_run)
         seed["seed"] = int(seed_run.data.tags[TAG_SEED])
@@ -147,11 +176,12 @@ def _history(client, run) -> dict[str, list[list[float]]]:
     return history
 
 
-
-
 def training_views(uri: str, address: str) -> list[tuple[str, str]]:
     """(study, address) of each study's training-runs table in the MLflow UI served at `address`."""
     check_store(uri)
     experiments = store_client(uri).search_experiments(order_by=["name ASC"])
-    return [(experiment.name, f"{address}/#/experiments/{experiment.experiment_id}/runs")
-            for experiment in experiments if experiment.name != "Default"]
+    return [
+        (experiment.name, f"{address}/#/experiments/{experiment.experiment_id}/runs")
+        for experiment in experiments
+        if experiment.name != "Default"
+    ]

@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import ALL_EPOCH_METRICS, ALL_TEST_METRICS
+from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.store import (
-    TAG_ARCHITECTURE, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST, TAG_FAILURE, TAG_SEARCH, TAG_SEED, TAG_TRIAL_ID,
-    WEIGHTS_ARTIFACTS, check_store, client, parse_params, run_filter, search_all,
+    TAG_ARCHITECTURE,
+    TAG_BEST_TRIAL_ID,
+    TAG_CONFIG_DIGEST,
+    TAG_FAILURE,
+    TAG_SEARCH,
+    TAG_SEED,
+    TAG_TRIAL_ID,
+    WEIGHTS_ARTIFACTS,
+    check_store,
+    client,
+    parse_params,
+    run_filter,
+    search_all,
 )
 
 
@@ -27,7 +39,7 @@ class PreviousRun:
 
     @property
     def finished(self) -> bool:
-        return self.status == "FINISHED"
+        return self.status == RunStatus.FINISHED
 
 
 @dataclass
@@ -86,10 +98,12 @@ class RunReader:
         if experiment is None or experiment.lifecycle_stage == "deleted" or not config_digest:
             return None
         newest = self.client.search_runs(
-            [experiment.experiment_id], f"{run_filter(role='study')} and tags.`{TAG_CONFIG_DIGEST}` = '{config_digest}'",
-            max_results=1, order_by=["attributes.start_time DESC"],
+            [experiment.experiment_id],
+            f"{run_filter(role='study')} and tags.`{TAG_CONFIG_DIGEST}` = '{config_digest}'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
         )
-        if not newest or newest[0].info.status == "FINISHED":
+        if not newest or newest[0].info.status == RunStatus.FINISHED:
             return None
         runs = StudyRuns(experiment.experiment_id, newest[0].info.run_id, resumed=True)
         for role, found in (("architecture", runs.previous_architectures), ("matched", runs.previous_matched)):
@@ -103,17 +117,22 @@ class RunReader:
         experiment_id = self.client.get_run(parent_run_id).info.experiment_id
         results = []
         for run in self._children(experiment_id, parent_run_id, role):
-            if run.info.status not in ("FINISHED", "FAILED"):
+            if run.info.status not in (RunStatus.FINISHED, RunStatus.FAILED):
                 continue
-            metrics = {name.removeprefix("best_") if name.removeprefix("best_") in ALL_EPOCH_METRICS else name: value
-                       for name, value in run.data.metrics.items() if name not in ALL_EPOCH_METRICS}
-            results.append(TrialResult(
-                trial_id=run.data.tags[TAG_TRIAL_ID if role == "trial" else TAG_SEED],
-                hyperparameters=parse_params(run.data.params, leave_out=fixed_params),
-                status=run.info.status,
-                metrics=metrics,
-                failure_reason=run.data.tags.get(TAG_FAILURE),
-            ))
+            metrics = {
+                name.removeprefix("best_") if name.removeprefix("best_") in ALL_EPOCH_METRICS else name: value
+                for name, value in run.data.metrics.items()
+                if name not in ALL_EPOCH_METRICS
+            }
+            results.append(
+                TrialResult(
+                    trial_id=run.data.tags[TAG_TRIAL_ID if role == "trial" else TAG_SEED],
+                    hyperparameters=parse_params(run.data.params, leave_out=fixed_params),
+                    status=run.info.status,
+                    metrics=metrics,
+                    failure_reason=run.data.tags.get(TAG_FAILURE),
+                )
+            )
         return results
 
     def finished_outcome(self, architecture: str, run_id: str, fixed_params: Iterable[str]) -> ArchitectureOutcome:
@@ -138,16 +157,20 @@ class RunReader:
         if experiment is None:
             return None
         running = self.client.search_runs(
-            [experiment.experiment_id], run_filter(role="study", status="RUNNING"),
-            max_results=10, order_by=["attributes.start_time DESC"],
+            [experiment.experiment_id],
+            run_filter(role="study", status=RunStatus.RUNNING),
+            max_results=10,
+            order_by=["attributes.start_time DESC"],
         )
         match = next((run for run in running if run.data.tags.get(TAG_CONFIG_DIGEST) == config_digest), None)
         if match is None:
             if running:
                 other = running[0].data.tags.get(TAG_CONFIG_DIGEST)
-                raise UserError(f"study {study}: the chief runs it with another config (digest {other}, this "
-                                f"worker's {config_digest}); give the worker the chief's experiment file and --set "
-                                "options (tracking.uri, tuner.dir and report.dir may differ)")
+                raise UserError(
+                    f"study {study}: the chief runs it with another config (digest {other}, this "
+                    f"worker's {config_digest}); give the worker the chief's experiment file and --set "
+                    "options (tracking.uri, tuner.dir and report.dir may differ)"
+                )
             return None
         runs = StudyRuns(experiment.experiment_id, match.info.run_id)
         self.refresh_architectures(runs)
@@ -160,7 +183,7 @@ class RunReader:
         for child in self._children(runs.experiment_id, runs.study_run_id, "architecture"):
             name = child.data.tags[TAG_ARCHITECTURE]
             runs.architecture_run_ids[name] = child.info.run_id
-            searching = child.info.status == "RUNNING" and child.data.tags.get(TAG_SEARCH) == "searching"
+            searching = child.info.status == RunStatus.RUNNING and child.data.tags.get(TAG_SEARCH) == "searching"
             states[name] = "searching" if searching else "done"
         return states
 
@@ -171,7 +194,7 @@ class RunReader:
     def trial_weights(self, parent_run_id: str, trial_id: str, folder: str) -> str:
         """Put the weight files a worker logged with trial `trial_id` under `parent_run_id` into `folder`."""
         experiment_id = self.client.get_run(parent_run_id).info.experiment_id
-        found = self._children(experiment_id, parent_run_id, status="FINISHED", trial_id=trial_id)
+        found = self._children(experiment_id, parent_run_id, status=RunStatus.FINISHED, trial_id=trial_id)
         if not found:
             raise RuntimeError(f"trial {trial_id} under run {parent_run_id} has no finished run with weights")
         Path(folder).mkdir(parents=True, exist_ok=True)

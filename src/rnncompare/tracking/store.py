@@ -12,8 +12,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -67,7 +68,7 @@ def is_server(uri: str) -> bool:
 def _sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(uri[len("sqlite:///"):])
+    return Path(uri[len("sqlite:///") :])
 
 
 def client(uri: str):
@@ -156,8 +157,13 @@ def check_store(uri: str, timeout_seconds: float = 5.0, key: str = "tracking.uri
 
 
 # The package that provides each database driver SQLAlchemy may ask for (its default for postgresql:// is psycopg 3)
-DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
-                   "pymysql": "pymysql", "pyodbc": "pyodbc"}
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+    "pyodbc": "pyodbc",
+}
 
 
 def _check_database_driver(uri: str, key: str) -> None:
@@ -174,8 +180,10 @@ def _check_database_driver(uri: str, key: str) -> None:
     except ImportError as exc:
         module = exc.name or dialect.driver
         package = DRIVER_PACKAGES.get(module, module)
-        raise UserError(f"{key}: {uri.split('://')[0]}:// needs the database driver {module}, which is not "
-                        f"installed: .venv/bin/pip install '{package}'") from None
+        raise UserError(
+            f"{key}: {uri.split('://')[0]}:// needs the database driver {module}, which is not "
+            f"installed: .venv/bin/pip install '{package}'"
+        ) from None
 
 
 def writable_folder(folder: Path) -> bool:
@@ -254,8 +262,9 @@ def search_all(mlflow_client, experiment_id: str, filter_string: str, order_by: 
             return runs
 
 
-def run_filter(parent_run_id: str | None = None, role: str | None = None, status: str | None = None,
-               **tags: str) -> str:
+def run_filter(
+    parent_run_id: str | None = None, role: str | None = None, status: str | None = None, **tags: str
+) -> str:
     """An MLflow filter string on the run tree: the runs under `parent_run_id` with `role` (and `status`, and
     other rnncompare tags given by their short name, e.g. ``trial_id="3"``)."""
     conditions = []
@@ -269,13 +278,30 @@ def run_filter(parent_run_id: str | None = None, role: str | None = None, status
     return " and ".join(conditions)
 
 
-def server_command(backend_store_uri: str, artifacts_destination: str, host: str, port: int,
-                   workers: int = 1) -> list[str]:
+def server_command(
+    backend_store_uri: str, artifacts_destination: str, host: str, port: int, workers: int = 1, auth: bool = False
+) -> list[str]:
     """The `mlflow server` command line for a team's tracking server: a database backend store, and artifacts
-    proxied by the server itself (clients need no access to the artifact folder or bucket)."""
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
-            "--artifacts-destination", artifacts_destination, "--serve-artifacts",
-            "--host", host, "--port", str(port), "--workers", str(workers)]
+    proxied by the server itself (clients need no access to the artifact folder or bucket); with `auth`, MLflow's
+    basic-auth app (configured by `auth.auth_environment`)."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--artifacts-destination",
+        artifacts_destination,
+        "--serve-artifacts",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *(["--app-name", "basic-auth"] if auth else []),
+    ]
 
 
 def loopback_server_command(store_uri: str, host: str, port: int) -> list[str]:
@@ -283,9 +309,23 @@ def loopback_server_command(store_uri: str, host: str, port: int) -> list[str]:
     machine: it is the one writer to the file, and artifacts stay where the local store keeps them (each process
     writes its own, as with the store alone)."""
     path = (_sqlite_path(store_uri) or Path("mlruns/mlflow.db")).resolve()
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{path}",
-            "--default-artifact-root", (path.parent / "artifacts").as_uri(), "--no-serve-artifacts",
-            "--host", host, "--port", str(port), "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{path}",
+        "--default-artifact-root",
+        (path.parent / "artifacts").as_uri(),
+        "--no-serve-artifacts",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 def ui_command(uri: str, host: str, port: int) -> list[str]:

@@ -15,37 +15,66 @@ depends on which run happens to be active.
 
 from __future__ import annotations
 
-import time
 import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from rnncompare.core.metrics import ALL_EPOCH_METRICS
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import ArchitectureOutcome
 from rnncompare.runtime.backend import current_backend
-from rnncompare.core.trials import ArchitectureOutcome, TrialResult
 from rnncompare.tracking.model_log import log_keras_models
 from rnncompare.tracking.runs import RunReader, StudyRuns
 from rnncompare.tracking.store import (
-    CONFIG_ARTIFACT, INTERRUPTED, TAG_ARCHITECTURE, TAG_BACKEND, TAG_BEST_TRIAL_ID, TAG_CONFIG_DIGEST,
-    TAG_DATASET_PREFIX, TAG_DIAGNOSTIC_PREFIX, TAG_EXPERIMENT_KIND, TAG_FAILURE, TAG_GIT_COMMIT, TAG_MATCHED_TO,
-    TAG_NOTE, TAG_ORACLE, TAG_PARENT, TAG_ROLE, TAG_SEARCH, TAG_SEED, TAG_SEED_MODEL, TAG_SOURCE_NAME,
-    TAG_SOURCE_TYPE, TAG_STUDY, TAG_SWEEP_PREFIX, TAG_TRIAL_ID, TAG_VERDICT_PREFIX, TAG_VERSION_PREFIX, TAG_WORKER,
+    CONFIG_ARTIFACT,
+    INTERRUPTED,
+    TAG_ARCHITECTURE,
+    TAG_BACKEND,
+    TAG_BEST_TRIAL_ID,
+    TAG_CONFIG_DIGEST,
+    TAG_DATASET_PREFIX,
+    TAG_DIAGNOSTIC_PREFIX,
+    TAG_EXPERIMENT_KIND,
+    TAG_FAILURE,
+    TAG_GIT_COMMIT,
+    TAG_MATCHED_TO,
+    TAG_NOTE,
+    TAG_ORACLE,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SEARCH,
+    TAG_SEED_MODEL,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_STUDY,
+    TAG_SWEEP_PREFIX,
+    TAG_TRIAL_ID,
+    TAG_VERDICT_PREFIX,
+    TAG_VERSION_PREFIX,
     TRAINING_KIND,
-    WEIGHTS_ARTIFACTS, artifact_location, flatten, metrics_batch, params_batch, run_filter, search_all, tags_batch,
+    artifact_location,
+    flatten,
+    metrics_batch,
+    params_batch,
+    run_filter,
+    search_all,
+    tags_batch,
 )
+from rnncompare.tracking.trial_logger import TrialLogger
 
 
-# a running trial's per-epoch metrics are written at most this often (and when it ends)
-EPOCH_FLUSH_SECONDS = 5.0
-MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one `log_batch`
-FLUSH_AT_METRICS = MAX_METRICS_PER_BATCH - 100  # so a trial's last epochs and its summary fit in one write
 class Tracker(RunReader):
     """Writes a study's run tree. Create with `Tracker.connect(uri)` after the config and data are valid."""
 
-    def __init__(self, uri: str, source_name: str | None = None, git_commit: str | None = None,
-                 artifacts_beside: str | None = None):
+    def __init__(
+        self,
+        uri: str,
+        source_name: str | None = None,
+        git_commit: str | None = None,
+        artifacts_beside: str | None = None,
+    ):
         super().__init__(uri)
         # a loopback server in front of a local store: new experiments keep their artifacts beside that store
         self.artifacts_beside = artifacts_beside or uri
@@ -74,8 +103,15 @@ class Tracker(RunReader):
             self._open_run_ids.remove(run_id)
 
     def start_study(
-        self, study: str, resolved_config: Mapping[str, Any], versions: Mapping[str, str], dataset: Mapping[str, str], swept: Mapping[str, Any] | None = None, config_digest: str = "",
-        resume: StudyRuns | None = None, oracle: str | None = None,
+        self,
+        study: str,
+        resolved_config: Mapping[str, Any],
+        versions: Mapping[str, str],
+        dataset: Mapping[str, str],
+        swept: Mapping[str, Any] | None = None,
+        config_digest: str = "",
+        resume: StudyRuns | None = None,
+        oracle: str | None = None,
     ) -> StudyRuns:
         """Open the study run: reopen `resume` (found by `find_resumable`), else create the experiment if needed
         and a new study run with config, versions and dataset.
@@ -102,8 +138,12 @@ class Tracker(RunReader):
             tags[TAG_ORACLE] = oracle
         tags.update({f"{TAG_VERSION_PREFIX}{name}": version for name, version in versions.items()})
         tags.update({f"{TAG_DATASET_PREFIX}{key}": value for key, value in dataset.items()})
-        tags.update({f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
-                     for key, value in (swept or {}).items()})
+        tags.update(
+            {
+                f"{TAG_SWEEP_PREFIX}{key}": yaml.safe_dump(value).strip().removesuffix("...").strip()
+                for key, value in (swept or {}).items()
+            }
+        )
         run_id = self.open_run(experiment_id, tags, study)
         self.client.log_batch(run_id, params=params_batch(flatten(resolved_config)))
         self.client.log_text(run_id, yaml.safe_dump(dict(resolved_config), sort_keys=False), CONFIG_ARTIFACT)
@@ -111,19 +151,22 @@ class Tracker(RunReader):
 
     def close_interrupted_runs(self, experiment_id: str) -> None:
         """Mark every run a killed process left RUNNING as interrupted (a SIGKILL cannot close its runs)."""
-        for run in search_all(self.client, experiment_id, run_filter(status="RUNNING")):
+        for run in search_all(self.client, experiment_id, run_filter(status=RunStatus.RUNNING)):
             self.mark_interrupted(run.info.run_id)
 
     def mark_interrupted(self, run_id: str, reason: str = INTERRUPTED) -> None:
         """Close a run whose process died (or fell silent) as KILLED, tagged with `reason` (it is run again)."""
         self.client.set_tag(run_id, TAG_FAILURE, reason)
-        self.client.set_terminated(run_id, "KILLED")
+        self.client.set_terminated(run_id, RunStatus.KILLED)
 
     def mark_abandoned(self, architecture_run_id: str, trial_id: str, worker: str, reason: str) -> None:
         """Close as KILLED the run of `trial_id` that `worker` left RUNNING when it fell silent (see
         `TrialLogger.trial_ended` for a worker that comes back)."""
-        for run in search_all(self.client, self.client.get_run(architecture_run_id).info.experiment_id,
-                              run_filter(architecture_run_id, status="RUNNING", trial_id=trial_id, worker=worker)):
+        for run in search_all(
+            self.client,
+            self.client.get_run(architecture_run_id).info.experiment_id,
+            run_filter(architecture_run_id, status=RunStatus.RUNNING, trial_id=trial_id, worker=worker),
+        ):
             self.mark_interrupted(run.info.run_id, reason)
 
     def settle_trial_runs(self, architecture_run_id: str, completed: Iterable[str]) -> None:
@@ -136,23 +179,29 @@ class Tracker(RunReader):
         for run in search_all(self.client, experiment_id, run_filter(architecture_run_id, "trial")):
             by_trial.get(run.data.tags.get(TAG_TRIAL_ID), []).append(run)
         for trial_id, runs in by_trial.items():
-            finished = sorted((run for run in runs if run.info.status == "FINISHED"),
-                              key=lambda run: (run.info.end_time or 0, run.info.run_id))
+            finished = sorted(
+                (run for run in runs if run.info.status == RunStatus.FINISHED),
+                key=lambda run: (run.info.end_time or 0, run.info.run_id),
+            )
             if not finished:
-                finished = [run for run in runs if run.info.status == "KILLED" and "epochs_run" in run.data.metrics][:1]
+                finished = [
+                    run for run in runs if run.info.status == RunStatus.KILLED and "epochs_run" in run.data.metrics
+                ][:1]
                 for run in finished:
-                    self.client.set_terminated(run.info.run_id, "FINISHED")
+                    self.client.set_terminated(run.info.run_id, RunStatus.FINISHED)
             if finished and TAG_FAILURE in finished[0].data.tags:  # the mark of a close that the worker's overtook
                 self.client.delete_tag(finished[0].info.run_id, TAG_FAILURE)
             for extra in finished[1:]:
-                self.mark_interrupted(extra.info.run_id, f"trial {trial_id} ran twice; run {finished[0].info.run_id} "
-                                                         "is the one that counts")
+                self.mark_interrupted(
+                    extra.info.run_id,
+                    f"trial {trial_id} ran twice; run {finished[0].info.run_id} is the one that counts",
+                )
 
     def reopen(self, run_id: str) -> None:
         """Mark a run of an interrupted study RUNNING again, to be finished by this process."""
         if TAG_FAILURE in self.client.get_run(run_id).data.tags:  # the "interrupted" mark no longer holds
             self.client.delete_tag(run_id, TAG_FAILURE)
-        self.client.update_run(run_id, status="RUNNING")
+        self.client.update_run(run_id, status=RunStatus.RUNNING)
         if run_id not in self._open_run_ids:
             self._open_run_ids.append(run_id)
 
@@ -179,8 +228,9 @@ class Tracker(RunReader):
                 source = str(Path(task.source).resolve())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a file path resolves to a local source, with a FutureWarning
-                dataset = mlflow.data.from_numpy(x, targets=y, source=source, name=f"{task.name}-{split}",
-                                                 digest=task.digest(split))
+                dataset = mlflow.data.from_numpy(
+                    x, targets=y, source=source, name=f"{task.name}-{split}", digest=task.digest(split)
+                )
             inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", split)]))
         self.client.log_inputs(runs.study_run_id, datasets=inputs)
 
@@ -192,17 +242,27 @@ class Tracker(RunReader):
         else:
             run_id = self.open_run(
                 runs.experiment_id,
-                {TAG_ROLE: "architecture", TAG_STUDY: study, TAG_ARCHITECTURE: architecture,
-                 TAG_PARENT: runs.study_run_id},
+                {
+                    TAG_ROLE: "architecture",
+                    TAG_STUDY: study,
+                    TAG_ARCHITECTURE: architecture,
+                    TAG_PARENT: runs.study_run_id,
+                },
                 architecture,
             )
         runs.architecture_run_ids[architecture] = run_id
         return run_id
 
     def trial_logger(
-        self, runs: StudyRuns, study: str, architecture: str, fixed_params: Mapping[str, Any], role: str = "trial",
-        parent_run_id: str | None = None, worker: str | None = None,
-    ) -> "TrialLogger":
+        self,
+        runs: StudyRuns,
+        study: str,
+        architecture: str,
+        fixed_params: Mapping[str, Any],
+        role: str = "trial",
+        parent_run_id: str | None = None,
+        worker: str | None = None,
+    ) -> TrialLogger:
         """A `TrialObserver` writing each trial (role ``trial``) or seed run (role ``seed``) under the architecture
         run (or under `parent_run_id`, e.g. a budget-matched run). A `worker`'s trial runs carry its name and the
         trial's weights, which the chief scores on the test split."""
@@ -210,7 +270,12 @@ class Tracker(RunReader):
         return TrialLogger(self, runs.experiment_id, study, architecture, fixed_params, role, parent, worker)
 
     def start_matched(
-        self, runs: StudyRuns, study: str, architecture: str, reference: str, hyperparameters: Mapping[str, Any],
+        self,
+        runs: StudyRuns,
+        study: str,
+        architecture: str,
+        reference: str,
+        hyperparameters: Mapping[str, Any],
         params_total: int,
     ) -> str:
         """Open the run of `architecture` resized to `reference`'s parameter budget, under the study run (or
@@ -221,31 +286,37 @@ class Tracker(RunReader):
             return previous.run_id
         run_id = self.open_run(
             runs.experiment_id,
-            {TAG_ROLE: "matched", TAG_STUDY: study, TAG_ARCHITECTURE: architecture, TAG_MATCHED_TO: reference,
-             TAG_PARENT: runs.study_run_id},
+            {
+                TAG_ROLE: "matched",
+                TAG_STUDY: study,
+                TAG_ARCHITECTURE: architecture,
+                TAG_MATCHED_TO: reference,
+                TAG_PARENT: runs.study_run_id,
+            },
             f"{architecture}-at-{reference}-budget",
         )
-        self.client.log_batch(run_id, params=params_batch(hyperparameters),
-                              metrics=metrics_batch({"params_total": params_total}))
+        self.client.log_batch(
+            run_id, params=params_batch(hyperparameters), metrics=metrics_batch({"params_total": params_total})
+        )
         return run_id
 
     def finish_matched(self, run_id: str, seed_metrics: Mapping[str, float]) -> None:
         """Put the seed statistics on a budget-matched run and close it (FAILED when no seed finished)."""
         self.client.log_batch(run_id, metrics=metrics_batch(seed_metrics))
-        self.close_run(run_id, "FINISHED" if seed_metrics.get("seeds_finished") else "FAILED")
+        self.close_run(run_id, RunStatus.FINISHED if seed_metrics.get("seeds_finished") else RunStatus.FAILED)
 
     def finish_architecture(self, run_id: str, outcome: ArchitectureOutcome, fixed_params: Mapping[str, Any]) -> None:
         """Put the best trial's hyperparameters and metrics, its test scores and the seed statistics on the run."""
         # A child run that never heard its end (a bug, or a fit killed from inside) must not stay RUNNING.
         for child_id in [r for r in self._open_run_ids if r in self._children_of.get(run_id, ())]:
             self.client.set_tag(child_id, TAG_FAILURE, "the run ended without reporting a result")
-            self.close_run(child_id, "FAILED")
-        failed = sum(trial.status == "FAILED" for trial in outcome.trials)
+            self.close_run(child_id, RunStatus.FAILED)
+        failed = sum(trial.status == RunStatus.FAILED for trial in outcome.trials)
         counts = {"trials_finished": len(outcome.trials) - failed, "trials_failed": failed, **outcome.seed_metrics}
         if not outcome.selected:
             self.client.log_batch(run_id, metrics=metrics_batch(counts))
             self.client.set_tag(run_id, TAG_FAILURE, "every trial failed")
-            self.close_run(run_id, "FAILED")
+            self.close_run(run_id, RunStatus.FAILED)
             return
         self.client.log_batch(
             run_id,
@@ -253,10 +324,16 @@ class Tracker(RunReader):
             params=params_batch({**fixed_params, **outcome.best_hyperparameters}),
         )
         self.client.set_tag(run_id, TAG_BEST_TRIAL_ID, outcome.best_trial_id)
-        self.close_run(run_id, "FINISHED")
+        self.close_run(run_id, RunStatus.FINISHED)
 
-    def log_models(self, run_id: str, model, input_example, registered_name: str | None = None,
-                   seed_model: tuple[str, Any] | None = None) -> None:
+    def log_models(
+        self,
+        run_id: str,
+        model,
+        input_example,
+        registered_name: str | None = None,
+        seed_model: tuple[str, Any] | None = None,
+    ) -> None:
         """Log an architecture's selected Keras model as "model" (registered as `registered_name` if given) and a
         seed run's as "seed_model" (its seed tagged on the run), with MLflow's Keras flavour, a signature and an
         input example: ``mlflow.pyfunc.load_model("runs:/<run>/model")`` predicts."""
@@ -271,10 +348,15 @@ class Tracker(RunReader):
         for path in files:
             self.client.log_artifact(runs.study_run_id, str(path), artifact_path="report")
 
-    def log_review(self, runs: StudyRuns, notes: Mapping[str, str],
-                   diagnostics: Mapping[str, Mapping[str, Any] | None],
-                   figures: Mapping[str, Iterable[Path]], study_metrics: Mapping[str, float],
-                   verdicts: Mapping[str, str]) -> None:
+    def log_review(
+        self,
+        runs: StudyRuns,
+        notes: Mapping[str, str],
+        diagnostics: Mapping[str, Mapping[str, Any] | None],
+        figures: Mapping[str, Iterable[Path]],
+        study_metrics: Mapping[str, float],
+        verdicts: Mapping[str, str],
+    ) -> None:
         """Put what a reviewer reads in the MLflow UI on the runs: each run's description (`notes`, the study's
         under ``""``), the study run's own `study_metrics` and each pair's verdict (``"<a>_vs_<b>"``) as tags,
         each architecture's diagnostics as tags and metrics, and its own figures."""
@@ -287,10 +369,16 @@ class Tracker(RunReader):
             found = diagnostics.get(architecture)
             metrics = {}
             if found:
-                tags.update({f"{TAG_DIAGNOSTIC_PREFIX}{name}": str(found[name]).lower()
-                             for name in ("learned", "budget_limited", "plateau_stop") if found.get(name) is not None})
+                tags.update(
+                    {
+                        f"{TAG_DIAGNOSTIC_PREFIX}{name}": str(found[name]).lower()
+                        for name in ("learned", "budget_limited", "plateau_stop")
+                        if found.get(name) is not None
+                    }
+                )
                 tags[f"{TAG_DIAGNOSTIC_PREFIX}search_edges"] = (
-                    ", ".join(f"{key}={edge}" for key, edge in found["search_edges"].items()) or "none")
+                    ", ".join(f"{key}={edge}" for key, edge in found["search_edges"].items()) or "none"
+                )
                 metrics = {name: found[name] for name in ("skill_mean", "still_improving_fraction") if name in found}
             self.client.log_batch(run_id, metrics=metrics_batch(metrics), tags=tags_batch(tags))
 
@@ -299,93 +387,3 @@ class Tracker(RunReader):
         KILLED when the study or a worker broke off)."""
         for run_id in reversed(list(self._open_run_ids)):
             self.close_run(run_id, status)
-
-
-class TrialLogger:
-    """A `TrialObserver` that writes trials as they happen: one run per trial, one batched call per epoch."""
-
-    def __init__(
-        self, tracker: Tracker, experiment_id: str, study: str, architecture: str, fixed: Mapping[str, Any],
-        role: str, parent_run_id: str, worker: str | None = None,
-    ):
-        self.tracker = tracker
-        self.client = tracker.client
-        self.experiment_id = experiment_id
-        self.study = study
-        self.architecture = architecture
-        self.fixed = dict(fixed)
-        self.role = role
-        self.parent_run_id = parent_run_id
-        self.worker = worker
-        self.run_ids: dict[str, str] = {}
-        self._pending: dict[str, list] = {}
-        self._flushed: dict[str, float] = {}
-
-    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
-        id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
-        tags = {TAG_ROLE: self.role, TAG_STUDY: self.study, TAG_ARCHITECTURE: self.architecture, id_tag: trial_id,
-                TAG_PARENT: self.parent_run_id}
-        if self.worker is not None:
-            tags[TAG_WORKER] = self.worker
-            self._close_interrupted(trial_id)
-        run_id = self.tracker.open_run(self.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}")
-        self.run_ids[trial_id] = run_id
-        self._flushed[trial_id] = time.monotonic()
-        self.client.log_batch(run_id, params=params_batch({**self.fixed, **hyperparameters}))
-
-    def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
-        pending = self._pending.setdefault(trial_id, [])
-        pending.extend(metrics_batch(metrics, step=epoch))
-        # one write per few seconds, not per epoch: the UI's curves stay current, the store is not hammered
-        if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > FLUSH_AT_METRICS:
-            self._flush(trial_id)
-
-    def _flush(self, trial_id: str, also: Sequence = ()) -> None:
-        pending = self._pending.pop(trial_id, [])
-        together = len(pending) + len(also) <= MAX_METRICS_PER_BATCH
-        for batch in [[*pending, *also]] if together else [pending, list(also)]:
-            if batch:
-                self.client.log_batch(self.run_ids[trial_id], metrics=batch)
-        self._flushed[trial_id] = time.monotonic()
-
-    def trial_ended(self, result: TrialResult) -> None:
-        run_id = self.run_ids[result.trial_id]
-        # The summary keys `loss`, `accuracy`, ... would clash with the per-epoch series: prefix them with best_.
-        summary = {(f"best_{name}" if name in ALL_EPOCH_METRICS else name): value
-                   for name, value in result.metrics.items()} if result.status == "FINISHED" else {}
-        self._flush(result.trial_id, also=metrics_batch(summary))  # the last epochs and the summary: one write
-        if result.status == "FINISHED" and self.worker is not None:
-            for path in result.weights_files:
-                self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)
-        # A worker's result is all written before it checks whether its run still counts, so that the chief can
-        # settle a run whose close raced with its own (`Tracker.settle_trial_runs`).
-        if self.worker is not None and self._superseded(result.trial_id, run_id):
-            return
-        if result.status == "FAILED":
-            self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
-            self.tracker.close_run(run_id, "FAILED")
-            return
-        self.tracker.close_run(run_id, "FINISHED")
-
-    def _superseded(self, trial_id: str, run_id: str) -> bool:
-        """Whether this worker's run of `trial_id` was closed while it ran (the chief's lease ran out, or the chief
-        restarted) and another run of the trial runs or finished: then this one stays KILLED, so that the trial
-        has one finished run. With no other run, this one is finished after all."""
-        if self.tracker.run_status(run_id) == "RUNNING":
-            return False
-        others = [run for run in search_all(self.client, self.experiment_id,
-                                            run_filter(self.parent_run_id, trial_id=trial_id))
-                  if run.info.run_id != run_id and run.info.status in ("RUNNING", "FINISHED")]
-        if others:
-            self.tracker.forget(run_id)
-            return True
-        self.tracker.reopen(run_id)
-        return False
-
-    def _close_interrupted(self, trial_id: str) -> None:
-        # The chief gives a restarted worker back the trial it was running; that trial's run from before the
-        # restart is still RUNNING. A trial taken off a silent worker had its run closed by the chief before it was
-        # handed on; if that worker came back and reopened it, the chief settles the two after the search.
-        for run in search_all(self.client, self.experiment_id,
-                              run_filter(self.parent_run_id, status="RUNNING", trial_id=trial_id)):
-            self.tracker.mark_interrupted(run.info.run_id)

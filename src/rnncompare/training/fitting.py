@@ -1,40 +1,35 @@
 """One fit, observed: per-epoch history and timing, the summary of a fit, and the one test scoring.
 
-Shared by the search (`tuning`) and the seed runs (`evaluation`), so a trial and a seed run are measured the same
+Shared by the search (`tuning`) and the seed runs (`seed_runs`), so a trial and a seed run are measured the same
 way. Keras is imported only when a fit happens.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import signal
 import threading
 import time
 
 import numpy as np
 
-from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
-from rnncompare.training.models import count_parameters
 from rnncompare.compat.jax import cheaper_cpu_fusions
-from rnncompare.tasks import TaskData
+from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
 from rnncompare.core.trials import TrialObserver
+from rnncompare.tasks import TaskData
+from rnncompare.training.models import count_parameters
 
-FAULT_VARIABLE = "RNNCOMPARE_KILL_AT_EPOCH"
 # The most input values (samples x steps x features) scored in one batch under JAX; a larger split is scored in
 # batches of the fit's size (and pays a compile for its last, partial batch).
 ONE_BATCH_VALUES = 1 << 22
 # Under JAX on CPU, XLA's older kernels for fused element-wise work compile a new model's steps about 0.9 s faster
-# and train about 5.5e-7 s slower per sequence step of a batch row (2 cores, 2026-11-29: digits, the adding
-# problem at 10, 50 and 100 steps, LSTM and GRU of 32 and 64 units): they repay below this many sequence steps
-# trained per model compiled (`compiles_outweigh_training`).
+# and train about 5.5e-7 s slower per sequence step of a batch row: they repay below this many sequence steps
+# trained per model compiled (`compiles_outweigh_training`; measurements in docs/performance.md).
 SEQUENCE_STEPS_PER_COMPILE = 1_600_000
-_epochs_seen = 0
 
 
 def compiles_outweigh_training(config, task: TaskData) -> bool:
     """Whether a study's new models cost more to compile than its fits cost to train, in the measure that decides
-    XLA's CPU kernels (`runtime.cheaper_cpu_fusions`): the sequence steps an architecture trains at most (its trials
+    XLA's CPU kernels (`compat.jax.cheaper_cpu_fusions`): the sequence steps an architecture trains at most (its trials
     and seed runs, every epoch) against the models it compiles at most (a trial's width is its model: the dropout
     and learning rate are not compiled in).
 
@@ -51,7 +46,7 @@ def compiles_outweigh_training(config, task: TaskData) -> bool:
 
 def choose_cpu_kernels(config, task: TaskData) -> bool:
     """Before JAX starts: XLA's faster-compiling CPU kernels for a study whose compiles outweigh its training
-    (`compiles_outweigh_training`, `runtime.cheaper_cpu_fusions`). Returns whether they are in use."""
+    (`compiles_outweigh_training`, `compat.jax.cheaper_cpu_fusions`). Returns whether they are in use."""
     return compiles_outweigh_training(config, task) and cheaper_cpu_fusions()
 
 
@@ -66,16 +61,6 @@ def early_stopping(config):
     return keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.training.patience, restore_best_weights=True
     )
-
-
-def _fault_point() -> None:
-    # Fault injection for the resume tests: with RNNCOMPARE_KILL_AT_EPOCH=k the process sends itself SIGKILL at
-    # the end of its k-th epoch (trials and seed runs counted together), exactly like `kill -9` from outside.
-    global _epochs_seen
-    _epochs_seen += 1
-    target = os.environ.get(FAULT_VARIABLE)
-    if target and _epochs_seen == int(target):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[str, ...]):
@@ -108,22 +93,23 @@ def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[
             for name in epoch_metrics:
                 self.history[name].append(metrics.get(name, math.nan))
             observer.epoch_ended(trial_id, epoch + 1, metrics)
-            _fault_point()
             if not all(math.isfinite(value) for value in metrics.values()):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
 
         def summary(self, objective: str, score: str) -> dict[str, float]:
             """`summarize_epochs` of this fit, with the model's parameter counts."""
-            return {**summarize_epochs(self.history, self.epochs, self.seconds, objective, score),
-                    **{name: float(count) for name, count in self.parameters.items()}}
+            return {
+                **summarize_epochs(self.history, self.epochs, self.seconds, objective, score),
+                **{name: float(count) for name, count in self.parameters.items()},
+            }
 
     return EpochRecorder()
 
 
 def validation_compiled_ahead(arguments: dict):
     """A Keras callback for a fit with `arguments` (`fit_arguments`'s) that, under JAX with the persistent
-    compilation cache on as a study sets it (`runtime.use_compile_cache`), compiles a new model's validation step
+    compilation cache on as a study sets it (`runtime.xla.use_compile_cache`), compiles a new model's validation step
     in a background thread as the fit starts, while the main thread compiles its training step; the first
     validation waits for that thread and loads the step from the cache instead of compiling it.
 
@@ -138,8 +124,9 @@ def validation_compiled_ahead(arguments: dict):
     import keras
 
     rows = arguments.get("validation_batch_size") or arguments.get("batch_size")
-    first_batch = [((min(rows, len(array)), *array.shape[1:]), array.dtype.name)
-                   for array in arguments["validation_data"]]
+    first_batch = [
+        ((min(rows, len(array)), *array.shape[1:]), array.dtype.name) for array in arguments["validation_data"]
+    ]
 
     class ValidationCompiledAhead(keras.callbacks.Callback):
         def __init__(self):
@@ -152,9 +139,10 @@ def validation_compiled_ahead(arguments: dict):
             import jax
 
             model = self.model
-            state = tuple([jax.ShapeDtypeStruct(variable.shape, variable.dtype) for variable in variables]
-                          for variables in (model.trainable_variables, model.non_trainable_variables,
-                                            model.metrics_variables))
+            state = tuple(
+                [jax.ShapeDtypeStruct(variable.shape, variable.dtype) for variable in variables]
+                for variables in (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)
+            )
             data = tuple(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in first_batch)
 
             # Traced here, in the main thread: Keras's layers keep per-call state (an RNN's dropout masks), so a
@@ -162,13 +150,13 @@ def validation_compiled_ahead(arguments: dict):
             # Where either fails, the first validation compiles the step as it always does.
             try:
                 lowered = jax.jit(model.test_step, donate_argnums=0).lower(state, data)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return
 
             def compile_step():
                 try:
                     lowered.compile()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
 
             self._thread = threading.Thread(target=compile_step, name="rnncompare-validation-compile", daemon=True)
@@ -195,13 +183,20 @@ def _compiles_ahead(model) -> bool:
         return False
     import jax
 
-    return (bool(model.jit_compile) and keras.distribution.distribution() is None
-            and not keras.config.is_nnx_enabled() and bool(jax.config.jax_compilation_cache_dir)
-            and jax.config.jax_persistent_cache_min_compile_time_secs == 0)
+    return (
+        bool(model.jit_compile)
+        and keras.distribution.distribution() is None
+        and not keras.config.is_nnx_enabled()
+        and bool(jax.config.jax_compilation_cache_dir)
+        and jax.config.jax_persistent_cache_min_compile_time_secs == 0
+    )
 
 
 def summarize_epochs(
-    history: dict[str, list[float]], epochs: list[int], seconds: list[float], objective: str = "val_loss",
+    history: dict[str, list[float]],
+    epochs: list[int],
+    seconds: list[float],
+    objective: str = "val_loss",
     score: str = "accuracy",
 ) -> dict[str, float]:
     """Summary metrics of one fit from its per-epoch history.
@@ -220,8 +215,10 @@ def summarize_epochs(
     sign = 1.0 if score_higher_is_better(score) else -1.0
 
     def gaps(index: int) -> tuple[float, float]:
-        return (float(history["val_loss"][index] - history["loss"][index]),
-                float(sign * (history[score][index] - history[f"val_{score}"][index])))
+        return (
+            float(history["val_loss"][index] - history["loss"][index]),
+            float(sign * (history[score][index] - history[f"val_{score}"][index])),
+        )
 
     timed = seconds[1:] if len(seconds) > 1 else seconds
     gap_loss, gap_score = gaps(best_index)
@@ -322,10 +319,17 @@ def fit_arguments(task: TaskData, batch_size: int) -> dict:
     if not _jax_in_use():
         return dict(x=task.x_train, y=task.y_train, validation_data=(task.x_val, task.y_val), batch_size=batch_size)
     length = evaluation_length(task)
-    validation = ((_padded(task.x_val, task.y_val, length), length) if length is not None
-                  else ((task.x_val, task.y_val), batch_size))
-    return dict(x=full_batches(task.x_train, task.y_train, batch_size), shuffle=False,
-                validation_data=validation[0], validation_batch_size=validation[1])
+    validation = (
+        (_padded(task.x_val, task.y_val, length), length)
+        if length is not None
+        else ((task.x_val, task.y_val), batch_size)
+    )
+    return dict(
+        x=full_batches(task.x_train, task.y_train, batch_size),
+        shuffle=False,
+        validation_data=validation[0],
+        validation_batch_size=validation[1],
+    )
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -343,14 +347,20 @@ def evaluate_test(model, task: TaskData, batch_size: int) -> dict[str, float]:
         (x, y, weights), batch = _padded(task.x_test, task.y_test, length), length
     results = model.evaluate(x, y, sample_weight=weights, batch_size=batch, verbose=0, return_dict=True)
     if task.kind == "regression":
-        return {"test_loss": float(results["loss"]), "test_mse": float(results["loss"]),
-                "test_mae": float(results["mae"])}
+        return {
+            "test_loss": float(results["loss"]),
+            "test_mse": float(results["loss"]),
+            "test_mae": float(results["mae"]),
+        }
     from sklearn.metrics import f1_score
 
     predicted = np.argmax(model.predict(x, batch_size=batch, verbose=0)[: len(task.x_test)], axis=-1)
     return {
         "test_loss": float(results["loss"]),
         "test_accuracy": float(results["accuracy"]),
-        "test_f1_macro": float(f1_score(task.y_test, predicted, average="macro",
-                                        labels=np.arange(task.output_spec.classes), zero_division=0)),
+        "test_f1_macro": float(
+            f1_score(
+                task.y_test, predicted, average="macro", labels=np.arange(task.output_spec.classes), zero_division=0
+            )
+        ),
     }

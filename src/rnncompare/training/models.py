@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rnncompare.core.architectures import KERAS_LAYERS
 from rnncompare.tasks import InputSpec, OutputSpec
@@ -17,10 +18,9 @@ from rnncompare.tasks import InputSpec, OutputSpec
 WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weighted losses over the sum of weights
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
 # Training steps per call of Keras's train function under JAX: one trip through its Python fit loop per 8 batches
-# instead of per batch (an LSTM(64) epoch on digits 12-25% faster, the same weights). Not under TensorFlow, which
-# traces the 8 steps into a graph loop: 0.2 s more per new model, a loss for short fits (4
-# models of 2 epochs: 5.0-5.5 s against 4.2-4.3 s; of 30 epochs: 18.3 s against 22.9 s). Batch hooks of callbacks
-# then see every 8th batch; rnncompare's callbacks have none.
+# instead of per batch (faster epochs, the same weights). Not under TensorFlow, which traces the 8 steps into a
+# graph loop: more time per new model, a loss for the short fits of a search. Batch hooks of callbacks then see
+# every 8th batch; rnncompare's callbacks have none.
 STEPS_PER_EXECUTION_JAX = 8
 
 
@@ -45,8 +45,9 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     layer_class = getattr(keras.layers, KERAS_LAYERS[values["architecture"]])
     if input_spec.vocabulary:
         inputs = keras.Input(shape=(input_spec.steps,), dtype="int32", name="tokens")
-        hidden = keras.layers.Embedding(input_spec.vocabulary, input_spec.embedding_dim, mask_zero=True,
-                                        name="embedding")(inputs)
+        hidden = keras.layers.Embedding(
+            input_spec.vocabulary, input_spec.embedding_dim, mask_zero=True, name="embedding"
+        )(inputs)
     else:
         inputs = keras.Input(shape=(input_spec.steps, input_spec.features), name="sequence")
         # Padding is zero at the end of a sequence: right-padded masks keep LSTM and GRU on the cuDNN kernel.
@@ -56,15 +57,24 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     dropout = rate_as_state_dropout_class() if rate_as_state else None
     for index in range(values["layers"]):
         name = f"{values['architecture']}_{index + 1}"
-        recurrent = layer_class(values["units"], dropout=0.0 if rate_as_state else values["dropout"],
-                                return_sequences=index < values["layers"] - 1, name=name)
+        recurrent = layer_class(
+            values["units"],
+            dropout=0.0 if rate_as_state else values["dropout"],
+            return_sequences=index < values["layers"] - 1,
+            name=name,
+        )
         if rate_as_state:  # the recurrent layer's own input dropout, from its cell's own seed generator
-            hidden = dropout(values["dropout"], per_sequence=True, seed_generator=recurrent.cell.seed_generator,
-                             name=f"{name}_input_dropout")(hidden)
+            hidden = dropout(
+                values["dropout"],
+                per_sequence=True,
+                seed_generator=recurrent.cell.seed_generator,
+                name=f"{name}_input_dropout",
+            )(hidden)
         hidden = recurrent(hidden)
     if rate_as_state:  # Keras's Dropout draws its seed from Python's generator; a layer of rate 0 was none
-        hidden = dropout(values["dropout"], seed=None if values["dropout"] > 0 else _seed_without_a_draw(),
-                         name="head_dropout")(hidden)
+        hidden = dropout(
+            values["dropout"], seed=None if values["dropout"] > 0 else _seed_without_a_draw(), name="head_dropout"
+        )(hidden)
     elif values["dropout"] > 0:
         hidden = keras.layers.Dropout(values["dropout"], name="head_dropout")(hidden)
     if output_spec.kind == "regression":
@@ -76,9 +86,12 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     model = keras.Model(inputs, outputs, name=f"{values['architecture']}_{values['layers']}x{values['units']}")
     # Weighted, so that rows of weight zero (`fitting` pads batches with them under JAX) count for nothing; with no
     # weights given, both are the plain means.
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]), loss=loss,
-                  weighted_metrics=metrics,
-                  steps_per_execution=STEPS_PER_EXECUTION_JAX if keras.config.backend() == "jax" else 1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=values["learning_rate"]),
+        loss=loss,
+        weighted_metrics=metrics,
+        steps_per_execution=STEPS_PER_EXECUTION_JAX if keras.config.backend() == "jax" else 1,
+    )
     return model
 
 
@@ -106,9 +119,13 @@ class CompiledModels:
         import keras
 
         fresh = build_model(hyperparameters, self.input_spec, self.output_spec)
-        program = tuple(sorted((name, value) for name, value in _checked(hyperparameters).items()
-                               if name != "learning_rate"
-                               and not (name == "dropout" and keras.config.backend() == "jax")))
+        program = tuple(
+            sorted(
+                (name, value)
+                for name, value in _checked(hyperparameters).items()
+                if name != "learning_rate" and not (name == "dropout" and keras.config.backend() == "jax")
+            )
+        )
         shared = self._by_program.get(program)
         if shared is None:
             self._by_program[program] = fresh
@@ -135,11 +152,10 @@ def rate_as_state_dropout_class():
 
     So models that differ only in dropout are one program: a study's trials of one width compile their training
     step once and train one model (`CompiledModels`), and later studies load it from JAX's compilation cache
-    (`runtime.use_compile_cache`), whatever their dropout and learning rate (Adam's is a variable already). With 4
+    (`runtime.xla.use_compile_cache`), whatever their dropout and learning rate (Adam's is a variable already). With 4
     widths and 4 dropouts searched, that is 4 programs an architecture instead of up to 16, at 2-3 s a compile on
-    CPU (`make bench` of fe5e9af: the study with 1 worker 0.72 x its bare fits, which compile every model; the
-    README has the table). TensorFlow traces every new model whatever its constants and keeps Keras's own dropout
-    (and the numbers recorded with it).
+    CPU (docs/performance.md). TensorFlow traces every new model whatever its constants and keeps Keras's own
+    dropout (and the numbers recorded with it).
 
     The draws are Keras's: `per_sequence` draws one mask per sequence and feature, kept over the steps, from the
     recurrent layer's own seed generator (`build_model` hands it over), as that layer's `dropout` does; otherwise
@@ -165,8 +181,9 @@ def rate_as_state_dropout_class():
 
     @keras.saving.register_keras_serializable(package="rnncompare")
     class RateAsStateDropout(keras.layers.Layer):
-        def __init__(self, rate: float, per_sequence: bool = False, seed: int | None = None,
-                     seed_generator=None, **kwargs):
+        def __init__(
+            self, rate: float, per_sequence: bool = False, seed: int | None = None, seed_generator=None, **kwargs
+        ):
             super().__init__(**kwargs)
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"Invalid dropout rate: expected a value in [0, 1), received {rate!r}")
@@ -206,7 +223,7 @@ def rate_as_state_dropout_class():
 
 
 def _seed_without_a_draw() -> int:
-    # A seed that follows from the seed set (`runtime.set_random_seed`) and what was drawn since, taken without
+    # A seed that follows from the seed set (`runtime.frameworks.set_random_seed`) and what was drawn since, taken without
     # drawing from Python's generator: Keras's own seed generators and initializers draw from it as the model is
     # built, and the draws after this one stay those of a model with Keras's own dropout.
     return random.Random(hash(random.getstate()[1])).randint(1, 10**9)  # [1]: the generator's words (ints)
@@ -243,7 +260,10 @@ def count_parameters(model) -> dict[str, int]:
 
 
 def units_for_budget(
-    hyperparameters: Mapping[str, Any], target_params: int, input_spec: InputSpec, output_spec: OutputSpec,
+    hyperparameters: Mapping[str, Any],
+    target_params: int,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
     max_units: int = 4096,
 ) -> tuple[int, int]:
     """The width whose model (other hyperparameters unchanged) has the parameter count closest to `target_params`.
@@ -253,9 +273,11 @@ def units_for_budget(
     bisection over it finds the width, and the two candidates are built to confirm their counts (a bisection over
     built models takes over should they differ). Returns (units, params_total).
     """
+
     def built(units: int) -> int:
         return count_parameters(build_model({**hyperparameters, "units": units}, input_spec, output_spec))[
-            "params_total"]
+            "params_total"
+        ]
 
     one, two, three = (built(units) for units in (1, 2, 3))
     square = (three - 2 * two + one) // 2
@@ -297,9 +319,7 @@ def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"Missing hyperparameter(s) {missing}; received {values}")
     if values["architecture"] not in KERAS_LAYERS:
-        raise ValueError(
-            f"Invalid architecture {values['architecture']!r}; expected one of {sorted(KERAS_LAYERS)}"
-        )
+        raise ValueError(f"Invalid architecture {values['architecture']!r}; expected one of {sorted(KERAS_LAYERS)}")
     for name in ("units", "layers"):
         if not isinstance(values[name], int) or isinstance(values[name], bool) or values[name] < 1:
             raise ValueError(f"Invalid {name}: expected a positive integer, received {values[name]!r}")

@@ -4,39 +4,53 @@ and the budget-matched widths. The statistics over seeds are `analysis.seed_stat
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from rnncompare.analysis.seed_statistics import representative_seed
+from rnncompare.compat.frameworks import import_deep_learning
 from rnncompare.config import load_config
 from rnncompare.core.errors import FailedTrial
-from rnncompare.training.fitting import (early_stopping, epoch_recorder, evaluate_test, failure_reason, fit_arguments,
-                                validation_compiled_ahead)
-from rnncompare.training.models import CompiledModels, build_model, units_for_budget
-from rnncompare.runtime.processes import core_share, die_with_parent, pin_to_cores, thread_limits
-from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.core.seeds import evaluation_seeds
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import TrialObserver, TrialResult
 from rnncompare.runtime.frameworks import set_random_seed
 from rnncompare.runtime.memory import set_rarer_full_collections
-from rnncompare.core.seeds import evaluation_seeds
-from rnncompare.analysis.stats import describe
+from rnncompare.runtime.processes import core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tasks import TaskData, load_task
-from rnncompare.core.trials import FAILED, FINISHED, TrialObserver, TrialResult
+from rnncompare.training.fitting import (
+    early_stopping,
+    epoch_recorder,
+    evaluate_test,
+    failure_reason,
+    fit_arguments,
+    validation_compiled_ahead,
+)
+from rnncompare.training.models import CompiledModels, build_model, units_for_budget
 from rnncompare.training.tuning import model_hyperparameters
 
 
 def start_seeds(
-    architecture: str, hyperparameters: dict[str, Any], config, task: TaskData, observer: TrialObserver,
-    done: dict[str, TrialResult] | None = None, pool: "SeedPool | None" = None,
-) -> "PendingSeeds":
+    architecture: str,
+    hyperparameters: dict[str, Any],
+    config,
+    task: TaskData,
+    observer: TrialObserver,
+    done: dict[str, TrialResult] | None = None,
+    pool: SeedPool | None = None,
+) -> PendingSeeds:
     """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
 
-    Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a FAILED
+    Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a RunStatus.FAILED
     result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
     Without a `pool`, the seeds train here, one after the other, sharing one compiled model (`SeedModels`),
     before this returns; with one, they are handed to its processes and this returns at once. `.results()` of
     what it returns waits for them and gives every seed's result, the representative seed's
     (`representative_seed`) with its trained model.
     """
-    seeds = [seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds)
-             if not (done and str(seed) in done)]
+    seeds = [
+        seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds) if not (done and str(seed) in done)
+    ]
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
     if pool is not None:
         pending.futures = pool.submit(architecture, hyperparameters, seeds)
@@ -47,7 +61,7 @@ def start_seeds(
         result = _train_seed(pending.models, hyperparameters, seed, config, task, observer)
         observer.trial_ended(result)
         pending.fresh[str(seed)] = result
-        if result.status == FINISHED:
+        if result.status == RunStatus.FINISHED:
             pending.trained[str(seed)] = pending.models.model.get_weights()
     return pending
 
@@ -55,8 +69,15 @@ def start_seeds(
 class PendingSeeds:
     """The seed runs of one model, begun by `start_seeds`."""
 
-    def __init__(self, architecture, hyperparameters, config, task: TaskData, observer: TrialObserver,
-                 done: dict[str, TrialResult]):
+    def __init__(
+        self,
+        architecture,
+        hyperparameters,
+        config,
+        task: TaskData,
+        observer: TrialObserver,
+        done: dict[str, TrialResult],
+    ):
         self.hyperparameters, self.config, self.task = hyperparameters, config, task
         self.observer, self.done = observer, done
         self.full = model_hyperparameters(architecture, config, hyperparameters)
@@ -70,12 +91,17 @@ class PendingSeeds:
         if self.futures:
             SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.fresh, self.trained)
             self.futures = {}
-        results = [self.done.get(str(seed)) or self.fresh[str(seed)]
-                   for seed in evaluation_seeds(self.config.seed, self.config.evaluation.seeds)]
+        results = [
+            self.done.get(str(seed)) or self.fresh[str(seed)]
+            for seed in evaluation_seeds(self.config.seed, self.config.evaluation.seeds)
+        ]
         chosen = representative_seed(results, self.task.output_spec.metrics.headline, among=set(self.trained))
         if chosen is not None:
-            model = (self.models.model if self.models is not None
-                     else build_model(self.full, self.task.input_spec, self.task.output_spec))
+            model = (
+                self.models.model
+                if self.models is not None
+                else build_model(self.full, self.task.input_spec, self.task.output_spec)
+            )
             model.set_weights(self.trained[chosen.trial_id])
             chosen.model = model
         return results
@@ -103,23 +129,33 @@ class SeedModels:
         return self.model
 
 
-def _train_seed(models: SeedModels, hyperparameters: dict[str, Any], seed: int, config, task: TaskData,
-                observer: TrialObserver) -> TrialResult:
+def _train_seed(
+    models: SeedModels, hyperparameters: dict[str, Any], seed: int, config, task: TaskData, observer: TrialObserver
+) -> TrialResult:
     seed_id = str(seed)
     recorder = epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
     try:
         model = models.for_seed(seed)
         arguments = fit_arguments(task, config.tuner.batch_size)
-        model.fit(**arguments, epochs=config.tuner.epochs,
-                  callbacks=[early_stopping(config), recorder, validation_compiled_ahead(arguments)], verbose=0)
+        model.fit(
+            **arguments,
+            epochs=config.tuner.epochs,
+            callbacks=[early_stopping(config), recorder, validation_compiled_ahead(arguments)],
+            verbose=0,
+        )
         if recorder.diverged_at is not None:
             raise FailedTrial(f"loss became NaN or infinite at epoch {recorder.diverged_at}")
         test_metrics = evaluate_test(model, task, config.tuner.batch_size)
     except Exception as exc:  # one seed's failure is recorded; the other seeds still run
-        return TrialResult(seed_id, dict(hyperparameters), FAILED, history=recorder.history,
-                           failure_reason=failure_reason(exc))
+        return TrialResult(
+            seed_id,
+            dict(hyperparameters),
+            RunStatus.FAILED,
+            history=recorder.history,
+            failure_reason=failure_reason(exc),
+        )
     metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score), **test_metrics}
-    return TrialResult(seed_id, dict(hyperparameters), FINISHED, metrics, recorder.history)
+    return TrialResult(seed_id, dict(hyperparameters), RunStatus.FINISHED, metrics, recorder.history)
 
 
 class SeedPool:
@@ -136,8 +172,12 @@ class SeedPool:
         context = multiprocessing.get_context("spawn")
         # each process takes the next share of the cores, as the workers do (the first process the first share)
         started = context.Value("i", 0)
-        self.executor = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_seed_process,
-                                            initargs=(config.to_dict(), threads, started))
+        self.executor = ProcessPoolExecutor(
+            processes,
+            mp_context=context,
+            initializer=_start_seed_process,
+            initargs=(config.to_dict(), threads, started),
+        )
         self._start_processes()
 
     def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int]) -> dict:
@@ -163,8 +203,13 @@ class SeedPool:
             main.__dict__.update(saved)
 
     @staticmethod
-    def collect(futures: dict, hyperparameters: dict[str, Any], observer: TrialObserver,
-                results: dict[str, TrialResult], trained: dict[str, list]) -> None:
+    def collect(
+        futures: dict,
+        hyperparameters: dict[str, Any],
+        observer: TrialObserver,
+        results: dict[str, TrialResult],
+        trained: dict[str, list],
+    ) -> None:
         """Wait for `futures`; report each seed to `observer` as it ends (its epochs replayed); put its result in
         `results` and, when it finished, its weights in `trained`."""
         from concurrent.futures import as_completed
@@ -175,8 +220,16 @@ class SeedPool:
             try:
                 result, epochs, weights = future.result()
             except BrokenProcessPool as exc:
-                result, epochs, weights = TrialResult(seed_id, dict(hyperparameters), FAILED,
-                                                      failure_reason=f"the seed's process died ({exc})"), [], None
+                result, epochs, weights = (
+                    TrialResult(
+                        seed_id,
+                        dict(hyperparameters),
+                        RunStatus.FAILED,
+                        failure_reason=f"the seed's process died ({exc})",
+                    ),
+                    [],
+                    None,
+                )
             observer.trial_started(seed_id, dict(hyperparameters))
             for epoch, metrics in epochs:
                 observer.epoch_ended(seed_id, epoch, metrics)
@@ -215,7 +268,7 @@ def _seed_job(architecture: str, hyperparameters: dict[str, Any], seed: int):
     models = _process_state["models"].setdefault(repr(sorted(full.items())), SeedModels(full, task))
     epochs = _EpochLog()
     result = _train_seed(models, hyperparameters, seed, config, task, epochs)
-    weights = models.model.get_weights() if result.status == FINISHED else None
+    weights = models.model.get_weights() if result.status == RunStatus.FINISHED else None
     return result, epochs.epochs, weights
 
 
@@ -235,11 +288,11 @@ class _EpochLog:
         pass
 
 
-def matched_width(architecture: str, hyperparameters: dict[str, Any], target_params: int, config,
-                  task: TaskData) -> tuple[dict[str, Any], int]:
+def matched_width(
+    architecture: str, hyperparameters: dict[str, Any], target_params: int, config, task: TaskData
+) -> tuple[dict[str, Any], int]:
     """`hyperparameters` with the width whose model comes closest to `target_params` parameters, and that count."""
-    units, params_total = units_for_budget(model_hyperparameters(architecture, config, hyperparameters),
-                                           target_params, task.input_spec, task.output_spec)
+    units, params_total = units_for_budget(
+        model_hyperparameters(architecture, config, hyperparameters), target_params, task.input_spec, task.output_spec
+    )
     return {**hyperparameters, "units": units}, params_total
-
-

@@ -12,20 +12,29 @@ import contextlib
 import io
 import math
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rnncompare.compat import keras_tuner as kt_compat
 from rnncompare.config import TUNER_ALGORITHMS
 from rnncompare.core.errors import FailedTrial, StudyStopped
-from rnncompare.training.fitting import (draw_as_a_first_fit, early_stopping, epoch_recorder, evaluate_test, failure_reason,
-                                fit_arguments, validation_compiled_ahead)
 from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS
-from rnncompare.training.models import CompiledModels, build_model
+from rnncompare.core.seeds import derive_seed, trial_seed
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
 from rnncompare.runtime.backend import current_backend
 from rnncompare.runtime.frameworks import set_random_seed
-from rnncompare.core.seeds import derive_seed, trial_seed
 from rnncompare.tasks import TaskData
-from rnncompare.core.trials import ArchitectureOutcome, FanOut, ResultCollector, TrialObserver, TrialResult
+from rnncompare.training.fitting import (
+    draw_as_a_first_fit,
+    early_stopping,
+    epoch_recorder,
+    evaluate_test,
+    failure_reason,
+    fit_arguments,
+    validation_compiled_ahead,
+)
+from rnncompare.training.models import CompiledModels, build_model
 
 WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
 
@@ -104,8 +113,9 @@ def make_hypermodel(architecture: str, config, task: TaskData):
     return RecurrentHyperModel(name=architecture)
 
 
-def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
-                           fetch_weights: Callable[[str, str], None] | None):
+def _trial_reporting_class(
+    base, observer: TrialObserver, config, kind_metrics, fetch_weights: Callable[[str, str], None] | None
+):
     kt = kt_compat.load()
 
     class TrialReporting(kt_compat.patched_tuner_class(base)):
@@ -130,21 +140,37 @@ def _trial_reporting_class(base, observer: TrialObserver, config, kind_metrics,
                 summary = self._recorder.summary(config.tuner.objective, kind_metrics.score)
             except Exception as exc:  # any failure of one trial is that trial's, recorded, and the search goes on
                 reason = failure_reason(exc)
-                observer.trial_ended(TrialResult(trial.trial_id, searched, "FAILED", history=self._recorder.history,
-                                                 failure_reason=reason))
+                observer.trial_ended(
+                    TrialResult(
+                        trial.trial_id,
+                        searched,
+                        RunStatus.FAILED,
+                        history=self._recorder.history,
+                        failure_reason=reason,
+                    )
+                )
                 raise kt.errors.FailedTrialError(reason.split(": ", 1)[1]) from exc
             trial_dir = self.get_trial_dir(trial.trial_id)
-            weights = [os.path.join(trial_dir, name) for name in WEIGHTS_FILES
-                       if os.path.exists(os.path.join(trial_dir, name))]
-            observer.trial_ended(TrialResult(trial.trial_id, searched, "FINISHED", summary, self._recorder.history,
-                                             weights_files=weights))
+            weights = [
+                os.path.join(trial_dir, name) for name in WEIGHTS_FILES if os.path.exists(os.path.join(trial_dir, name))
+            ]
+            observer.trial_ended(
+                TrialResult(
+                    trial.trial_id, searched, RunStatus.FINISHED, summary, self._recorder.history, weights_files=weights
+                )
+            )
             return fitted
 
     return TrialReporting
 
 
 def make_tuner(
-    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str, resume: bool = False,
+    architecture: str,
+    config,
+    task: TaskData,
+    observer: TrialObserver,
+    directory: str,
+    resume: bool = False,
     fetch_weights: Callable[[str, str], None] | None = None,
 ):
     """A keras-tuner tuner of the configured algorithm, reporting to `observer`.
@@ -175,12 +201,16 @@ def make_tuner(
     )
     if tuner_config.algorithm == "grid":
         bases["grid"] = kt.Tuner
-        oracle_arguments = {name: common.pop(name) for name in ("objective", "seed", "max_consecutive_failed_trials",
-                                                                  "max_retries_per_trial")}
-        common["oracle"] = kt_compat.persistent_grid_oracle_class()(max_trials=tuner_config.max_trials,
-                                                                     **oracle_arguments)
-    tuner_class = _trial_reporting_class(bases[tuner_config.algorithm], observer, config, task.output_spec.metrics,
-                                         fetch_weights)
+        oracle_arguments = {
+            name: common.pop(name)
+            for name in ("objective", "seed", "max_consecutive_failed_trials", "max_retries_per_trial")
+        }
+        common["oracle"] = kt_compat.persistent_grid_oracle_class()(
+            max_trials=tuner_config.max_trials, **oracle_arguments
+        )
+    tuner_class = _trial_reporting_class(
+        bases[tuner_config.algorithm], observer, config, task.output_spec.metrics, fetch_weights
+    )
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress display already says it resumes.
     with contextlib.redirect_stdout(io.StringIO()):
         if tuner_config.algorithm == "hyperband":
@@ -196,7 +226,11 @@ def make_tuner(
 
 
 def tune_architecture(
-    architecture: str, config, task: TaskData, observer: TrialObserver, directory: str,
+    architecture: str,
+    config,
+    task: TaskData,
+    observer: TrialObserver,
+    directory: str,
     previous: list[TrialResult] | None = None,
 ) -> ArchitectureOutcome:
     """Search one architecture's hyperparameters and evaluate its best model once on the test split.
@@ -212,7 +246,7 @@ def tune_architecture(
         if "consecutive failures" not in str(exc):
             raise
         kt_compat.save_failed_state(tuner.oracle)
-        last = next((t.failure_reason for t in reversed(collected.results) if t.status == "FAILED"), "unknown")
+        last = next((t.failure_reason for t in reversed(collected.results) if t.status == RunStatus.FAILED), "unknown")
         raise StudyStopped(stopped_message(architecture, config, last)) from None
     fresh = {trial.trial_id for trial in collected.results}
     trials = [*(t for t in previous or [] if t.trial_id not in fresh), *collected.results]
@@ -222,29 +256,37 @@ def tune_architecture(
 def search(tuner, config, task: TaskData) -> None:
     """Run `tuner`'s search over the task's training split, selecting on validation, with early stopping."""
     arguments = fit_arguments(task, config.tuner.batch_size)
-    tuner.search(**arguments, epochs=config.tuner.epochs,
-                 callbacks=[early_stopping(config), validation_compiled_ahead(arguments)], verbose=0)
+    tuner.search(
+        **arguments,
+        epochs=config.tuner.epochs,
+        callbacks=[early_stopping(config), validation_compiled_ahead(arguments)],
+        verbose=0,
+    )
 
 
 def stopped_message(architecture: str, config, last_reason: str) -> str:
     """The one line a study stopped by consecutive failed trials ends with."""
-    return (f"{architecture}: {config.tuner.max_consecutive_failures} trials in a row failed (last: {last_reason}); "
-            "the study stops. Each is a FAILED run with its reason; fix the cause and run the same command to resume")
+    return (
+        f"{architecture}: {config.tuner.max_consecutive_failures} trials in a row failed (last: {last_reason}); "
+        "the study stops. Each is a FAILED run with its reason; fix the cause and run the same command to resume"
+    )
 
 
-def select_best(architecture: str, trials: list[TrialResult], tuner, load_model: Callable[[str], Any], config,
-                task: TaskData) -> ArchitectureOutcome:
+def select_best(
+    architecture: str, trials: list[TrialResult], tuner, load_model: Callable[[str], Any], config, task: TaskData
+) -> ArchitectureOutcome:
     """The architecture's outcome: the oracle's best trial, its model (from `load_model(trial_id)`) scored once
     on the test split and kept for logging, and every trial."""
     trials = sorted(trials, key=lambda trial: trial.trial_id)
-    finished = [trial for trial in trials if trial.status == "FINISHED"]
+    finished = [trial for trial in trials if trial.status == RunStatus.FINISHED]
     if not finished:
         return ArchitectureOutcome(architecture, trials, None, {}, {}, {})
     best_trial_id = tuner.oracle.get_best_trials(1)[0].trial_id
     best = next((trial for trial in finished if trial.trial_id == best_trial_id), None)
     if best is None:
-        raise RuntimeError(f"{architecture}: the oracle's best trial {best_trial_id} has no FINISHED run in the "
-                           "tracking store")
+        raise RuntimeError(
+            f"{architecture}: the oracle's best trial {best_trial_id} has no FINISHED run in the tracking store"
+        )
     model = load_model(best_trial_id)
     return ArchitectureOutcome(
         architecture=architecture,
@@ -257,12 +299,10 @@ def select_best(architecture: str, trials: list[TrialResult], tuner, load_model:
     )
 
 
-def load_trial_model(architecture: str, hyperparameters: dict[str, Any], weights_folder: str, config,
-                     task: TaskData):
+def load_trial_model(architecture: str, hyperparameters: dict[str, Any], weights_folder: str, config, task: TaskData):
     """A trial's model rebuilt from its hyperparameters, with the best-epoch weights a worker saved and its
     optimizer's state then, as the model a search in this process keeps."""
-    model = build_model(model_hyperparameters(architecture, config, hyperparameters), task.input_spec,
-                        task.output_spec)
+    model = build_model(model_hyperparameters(architecture, config, hyperparameters), task.input_spec, task.output_spec)
     model.optimizer.build(model.trainable_variables)  # else Keras skips the saved optimizer state, with a warning
     model.load_weights(os.path.join(weights_folder, WEIGHTS_FILES[0]))
     return model

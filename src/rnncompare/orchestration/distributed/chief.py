@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rnncompare.compat import keras_tuner as kt_compat
 from rnncompare.compat import keras_tuner_distributed as kt_distributed
+from rnncompare.core.errors import StudyStopped, UserError
+from rnncompare.core.status import RunStatus
+from rnncompare.core.trials import ArchitectureOutcome, ResultCollector
 from rnncompare.orchestration.context import StudyContext
 from rnncompare.orchestration.distributed.role import Role, keras_tuner_environment
-from rnncompare.core.errors import StudyStopped, UserError
 from rnncompare.tracking import PreviousRun
-from rnncompare.core.trials import ArchitectureOutcome, ResultCollector
 from rnncompare.training.tuning import load_trial_model, make_tuner, select_best, stopped_message
 
 
@@ -25,9 +26,14 @@ class ServedOracle:
     told to stop.
     """
 
-    def __init__(self, architecture: str, oracle, address: str,
-                 on_trial_end: Callable[[str, str, str, float | None], None] | None = None,
-                 on_trial_start: Callable[[str, str, dict], None] | None = None):
+    def __init__(
+        self,
+        architecture: str,
+        oracle,
+        address: str,
+        on_trial_end: Callable[[str, str, str, float | None], None] | None = None,
+        on_trial_start: Callable[[str, str, dict], None] | None = None,
+    ):
         self.architecture = architecture
         self.oracle = oracle
         self.address = address
@@ -35,8 +41,9 @@ class ServedOracle:
         self._server = None
 
     def start(self) -> None:
-        import grpc
         from concurrent import futures
+
+        import grpc
 
         # One thread, as keras-tuner's chief: the oracle's calls are serialised anyway.
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
@@ -56,8 +63,13 @@ class ServedOracle:
         over = self.servicer.stop_triggered or self.failure is not None or kt_compat.nothing_left(self.oracle)
         return over and not self.oracle.ongoing_trials and not kt_compat.trials_waiting(self.oracle)
 
-    def wait(self, lease_seconds: float, poll_seconds: float = 0.5, check: Callable[[], None] | None = None,
-             on_expired: Callable[[str, str], None] | None = None) -> None:
+    def wait(
+        self,
+        lease_seconds: float,
+        poll_seconds: float = 0.5,
+        check: Callable[[], None] | None = None,
+        on_expired: Callable[[str, str], None] | None = None,
+    ) -> None:
         """Block until the search is over. At each poll, a trial whose worker has not been heard from in
         `lease_seconds` goes to the next worker that asks (`on_expired(trial_id, worker)` hears of it first, before
         a worker can take it up and close the silent worker's run itself), and `check()` may raise to stop
@@ -104,16 +116,24 @@ class ServedSearch:
             if previous and previous.finished:
                 continue
             run_id = context.tracker.start_architecture(context.runs, config.study, architecture)
-            tuner = chief_tuner(architecture, config, context.task, str(context.tuner_dir), role, index,
-                                resume=previous is not None)
-            server = ServedOracle(architecture, tuner.oracle, f"{role.host}:{role.port_for(index)}",
-                                  context.progress.served_trial_reporter(architecture, config.tuner.objective),
-                                  context.progress.served_trial_starter(architecture))
+            tuner = chief_tuner(
+                architecture, config, context.task, str(context.tuner_dir), role, index, resume=previous is not None
+            )
+            server = ServedOracle(
+                architecture,
+                tuner.oracle,
+                f"{role.host}:{role.port_for(index)}",
+                context.progress.served_trial_reporter(architecture, config.tuner.objective),
+                context.progress.served_trial_starter(architecture),
+            )
             server.start()
             self.served[architecture] = (server, tuner)
             context.tracker.mark_search(run_id, "searching")
-        context.progress.stage("chief", f"{role.describe(config.architectures)}; waiting for workers (rnncompare run "
-                                        f"EXPERIMENT --worker NAME --oracle {role.host}:{role.port})")
+        context.progress.stage(
+            "chief",
+            f"{role.describe(config.architectures)}; waiting for workers (rnncompare run "
+            f"EXPERIMENT --worker NAME --oracle {role.host}:{role.port})",
+        )
 
     def outcome(self, architecture: str, previous: PreviousRun | None) -> ArchitectureOutcome:
         """Wait for the workers to finish one architecture's search, then score its best trial on the test split
@@ -124,20 +144,29 @@ class ServedSearch:
         lease = context.config.execution.worker_timeout
 
         def expired(trial_id: str, worker: str) -> None:
-            context.tracker.mark_abandoned(run_id, trial_id, worker, f"worker {worker} not heard from in {lease:g} s "
-                                                                     "(execution.worker_timeout); its trial went to "
-                                                                     "the next worker that asked")
-            context.progress.stage("chief", f"{architecture} trial {trial_id}: {worker} not heard from in {lease:g} "
-                                            "s; handed to the next worker that asks")
+            context.tracker.mark_abandoned(
+                run_id,
+                trial_id,
+                worker,
+                f"worker {worker} not heard from in {lease:g} s "
+                "(execution.worker_timeout); its trial went to "
+                "the next worker that asked",
+            )
+            context.progress.stage(
+                "chief",
+                f"{architecture} trial {trial_id}: {worker} not heard from in {lease:g} "
+                "s; handed to the next worker that asks",
+            )
 
         server.wait(lease, check=self.check, on_expired=expired)
         context.tracker.settle_trial_runs(run_id, kt_compat.completed_trial_ids(tuner.oracle))
         context.tracker.mark_search(run_id, "done")
         trials = context.tracker.previous_results(run_id, "trial", context.fixed(architecture))
         if server.failure is not None:
-            failed = sorted((t for t in trials if t.status == "FAILED"), key=lambda t: t.trial_id)
-            raise StudyStopped(stopped_message(architecture, context.config,
-                                               failed[-1].failure_reason if failed else "unknown"))
+            failed = sorted((t for t in trials if t.status == RunStatus.FAILED), key=lambda t: t.trial_id)
+            raise StudyStopped(
+                stopped_message(architecture, context.config, failed[-1].failure_reason if failed else "unknown")
+            )
 
         def load_model(trial_id: str):
             hyperparameters = next(t.hyperparameters for t in trials if t.trial_id == trial_id)
@@ -150,4 +179,3 @@ class ServedSearch:
     def close(self) -> None:
         for server, _ in self.served.values():
             server.stop(grace_seconds=1)
-

@@ -22,9 +22,8 @@ from pathlib import Path
 import yaml
 
 from rnncompare.config import StudyConfig
-from rnncompare.orchestration.distributed.role import CHIEF, Role, free_ports
 from rnncompare.core.errors import StudyStopped
-from rnncompare.training.fitting import FAULT_VARIABLE
+from rnncompare.orchestration.distributed.role import CHIEF, Role, free_ports
 from rnncompare.runtime.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tracking import is_server, loopback_server_command
 
@@ -33,12 +32,9 @@ LOOPBACK = "127.0.0.1"
 WORKER_MEMORY_BYTES = 1536 * 2**20
 RESTARTS_PER_WORKER = 3
 SMALL_STUDY_EPOCHS = 100
-# One JAX process keeps about two cores busy (XLA compiles and steps on several threads): 1.4 of 2 and 1.8 of 16
-# on the quickstart. Measured, quickstart: on 2 cores, 2 workers took 91-100 s against 78 s for one (each worker
-# compiles every model again); on 16 cores (2026-11-28), 4 workers 57 s against 72 s for one.
+# One JAX process keeps about two cores busy (XLA compiles and steps on several threads); on 2 cores a second
+# worker is slower than one, since each worker compiles every model again (docs/performance.md).
 JAX_CORES_PER_PROCESS = 2
-# Test hook, like RNNCOMPARE_KILL_AT_EPOCH: NAME:K makes worker NAME's first process kill itself at its K-th epoch.
-KILL_WORKER_VARIABLE = "RNNCOMPARE_KILL_WORKER"
 
 
 def available_cores() -> int:
@@ -73,12 +69,14 @@ def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
     seed runs in a second process, beside the next architecture's search: for a study with seed runs and another
     architecture to search meanwhile, on a machine with a core that one JAX process leaves free (3 cores: it keeps
     about 1.4 busy). Not on 2: there the two processes take the same cores, and the quickstart was slower with the
-    second one in three measurements (`make bench`, 2026-11-28: 41.0 s against 38.7 s in one process; 46.4 s
-    against 44.3 s the bench before; 40.95 s against 38.21 s on its own), and level when the seed process ran at
-    the lowest priority (42.5 against 42.2 s, 37.0 against 37.3 s)."""
-    return (config.execution.workers == "auto" and backend == "jax"
-            and available_cores() >= JAX_CORES_PER_PROCESS + 1
-            and config.evaluation.seeds > 0 and len(config.architectures) > 1)
+    second one (docs/performance.md)."""
+    return (
+        config.execution.workers == "auto"
+        and backend == "jax"
+        and available_cores() >= JAX_CORES_PER_PROCESS + 1
+        and config.evaluation.seeds > 0
+        and len(config.architectures) > 1
+    )
 
 
 def _oracle_role(architectures: int) -> Role:
@@ -114,16 +112,23 @@ class LocalCluster:
         self._lock = threading.Lock()
         self.failure: str | None = None
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
             if not is_server(self.store_uri):
                 self._start_server()
-            self._config_file().write_text(yaml.safe_dump({**self.config.to_dict(), "tracking": {
-                **self.config.tracking.model_dump(mode="json"), "uri": self.tracking_uri}}, sort_keys=False))
+            self._config_file().write_text(
+                yaml.safe_dump(
+                    {
+                        **self.config.to_dict(),
+                        "tracking": {**self.config.tracking.model_dump(mode="json"), "uri": self.tracking_uri},
+                    },
+                    sort_keys=False,
+                )
+            )
             # the workers start meanwhile: they wait for the server (and the chief) themselves
             for index in range(self.workers):
-                self._start_worker(f"local-{index + 1}", first=True)
+                self._start_worker(f"local-{index + 1}")
             threading.Thread(target=self._supervise, name="rnncompare-workers", daemon=True).start()
         except BaseException:
             self.__exit__(None, None, None)
@@ -163,9 +168,13 @@ class LocalCluster:
         with open(self.folder / "tracking-server.log", "ab") as log:  # the child keeps its own descriptor
             # SIGTERM, not SIGKILL: `mlflow server` then stops the uvicorn process it started, which would
             # otherwise outlive a chief killed with `kill -9`
-            self._server = subprocess.Popen(loopback_server_command(self.store_uri, LOOPBACK, port), stdout=log,
-                                            stderr=log, env=environment,
-                                            preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+            self._server = subprocess.Popen(
+                loopback_server_command(self.store_uri, LOOPBACK, port),
+                stdout=log,
+                stderr=log,
+                env=environment,
+                preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+            )
         self.tracking_uri = f"http://{LOOPBACK}:{port}"
 
     def _wait_for_server(self) -> None:
@@ -176,39 +185,58 @@ class LocalCluster:
                     return
             except OSError:
                 if self._server.poll() is not None or time.monotonic() > deadline:
-                    raise StudyStopped(f"execution.workers: the loopback tracking server did not start; see "
-                                       f"{self.folder / 'tracking-server.log'}") from None
+                    raise StudyStopped(
+                        f"execution.workers: the loopback tracking server did not start; see "
+                        f"{self.folder / 'tracking-server.log'}"
+                    ) from None
                 time.sleep(0.3)
 
-    def _start_worker(self, name: str, first: bool) -> None:
-        environment = {key: value for key, value in os.environ.items()
-                       if key not in (FAULT_VARIABLE, "MLFLOW_TRACKING_URI")}
+    def _start_worker(self, name: str) -> None:
+        environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
         environment.update(thread_limits(self.threads_per_worker))
-        kill = os.environ.get(KILL_WORKER_VARIABLE, "")
-        if first and kill.partition(":")[0] == name:
-            environment[FAULT_VARIABLE] = kill.partition(":")[2]
-        command = [sys.executable, "-m", "rnncompare", "run", str(self._config_file()), "--worker", name,
-                   "--oracle", f"{self.role.host}:{self.role.port}", "--wait", "300"]
+        command = [
+            sys.executable,
+            "-m",
+            "rnncompare",
+            "run",
+            str(self._config_file()),
+            "--worker",
+            name,
+            "--oracle",
+            f"{self.role.host}:{self.role.port}",
+            "--wait",
+            "300",
+        ]
         cores = core_share(int(name.rpartition("-")[2]) - 1, self.threads_per_worker)
         with open(self.folder / f"{name}.log", "ab") as log:
-            process = subprocess.Popen(command, env=environment, stdout=log, stderr=log,
-                                       preexec_fn=lambda: (die_with_parent(), pin_to_cores(cores)))
+            process = subprocess.Popen(
+                command,
+                env=environment,
+                stdout=log,
+                stderr=log,
+                preexec_fn=lambda: (die_with_parent(), pin_to_cores(cores)),
+            )
         with self._lock:
             self._processes[name] = process
 
     def _supervise(self) -> None:
         while not self._stopping.wait(1.0):
             with self._lock:
-                ended = [(name, process.returncode) for name, process in self._processes.items()
-                         if process.poll() is not None and process.returncode != 0]
+                ended = [
+                    (name, process.returncode)
+                    for name, process in self._processes.items()
+                    if process.poll() is not None and process.returncode != 0
+                ]
             for name, code in ended:
                 restarts = self._restarts.get(name, 0)
                 if restarts >= RESTARTS_PER_WORKER:
-                    self.failure = (f"worker {name} stopped {restarts + 1} times (last exit status {code}); see "
-                                    f"{self.folder / (name + '.log')}")
+                    self.failure = (
+                        f"worker {name} stopped {restarts + 1} times (last exit status {code}); see "
+                        f"{self.folder / (name + '.log')}"
+                    )
                     return
                 self._restarts[name] = restarts + 1
-                self._start_worker(name, first=False)
+                self._start_worker(name)
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float) -> None:

@@ -20,14 +20,13 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
-from rnncompare.compat import keras_tuner as kt_compat
 from rnncompare.compat import keras_tuner_distributed as kt_distributed
-from rnncompare.core.errors import UserError
 from rnncompare.compat.keras_tuner import ENV_ORACLE_IP, ENV_ORACLE_PORT, ENV_TUNER_ID
+from rnncompare.core.errors import UserError
 
 CHIEF = "chief"
 WORKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -57,8 +56,9 @@ class Role:
         return f"{'chief' if self.is_chief else 'worker ' + self.name}: oracles {ports}"
 
 
-def role_from(chief: bool, worker: str | None, oracle: str | None,
-              environ: Mapping[str, str] = os.environ) -> Role | None:
+def role_from(
+    chief: bool, worker: str | None, oracle: str | None, environ: Mapping[str, str] = os.environ
+) -> Role | None:
     """The role given by ``--chief`` / ``--worker NAME`` and ``--oracle HOST:PORT``, else by keras-tuner's
     ``KERASTUNER_*`` variables; None for an ordinary single-process study. Raises `UserError`."""
     if chief and worker is not None:
@@ -72,8 +72,10 @@ def role_from(chief: bool, worker: str | None, oracle: str | None,
         # keras-tuner's own rule: any id containing "chief" is the chief
         chief, worker = (True, None) if CHIEF in name else (False, name)
     if worker is not None and (not WORKER_NAME.fullmatch(worker) or CHIEF in worker):
-        raise UserError(f"--worker: {worker!r} is not a worker name; use letters, digits, '.', '_' or '-' "
-                        f"(up to 64, not containing 'chief')")
+        raise UserError(
+            f"--worker: {worker!r} is not a worker name; use letters, digits, '.', '_' or '-' "
+            f"(up to 64, not containing 'chief')"
+        )
     host, port = _oracle_address(oracle, environ)
     return Role(CHIEF if chief else worker, host, port)
 
@@ -81,8 +83,9 @@ def role_from(chief: bool, worker: str | None, oracle: str | None,
 def _oracle_address(oracle: str | None, environ: Mapping[str, str]) -> tuple[str, int]:
     if oracle is None:
         if ENV_ORACLE_IP not in environ or ENV_ORACLE_PORT not in environ:
-            raise UserError(f"--oracle HOST:PORT is needed with --chief or --worker (or set {ENV_ORACLE_IP} and "
-                            f"{ENV_ORACLE_PORT})")
+            raise UserError(
+                f"--oracle HOST:PORT is needed with --chief or --worker (or set {ENV_ORACLE_IP} and {ENV_ORACLE_PORT})"
+            )
         host, port_text, source = environ[ENV_ORACLE_IP], environ[ENV_ORACLE_PORT], ENV_ORACLE_PORT
     else:
         host, _, port_text = oracle.rpartition(":")
@@ -111,8 +114,10 @@ def check_ports_free(role: Role, count: int) -> None:
         port = role.port_for(index)
         error = bind_error(role.host, port)
         if error is not None:
-            raise UserError(f"--oracle: the chief cannot serve on {role.host}:{port} ({error}); it "
-                            f"needs ports {role.port} to {role.port_for(count - 1)}, one per architecture")
+            raise UserError(
+                f"--oracle: the chief cannot serve on {role.host}:{port} ({error}); it "
+                f"needs ports {role.port} to {role.port_for(count - 1)}, one per architecture"
+            )
 
 
 def free_ports(host: str, count: int, attempts: int = 100) -> int | None:

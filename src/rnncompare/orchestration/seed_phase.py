@@ -1,0 +1,83 @@
+"""After the searches: each architecture's seed runs, and every other architecture retrained at the reference's
+parameter budget, as child runs of their architecture (or matched) run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncompare.analysis.seed_statistics import seed_statistics
+from rnncompare.core.trials import ArchitectureOutcome, FanOut, TrialResult
+from rnncompare.orchestration.context import StudyContext
+from rnncompare.training.seed_runs import PendingSeeds, matched_width, start_seeds
+
+
+def run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOutcome]) -> None:
+    """Retrain every other architecture, with the same seeds, at the width closest to the reference's budget."""
+    config, progress = context.config, context.progress
+    reference = config.evaluation.reference or config.architectures[0]
+    if not outcomes[reference].selected:
+        progress.stage("budget", f"skipped: {reference} has no selected model to match")
+        return
+    target = int(outcomes[reference].selected_metrics["params_total"])
+    started = []
+    for architecture, outcome in outcomes.items():
+        previous = context.runs.previous_matched.get(architecture)
+        if architecture == reference or not outcome.selected or (previous and previous.finished):
+            continue
+        hyperparameters, params_total = matched_width(
+            architecture, outcome.best_hyperparameters, target, config, context.task
+        )
+        progress.stage(
+            "budget",
+            f"{architecture} at {hyperparameters['units']} units: {params_total:,} parameters "
+            f"against {reference}'s {target:,}",
+        )
+        run_id = context.tracker.start_matched(
+            context.runs,
+            config.study,
+            architecture,
+            reference,
+            {**context.fixed(architecture), **hyperparameters},
+            params_total,
+        )
+        started.append(
+            (
+                run_id,
+                start_seed_runs(
+                    context,
+                    architecture,
+                    hyperparameters,
+                    run_id,
+                    resumed=previous is not None,
+                    label=f"{architecture}*",
+                ),
+            )
+        )
+    for run_id, seeds in started:  # with a seed pool, every matched model's seeds train at once
+        context.tracker.finish_matched(run_id, seed_run_statistics(context, seeds)[0])
+
+
+def start_seed_runs(
+    context: StudyContext,
+    architecture: str,
+    hyperparameters: dict[str, Any],
+    parent_run_id: str,
+    *,
+    resumed: bool,
+    label: str,
+) -> PendingSeeds:
+    """Begin the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
+    run finished)."""
+    config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
+    observer = FanOut(
+        tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
+        context.progress.seed_observer(label, config.evaluation.seeds),
+    )
+    done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
+    return start_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
+
+
+def seed_run_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[str, float], list[TrialResult]]:
+    """The seed runs' results (waiting for them) and their statistics."""
+    results = seeds.results()
+    return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results

@@ -1,0 +1,207 @@
+"""A study's summary in words: the headline sentence, the verdict sentence by sentence, the MLflow run
+descriptions, and the numbers the study run carries so its row reads without opening it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncompare.analysis.diagnostics import limits
+from rnncompare.report.summary import MATCHED_SUFFIX
+
+COUNT_WORDS = {2: "both", 3: "all three", 4: "all four", 5: "all five"}
+
+
+def _names(names: list[str], total: int) -> str:
+    """'lstm', 'lstm and gru', or 'all three' when the names are every architecture of the study."""
+    if len(names) == total and total > 1:
+        return COUNT_WORDS.get(total, f"all {total}")
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The study's outcome in one sentence, what limits it and what to change first: the line a reader sees
+    before the detailed verdict, e.g. "No pair differs at this budget: all three were still improving; raise
+    tuner.epochs."."""
+    ranked, rows = summary["ranking"], summary["architectures"]
+    if not ranked:
+        return "No architecture finished a trial, so there is nothing to compare."
+    diagnostics = {name: rows[name].get("diagnostics") or {} for name in ranked}
+    not_learned = [name for name in ranked if diagnostics[name].get("learned") is False]
+    improving = [name for name in ranked if diagnostics[name].get("budget_limited")]
+    limited = bool(not_learned or improving)
+    winners = [pair for pair in summary["comparisons"] if pair["winner"] is not None]
+    if not summary["comparisons"]:
+        outcome = f"{ranked[0]} ranks first from one run each, which is no verdict"
+    elif winners:
+        outcome = "; ".join(
+            f"{pair['winner']} is better than {pair['b'] if pair['winner'] == pair['a'] else pair['a']}"
+            for pair in winners
+        ) + (" at this budget" if limited else "")
+        if len(winners) < len(summary["comparisons"]):
+            outcome += f"; {len(summary['comparisons']) - len(winners)} other pair(s) do not differ"
+    else:
+        outcome = "No pair differs at this budget" if limited else "No pair differs at this number of seeds"
+    reasons = []
+    if not_learned:
+        verb = "does" if len(not_learned) == 1 else "do"
+        reasons.append(f"{_names(not_learned, len(ranked))} {verb} not beat the constant predictor")
+    if improving:
+        verb = "was" if len(improving) == 1 else "were"
+        reasons.append(f"{_names(improving, len(ranked))} {verb} still improving")
+    actions = []
+    if improving:
+        actions.append("raise tuner.epochs")
+    elif not_learned:
+        actions.append("search.learning_rate and training.patience")
+    elif not summary["comparisons"]:
+        actions.append("set evaluation.seeds to 5 or more")
+    elif not winners and summary["comparisons"][0].get("seeds_needed"):
+        actions.append(f"about {summary['comparisons'][0]['seeds_needed']} seeds each would separate them")
+    tail = "; ".join(reasons + actions)
+    return f"{outcome}: {tail}." if tail else f"{outcome}."
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """Plain-words reading of the comparison, with the numbers behind it; never a winner from a single run, never
+    a plain winner over a model that did not learn or was still improving."""
+    return " ".join(verdict_sentences(summary))
+
+
+def verdict_sentences(summary: dict[str, Any]) -> list[str]:
+    """The verdict, one sentence (ranking, constant predictor, each pair, rule, equal budget, limits) per item."""
+    ranked = summary["ranking"]
+    rows = summary["architectures"]
+    label, gap = summary["metrics"]["headline_label"], summary["metrics"]["gap"]
+    if not ranked:
+        return ["No architecture finished a trial, so there is nothing to compare."]
+    parts = []
+    for name in ranked:
+        stats, row = rows[name]["seeds"]["stats"], rows[name]
+        if stats:
+            parts.append(
+                f"{name} {stats['mean']:.3f} +/- {stats['std']:.3f} {label} over {stats['n']} seeds "
+                f"({summary['evaluation']['confidence']:.0%} interval {stats['ci_low']:.3f} to {stats['ci_high']:.3f}; "
+                f"{row['params_total']:,} parameters, {gap.replace('_', ' ')} {row['selected'][gap]:+.3f})"
+            )
+        else:
+            parts.append(
+                f"{name} {row['selected'][summary['metrics']['headline']]:.3f} {label} from one run "
+                f"({row['params_total']:,} parameters)"
+            )
+    lines = ["Ranked by " + summary["ranked_by"] + ": " + "; ".join(parts) + "."]
+    baseline = summary["baseline"].get(summary["metrics"]["headline"])
+    if baseline is not None:
+        predictor = "the training majority class" if summary["kind"] == "classification" else "the training mean"
+        lines.append(f"A constant predictor ({predictor}) scores {baseline:.3f} {label}.")
+    if summary["comparisons"]:
+        for pair in summary["comparisons"]:
+            caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
+            if pair["winner"] is not None:
+                loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
+                budget = " at this budget" if caveat else ""
+                lines.append(
+                    f"{pair['winner']} is better than {loser}{budget} "
+                    f"(Welch p = {pair['welch_p']:.3g}, ASO epsilon_min = "
+                    f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}){caveat}."
+                )
+            else:
+                needed = (
+                    f"; about {pair['seeds_needed']} seeds each would be needed to separate them"
+                    if pair["seeds_needed"]
+                    else ""
+                )
+                lines.append(
+                    f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
+                    f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}."
+                )
+        lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
+        matched = summary.get("matched")
+        if matched and matched["comparisons"]:
+            lines.append(f"At {matched['reference']}'s budget of {matched['reference_params']:,} parameters:")
+            for pair in matched["comparisons"]:
+                name = pair["b"].removesuffix(MATCHED_SUFFIX)
+                row = matched["architectures"][name]
+                lines.append(
+                    f"{name} resized to {row['units']} units ({row['params_total']:,} parameters) scores "
+                    f"{pair['mean_b']:.3f} against {pair['mean_a']:.3f}: {pair['verdict']} "
+                    f"(Welch p = {pair['welch_p']:.3g})."
+                )
+    else:
+        lines.append(
+            "With fewer than two seeds per architecture there is no test: this is a ranking of one run, "
+            "not a verdict. Set evaluation.seeds to 5 or more."
+        )
+        found = [phrase for name in ranked for phrase in limits(name, rows[name]["diagnostics"] or {}, label)]
+        if found:
+            lines.append("Limits: " + "; ".join(found) + ".")
+    if summary.get("suggestions"):
+        lines.append(
+            "To settle it: "
+            + "; ".join(f"{entry['change']} ({', '.join(entry['keys'])})" for entry in summary["suggestions"])
+            + "."
+        )
+    return lines
+
+
+def run_notes(summary: dict[str, Any]) -> dict[str, str]:
+    """Markdown descriptions for the MLflow UI: the study run's (key ``""``: the verdict, its limits and where the
+    report is) and one line per architecture run (keyed by architecture)."""
+    label, headline = summary["metrics"]["headline_label"], summary["metrics"]["headline"]
+    notes = {}
+    rows = []
+    for name, row in summary["architectures"].items():
+        stats, diagnostics = row["seeds"]["stats"], row.get("diagnostics") or {}
+        score = (
+            f"{stats['mean']:.3f} +/- {stats['std']:.3f} over {stats['n']} seeds"
+            if stats
+            else f"{row['selected'][headline]:.3f} from the selected trial"
+            if row["selected"][headline] is not None
+            else "no finished trial"
+        )
+        learned = {True: "yes", False: "**no**", None: "-"}[diagnostics.get("learned")]
+        improving = f"{diagnostics['still_improving']} of {diagnostics['fits']}" if diagnostics else "-"
+        edges = ", ".join(f"{key} at its {edge}" for key, edge in diagnostics.get("search_edges", {}).items())
+        rows.append(
+            f"| {name} | {score} | {learned} | {improving} | {edges or 'none'} | {row['params_total'] or 0:,} |"
+        )
+        found = limits(name, diagnostics, label)
+        hyperparameters = ", ".join(
+            f"{key}={value}" for key, value in row["hyperparameters"].items() if key != "architecture"
+        )
+        notes[name] = f"**{name}**: {label} {score}; {hyperparameters}; {row['params_total'] or 0:,} parameters. " + (
+            f"Limits: {'; '.join(found)}." if found else "No budget or learning limits found."
+        )
+    table = "\n".join(
+        [
+            f"| architecture | {label} | learned | still improving (fits) | search edge | parameters |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    sentences = "\n".join(f"- {sentence}" for sentence in verdict_sentences(summary))
+    notes[""] = (
+        f"**Verdict**\n\n{sentences}\n\n{table}\n\n"
+        "Full report: `report/report.html` in this run's artifacts (figures, tests, trials)."
+    )
+    return notes
+
+
+def study_run_numbers(summary: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """What the study run carries beside its description, so that its row in the MLflow runs table (collapsed, or
+    beside other studies' runs) reads without opening it: per architecture ``<architecture>/<metric>`` metrics
+    (the headline score's seed mean and std, or the selected trial's without seeds, parameters, seconds per
+    epoch), and per pair ``<a>_vs_<b>`` its verdict with the limits it names."""
+    headline = summary["metrics"]["headline"]
+    metrics = {}
+    for name, row in summary["architectures"].items():
+        stats = row["seeds"]["stats"]
+        if stats:
+            metrics.update({f"{name}/{headline}_mean": stats["mean"], f"{name}/{headline}_std": stats["std"]})
+        elif row["selected"][headline] is not None:
+            metrics[f"{name}/{headline}"] = row["selected"][headline]
+        if row["params_total"] is not None:
+            metrics[f"{name}/params_total"] = row["params_total"]
+        if row["selected"].get("seconds_per_epoch") is not None:
+            metrics[f"{name}/seconds_per_epoch"] = row["selected"]["seconds_per_epoch"]
+    verdicts = {f"{pair['a']}_vs_{pair['b']}": pair["verdict"] for pair in summary["comparisons"]}
+    return metrics, verdicts
