@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnncompare.config import StudyConfig, default_config_path, load_config, parse_overrides
+from rnncompare.config import StudyConfig, default_config_path, expand_sweep, load_config, parse_overrides
 from rnncompare.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,9 +150,13 @@ def test_every_key_has_a_default_and_every_default_is_documented():
             assert documented, f"configs/default.yaml line {number + 1} has no comment: {line!r}"
 
 
-def test_every_shipped_experiment_is_valid():
-    for experiment in sorted((REPO / "experiments").glob("*.yaml")):
-        load_config(experiment)
+def test_every_shipped_experiment_is_valid_and_named_after_its_file():
+    experiments = sorted((REPO / "experiments").glob("*.yaml"))
+    assert {"quickstart.yaml", "memory_length.yaml"} <= {path.name for path in experiments}
+    for experiment in experiments:
+        base, studies = expand_sweep(experiment)
+        assert base.study == experiment.stem
+        assert studies and all(study.study.startswith(experiment.stem) for _, study in studies)
 
 
 def test_a_learning_rate_search_needs_an_open_range_and_a_known_sampling():

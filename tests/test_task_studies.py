@@ -83,7 +83,7 @@ def test_a_regression_study_speaks_mse_and_mae_end_to_end(cli, tmp_path):
     assert ["search.learning_rate", "training.patience"] in [entry["keys"] for entry in summary["suggestions"]]
     for architecture in by_role["architecture"]:
         tags = architecture.data.tags
-        assert tags["rnncompare.analysis.diagnostics.learned"] == "false"
+        assert tags["rnncompare.diagnostics.learned"] == "false"
         assert tags["mlflow.note.content"].startswith(f"**{tags['rnncompare.architecture']}**: test MSE ")
         assert "did not learn" in tags["mlflow.note.content"]
     [study] = by_role["study"]

@@ -148,3 +148,9 @@ def host_side_initializers() -> None:
     for name, call in replacements.items():
         call.keras_call = classes[name].__call__  # for the test that compares them
         classes[name].__call__ = call
+
+
+def build_compiled_state(model, x, y) -> None:
+    """Build a compiled model's loss and metrics from the batch `(x, y)` now, as its first fit would (Keras's
+    private `_symbolic_build`, which peeks at a batch and, under JAX, draws a shuffle from NumPy's generator)."""
+    model._symbolic_build(data_batch=(x, y))

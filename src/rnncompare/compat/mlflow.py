@@ -59,3 +59,17 @@ def fluent_tracking(uri: str, experiment_id: str):
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment_id=experiment_id)
         yield
+
+
+def create_tracking_tables(engine) -> None:
+    """Create and migrate MLflow's tracking tables in the empty database behind the SQLAlchemy `engine`, as
+    MLflow's SQL store does when it first opens a database (it has no public call for it)."""
+    from mlflow.store.db.utils import _initialize_tables
+
+    _initialize_tables(engine)
+
+
+def dataset_entity(dataset):
+    """The `mlflow.entities.Dataset` of an `mlflow.data` dataset, for `MlflowClient.log_inputs` (the fluent API's
+    `log_input` makes it with this private method; the client has no public way)."""
+    return dataset._to_mlflow_entity()

@@ -85,7 +85,7 @@ def _templates():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     environment = Environment(
-        loader=PackageLoader("rnncompare", "templates"),
+        loader=PackageLoader("rnncompare.report", "templates"),
         autoescape=select_autoescape(["html.j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,

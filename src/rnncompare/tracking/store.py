@@ -18,11 +18,12 @@ from typing import Any
 
 import yaml
 
+from rnncompare.compat.mlflow import create_tracking_tables
 from rnncompare.config import DEFAULT_TRACKING_URI
 from rnncompare.core.errors import UserError
 
 TAG_ROLE = "rnncompare.role"
-TAG_STUDY = "rnncompare.orchestration.study"
+TAG_STUDY = "rnncompare.study"
 TAG_ARCHITECTURE = "rnncompare.architecture"
 TAG_TRIAL_ID = "rnncompare.trial_id"
 TAG_SEED = "rnncompare.seed"
@@ -41,7 +42,7 @@ TAG_WORKER = "rnncompare.worker"
 TAG_BACKEND = "rnncompare.backend"  # the Keras backend that trained (or would train) the run's models
 TAG_ORACLE = "rnncompare.oracle"
 TAG_SEARCH = "rnncompare.search"
-TAG_DIAGNOSTIC_PREFIX = "rnncompare.analysis.diagnostics."
+TAG_DIAGNOSTIC_PREFIX = "rnncompare.diagnostics."
 TAG_VERDICT_PREFIX = "rnncompare.verdict."  # on the study run, one per pair: "<a>_vs_<b>"
 TAG_SEED_MODEL = "rnncompare.seed_model"  # the seed whose model an architecture run logs as "seed_model"
 # A run's description in the MLflow UI (markdown)
@@ -94,7 +95,6 @@ def empty_store_template() -> Path:
     when it opens the copy."""
     import mlflow
     import sqlalchemy
-    from mlflow.store.db.utils import _initialize_tables
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnncompare"
     template = cache / f"mlflow-{mlflow.__version__}-empty.db"
@@ -103,7 +103,7 @@ def empty_store_template() -> Path:
         partial = cache / f".{template.name}.{os.getpid()}"
         engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
         try:
-            _initialize_tables(engine)
+            create_tracking_tables(engine)
         finally:
             engine.dispose()
         os.replace(partial, template)  # whole or not at all, whichever process finishes first

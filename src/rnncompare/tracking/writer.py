@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from rnncompare.compat.mlflow import dataset_entity
 from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import ArchitectureOutcome
 from rnncompare.runtime.backend import current_backend
@@ -231,7 +232,7 @@ class Tracker(RunReader):
                 dataset = mlflow.data.from_numpy(
                     x, targets=y, source=source, name=f"{task.name}-{split}", digest=task.digest(split)
                 )
-            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", split)]))
+            inputs.append(DatasetInput(dataset_entity(dataset), tags=[InputTag("mlflow.data.context", split)]))
         self.client.log_inputs(runs.study_run_id, datasets=inputs)
 
     def start_architecture(self, runs: StudyRuns, study: str, architecture: str) -> str:

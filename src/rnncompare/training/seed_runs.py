@@ -9,6 +9,7 @@ from typing import Any
 
 from rnncompare.analysis.seed_statistics import representative_seed
 from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.compat.keras import build_compiled_state
 from rnncompare.config import load_config
 from rnncompare.core.errors import FailedTrial
 from rnncompare.core.seeds import evaluation_seeds
@@ -125,7 +126,7 @@ class SeedModels:
             # A model's first fit builds its loss and metrics from a batch it peeks at, which under JAX draws an
             # extra shuffle from NumPy's generator: built here, every seed's fit draws the same, whichever ran
             # first (a resumed study reruns only some seeds).
-            self.model._symbolic_build(data_batch=(self.task.x_train[:1], self.task.y_train[:1]))
+            build_compiled_state(self.model, self.task.x_train[:1], self.task.y_train[:1])
         return self.model
 
 
