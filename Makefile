@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXPERIMENT ?= experiments/quickstart.yaml
 
-.PHONY: run test bench gpu-check install ui clean chromium
+.PHONY: run test test-fast lint docs wheel-check bench gpu-check install ui clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,26 @@ chromium:
 	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 \
 		|| ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null)
 
-test: $(VENV)/.installed-test chromium
+# The whole suite, slow tests included; the linter, the formatter's check and the docs site's strict build first.
+test: $(VENV)/.installed-test chromium lint docs
 	$(BIN)/python -m pytest
+
+# The inner loop: the tests not marked slow (under 90 s on 2 cores).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The docs site (docs/, mkdocs.yml) into build/site; --strict: a broken link or a missing page is an error.
+docs: $(VENV)/.installed-test
+	$(BIN)/mkdocs build --strict --quiet
+
+# A wheel built from this tree, installed alone in a fresh virtual environment: its `rnncompare tasks` and
+# `rnncompare validate` of a shipped experiment work, with configs/default.yaml packaged inside it.
+wheel-check: $(VENV)/.installed-test
+	bash tests/scripts/wheel_check.sh $(BIN)/python
 
 # What rnncompare costs over the bare fits, and what the workers and the backend gain: benchmarks/bench.py
 # (three rounds of twelve runs, about 40 minutes on 2 cores at its usual speed).

@@ -110,8 +110,9 @@ def free_port(count: int = 1) -> int:
 
 
 @contextlib.contextmanager
-def tracking_server(folder: Path, log=None):
-    """`rnncompare server` on a free loopback port, with its store in `folder`; yields its URI, then stops it."""
+def tracking_server(folder: Path, log=None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    """`rnncompare server` on a free loopback port, with its store in `folder` (and `extra` options, `env` added
+    to its environment); yields its URI, then stops it."""
     port = free_port()
     server = subprocess.Popen(
         [
@@ -125,10 +126,11 @@ def tracking_server(folder: Path, log=None):
             f"sqlite:///{folder / 'mlflow.db'}",
             "--artifacts-destination",
             str(folder / "artifacts"),
+            *extra,
         ],
         # MLflow's GenAI job runner (eight processes) is of no use to these tests
         cwd=folder.parent,
-        env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **(env or {})),
         stdout=subprocess.DEVNULL,
         stderr=log or subprocess.DEVNULL,
         start_new_session=True,

@@ -25,7 +25,8 @@ EXIT_STUDY_STOPPED = 1
 TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)"
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `rnncompare` command's arguments (the docs' CLI reference is generated from it)."""
     parser = argparse.ArgumentParser(
         prog="rnncompare",
         description="Fair comparisons of Keras recurrent architectures: keras-tuner search, MLflow runs, a report.",
@@ -181,7 +182,7 @@ def _terminate_like_ctrl_c():
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `rnncompare` and `python -m rnncompare`; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     # a study, not a worker: SIGTERM is how a chief stops its worker, and the chief settles what the worker leaves
     study = args.command == "run" and not getattr(args, "worker", None)
     try:
@@ -311,7 +312,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 def _server(args: argparse.Namespace) -> int:
     from rnncompare.tracking import check_store, server_command
-    from rnncompare.tracking.auth import admin_password, auth_environment, is_loopback
+    from rnncompare.tracking.auth import admin_password, auth_environment, check_auth_database, is_loopback
 
     if args.backend_store_uri.startswith(("http://", "https://")):
         raise UserError(f"--backend-store-uri: {args.backend_store_uri} is a server; give a database URI")
@@ -324,7 +325,7 @@ def _server(args: argparse.Namespace) -> int:
     _check_port(args.host, args.port)
     check_store(args.backend_store_uri, key="--backend-store-uri")
     if args.auth:
-        check_store(args.auth_database_uri, key="--auth-database-uri")
+        check_auth_database(args.auth_database_uri)
     if "://" not in args.artifacts_destination:
         Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
     where = f"http://{args.host}:{args.port}"

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from rnncompare.core.errors import UserError
+from rnncompare.tracking.store import writable_folder
 
 PASSWORD_VARIABLE = "RNNCOMPARE_SERVER_ADMIN_PASSWORD"
 # MLflow's own: clients send these as the request's basic-auth credentials
@@ -81,3 +82,18 @@ def auth_environment(admin: str, password: str, database_uri: str) -> tuple[dict
         "MLFLOW_FLASK_SERVER_SECRET_KEY": os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY") or secrets.token_hex(32),
     }
     return environment, folder
+
+
+def check_auth_database(uri: str) -> None:
+    """Refuse with one line a SQLite users database whose folder cannot be written (MLflow's auth app would fail
+    with a traceback); other databases are the auth app's to reach. Creates the folder, never the database: the
+    auth app creates its own tables there."""
+    if not uri.startswith("sqlite:///"):
+        return
+    folder = Path(uri[len("sqlite:///") :]).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--auth-database-uri: cannot create {folder} ({exc.strerror})") from None
+    if not writable_folder(folder):
+        raise UserError(f"--auth-database-uri: {folder} is not writable")

@@ -5,6 +5,7 @@ The package `rnncompare.tracking` is the only code that imports mlflow.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
@@ -137,6 +138,7 @@ def check_store(uri: str, timeout_seconds: float = 5.0, key: str = "tracking.uri
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"{key}: cannot reach the MLflow server at {uri} ({reason})") from None
+        _check_access(uri, timeout_seconds, key)
         return
     path = _sqlite_path(uri)
     if path is not None:
@@ -154,6 +156,32 @@ def check_store(uri: str, timeout_seconds: float = 5.0, key: str = "tracking.uri
             f"use a database URI such as {DEFAULT_TRACKING_URI} or a server http://host:port"
         )
     _check_database_driver(uri, key)
+
+
+def _check_access(uri: str, timeout_seconds: float, key: str) -> None:
+    """Refuse with one line a server that refuses this client (MLflow's basic auth: 401 without the right
+    credentials, 403 without the permission), as MLflow's client would send them: $MLFLOW_TRACKING_USERNAME and
+    $MLFLOW_TRACKING_PASSWORD, or $MLFLOW_TRACKING_TOKEN."""
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    username, token = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if username:
+        pair = f"{username}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        request.add_header("Authorization", f"Basic {base64.b64encode(pair).decode()}")
+    elif token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (401, 403):
+            return  # not a question of access: the commands that follow report it
+        sent = f"user {username}" if username else "a token" if token else "no credentials"
+        raise UserError(
+            f"{key}: the MLflow server at {uri} refused {sent} (HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to an account the server knows"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError):
+        return  # /health answered: a flaky second request is MLflow's retries' to handle
 
 
 # The package that provides each database driver SQLAlchemy may ask for (its default for postgresql:// is psycopg 3)

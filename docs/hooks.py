@@ -1,0 +1,73 @@
+"""mkdocs hook: the configuration and CLI reference pages, generated from `configs/default.yaml`'s comments and
+from the `rnncompare` command's own argument parser, so the docs cannot drift from them."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_MARKER = "<!-- rnncompare:config-reference -->"
+CLI_MARKER = "<!-- rnncompare:cli-reference -->"
+KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[a-z_]+):(?P<value>[^#]*?)\s*(#\s?(?P<comment>.*))?$")
+COMMENT_LINE = re.compile(r"^ +# ?(?P<comment>.*)$")
+
+
+def config_rows(text: str) -> list[tuple[str, str, str]]:
+    """(dotted key, default, meaning) for every key of a commented YAML file, comments continued on the lines
+    below a key joined to it; a section's own line has an empty default."""
+    rows: list[list[str]] = []
+    parents: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        match = KEY_LINE.match(line)
+        if match:
+            indent = len(match["indent"])
+            parents = [(level, name) for level, name in parents if level < indent]
+            dotted = ".".join([name for _, name in parents] + [match["key"]])
+            value = match["value"].strip()
+            rows.append([dotted, value, (match["comment"] or "").strip()])
+            if not value:
+                parents.append((indent, match["key"]))
+            continue
+        continuation = COMMENT_LINE.match(line)
+        if continuation and rows and line.index("#") > 20:
+            rows[-1][2] += " " + continuation["comment"].strip()
+    return [tuple(row) for row in rows]
+
+
+def config_reference() -> str:
+    """The configuration reference as Markdown tables, one per section."""
+    rows = config_rows((REPO / "configs" / "default.yaml").read_text())
+    lines: list[str] = []
+    for key, value, meaning in rows:
+        if not value and "." not in key:
+            lines += ["", f"## `{key}`", "", meaning, "", "| key | default | meaning |", "|---|---|---|"]
+        elif not value:
+            lines.append(f"| `{key}` | | {meaning} |")
+        else:
+            if "." not in key:
+                lines += ["", f"## `{key}`", "", "| key | default | meaning |", "|---|---|---|"]
+            lines.append(f"| `{key}` | `{value.replace('|', '&#124;')}` | {meaning.replace('|', '&#124;')} |")
+    return "\n".join(lines)
+
+
+def cli_reference() -> str:
+    """Every command's `--help`, as the command prints it."""
+    os.environ["COLUMNS"] = "110"  # argparse wraps to the terminal; a fixed width keeps the page stable
+    from rnncompare.cli import build_parser
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    sections = ["## `rnncompare`", "", "```text", parser.format_help().rstrip(), "```"]
+    for name, command in commands.items():
+        sections += ["", f"## `rnncompare {name}`", "", "```text", command.format_help().rstrip(), "```"]
+    return "\n".join(sections)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if CONFIG_MARKER in markdown:
+        markdown = markdown.replace(CONFIG_MARKER, config_reference())
+    if CLI_MARKER in markdown:
+        markdown = markdown.replace(CLI_MARKER, cli_reference())
+    return markdown
