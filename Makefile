@@ -44,7 +44,7 @@ lint: $(VENV)/.installed-test
 
 # The docs site (docs/, mkdocs.yml) into build/site; --strict: a broken link or a missing page is an error.
 docs: $(VENV)/.installed-test
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # A wheel built from this tree, installed alone in a fresh virtual environment: its `rnncompare tasks` and
 # `rnncompare validate` of a shipped experiment work, with configs/default.yaml packaged inside it.

@@ -17,7 +17,7 @@ On bench.yaml (a search-only digits study), each as its own process, timed from 
    the verdicts of the first and the last, against those of the run before the speed work.
 
 Prints each wall time, CPU time and the ratios, and writes them to a JSON file (mlruns/bench/results.json by
-default). A benchmark, not a test: the figures quoted in the README come from it.
+default). A benchmark, not a test: the figures quoted in docs/performance.md come from it.
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def round_ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 # `make run`'s study time on main when the speed issue was filed (2 cores, TensorFlow, one process), and its
-# verdicts (the README's quickstart row, 2026-11-25): no significant difference in any pair
+# verdicts (docs/reference/experiments.md's quickstart row, 2026-11-25): no significant difference in any pair
 QUICKSTART_BEFORE_SECONDS = 199.0
 QUICKSTART_BEFORE_WINNERS = {"lstm vs gru": None, "lstm vs simple_rnn": None, "gru vs simple_rnn": None}
 

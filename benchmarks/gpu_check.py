@@ -6,7 +6,7 @@ KERAS_BACKEND (JAX's platform by JAX_PLATFORMS): whether Keras ran its backend's
 or fell back to its step loop (they raised NotImplementedError, Keras's signal for it); under JAX, whether the
 compiled gradient calls cuDNN's RNN; and the median time of an epoch after the first, at batch 32. Prints one
 JSON object. `benchmarks/gpu_check.sh` runs it on the GPU and on the CPU, then the quickstart with 1 and with
-several workers; the README's "On a GPU" quotes them (benchmarks/gpu_check-2026-11-28.json).
+several workers; docs/performance.md's "On a GPU" quotes them (benchmarks/gpu_check-2026-11-28.json).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ from the `rnncompare` command's own argument parser, so the docs cannot drift fr
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from pathlib import Path
@@ -36,19 +37,26 @@ def config_rows(text: str) -> list[tuple[str, str, str]]:
     return [tuple(row) for row in rows]
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: no raw HTML, no column breaks."""
+    return html.escape(text, quote=False).replace("|", "&#124;")
+
+
 def config_reference() -> str:
-    """The configuration reference as Markdown tables, one per section."""
+    """The configuration reference as Markdown tables: the top-level keys, then one table per section."""
     rows = config_rows((REPO / "configs" / "default.yaml").read_text())
-    lines: list[str] = []
+    header = ["| key | default | meaning |", "|---|---|---|"]
+    top = [row for row in rows if "." not in row[0] and row[1]]
+    lines = ["## Top-level keys", "", *header]
+    lines += [f"| `{key}` | `{_cell(value)}` | {_cell(meaning)} |" for key, value, meaning in top]
     for key, value, meaning in rows:
-        if not value and "." not in key:
-            lines += ["", f"## `{key}`", "", meaning, "", "| key | default | meaning |", "|---|---|---|"]
-        elif not value:
-            lines.append(f"| `{key}` | | {meaning} |")
-        else:
+        if row_is_section := not value:
             if "." not in key:
-                lines += ["", f"## `{key}`", "", "| key | default | meaning |", "|---|---|---|"]
-            lines.append(f"| `{key}` | `{value.replace('|', '&#124;')}` | {meaning.replace('|', '&#124;')} |")
+                lines += ["", f"## `{key}`", "", _cell(meaning), "", *header]
+            else:
+                lines.append(f"| `{key}` | | {_cell(meaning)} |")
+        elif "." in key and not row_is_section:
+            lines.append(f"| `{key}` | `{_cell(value)}` | {_cell(meaning)} |")
     return "\n".join(lines)
 
 

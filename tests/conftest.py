@@ -46,7 +46,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-FAULT_INJECTION = REPO / "tests" / "scripts" / "fault_injection"
+SCRIPTS = REPO / "tests" / "scripts"
+FAULT_INJECTION = SCRIPTS / "fault_injection"
 
 
 def killing_env(

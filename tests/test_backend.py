@@ -17,7 +17,7 @@ from rnncompare.runtime import backend, xla
 from rnncompare.runtime.backend import BackendUnavailable, choose_backend, gpu_present, share_gpu_memory
 from rnncompare.runtime.xla import cheaper_cpu_compiles
 
-from conftest import REPO, TINY_STUDY, clean_env
+from conftest import REPO, SCRIPTS, TINY_STUDY, clean_env
 
 
 def test_auto_keeps_the_backend_keras_already_runs_on():
@@ -103,14 +103,7 @@ def test_under_jax_on_a_cpu_xla_uses_its_faster_compiling_fusion_kernels_when_as
     assert not cheaper_cpu_fusions() and "XLA_FLAGS" not in os.environ
 
 
-TEXT_TASK_SCRIPT = """
-from rnncompare.orchestration.preflight import check_config_and_data
-config, task = check_config_and_data({"study": "reviews", "architectures": ["lstm"],
-                                      "task": {"name": "text_csv", "path": %r, "embedding_dim": 4}})
-import sys
-import keras
-print(task.input_spec.vocabulary, keras.config.backend(), "tensorflow" in sys.modules)
-"""
+TEXT_TASK_SCRIPT = str(SCRIPTS / "text_task.py")
 
 
 def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_no_tensorflow(tmp_path):
@@ -120,7 +113,7 @@ def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_n
     (tmp_path / "reviews.csv").write_text("text,label\n" + "good day,pos\nbad day,neg\n" * 20)
     env = {key: value for key, value in clean_env().items() if key != "KERAS_BACKEND"}
     completed = subprocess.run(
-        [sys.executable, "-c", TEXT_TASK_SCRIPT % str(tmp_path / "reviews.csv")],
+        [sys.executable, TEXT_TASK_SCRIPT, str(tmp_path / "reviews.csv")],
         env=env,
         capture_output=True,
         text=True,
@@ -131,21 +124,14 @@ def test_auto_settles_the_backend_before_a_text_task_and_its_tokenizer_imports_n
     assert completed.stdout.split() == ["5", "tensorflow" if on_gpu else "jax", str(on_gpu)]
 
 
-KERAS_SERIALIZES_UNDER_JAX = """
-import sys
-from rnncompare.compat.frameworks import import_deep_learning
-import_deep_learning()
-import keras
-keras.layers.LSTM(4).get_config()  # what logging a model to MLflow calls, in a chief that trained nothing
-print(keras.config.backend(), "tensorflow" in sys.modules)
-"""
+KERAS_SERIALIZES_UNDER_JAX = str(SCRIPTS / "keras_serializes_under_jax.py")
 
 
 def test_under_jax_a_process_that_logs_models_without_training_them_imports_no_tensorflow():
     # Keras's serialization imports TensorFlow to ask whether it is installed: a chief with workers printed its
     # start-up notices among the progress lines, and paid 2.5 s for them
     completed = subprocess.run(
-        [sys.executable, "-c", KERAS_SERIALIZES_UNDER_JAX],
+        [sys.executable, KERAS_SERIALIZES_UNDER_JAX],
         env=clean_env(KERAS_BACKEND="jax"),
         capture_output=True,
         text=True,
@@ -178,29 +164,9 @@ def test_a_backend_that_cannot_run_is_one_line_and_writes_nothing(cli, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-CLI_THEN_TELL_TENSORFLOW = """
-import sys
-from rnncompare.cli import main
-from rnncompare.orchestration.distributed import loopback
-loopback.available_cores = lambda: 3  # where a JAX study in one process trains its seed runs in a second one
-status = main(["run", "tiny.yaml"])
-print("tensorflow imported:", "tensorflow" in sys.modules)
-sys.exit(status)
-"""
+CLI_THEN_TELL_TENSORFLOW = str(SCRIPTS / "cli_then_tell_tensorflow.py")
 
-LOAD_LOGGED_MODELS = """
-import sys
-import mlflow
-import numpy as np
-mlflow.set_tracking_uri(sys.argv[1])
-models = [mlflow.pyfunc.load_model(f"runs:/{run_id}/model") for run_id in sys.argv[2:]]
-assert not any(name.startswith("rnncompare") for name in sys.modules), "rnncompare was imported"
-from rnncompare.config import load_config
-from rnncompare.tasks import load_task
-config = load_config("tiny.yaml")
-task = load_task(config.task, config.seed)
-print(*(np.mean(np.argmax(model.predict(task.x_test), axis=-1) == task.y_test) for model in models))
-"""
+LOAD_LOGGED_MODELS = str(SCRIPTS / "load_logged_models.py")
 
 
 @pytest.mark.slow
@@ -214,7 +180,7 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
         + "execution: {backend: jax}\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW],
+        [sys.executable, CLI_THEN_TELL_TENSORFLOW],
         cwd=tmp_path,
         env=clean_env(),
         capture_output=True,
@@ -266,7 +232,6 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     loaded = subprocess.run(
         [
             sys.executable,
-            "-c",
             LOAD_LOGGED_MODELS,
             client.tracking_uri,
             *(run.info.run_id for run in architecture_runs.values()),
@@ -290,7 +255,7 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     cached = sorted(path.name for path in cache.iterdir())
     assert len(cached) > 20
     again = subprocess.run(
-        [sys.executable, "-c", CLI_THEN_TELL_TENSORFLOW],
+        [sys.executable, CLI_THEN_TELL_TENSORFLOW],
         cwd=tmp_path,
         env=clean_env(),
         capture_output=True,
@@ -323,79 +288,20 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     assert len(first) == 8 and second == first
 
 
-SEED_ORDER_SCRIPT = """
-import numpy as np
-from rnncompare.orchestration.preflight import check_config_and_data
-config, task = check_config_and_data({"execution": {"backend": "jax"}})
-from rnncompare.training.seed_runs import SeedModels
-from rnncompare.training.fitting import fit_arguments
-hyperparameters = {"architecture": "gru", "units": 8, "dropout": 0.2, "layers": 1, "learning_rate": 0.001}
-
-def fit(model):
-    model.fit(**fit_arguments(task, 128), epochs=1, verbose=0)
-    return model.get_weights()
-
-after_another = SeedModels(hyperparameters, task)
-fit(after_another.for_seed(1))
-second = fit(after_another.for_seed(2))
-first = fit(SeedModels(hyperparameters, task).for_seed(2))
-print(max(float(np.max(np.abs(a - b))) for a, b in zip(first, second)))
-"""
+SEED_ORDER_SCRIPT = str(SCRIPTS / "seed_order.py")
 
 
 @pytest.mark.slow
 def test_under_jax_a_seed_gives_the_same_weights_whichever_seed_ran_before_it():
     # seed runs share one compiled model; a resumed study reruns only the seeds it lacks, in another order
     completed = subprocess.run(
-        [sys.executable, "-c", SEED_ORDER_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, SEED_ORDER_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
     assert float(completed.stdout.strip().splitlines()[-1]) == 0.0
 
 
-FLAT_DRAW_SCRIPT = """
-import jax
-import numpy as np
-from rnncompare.orchestration.preflight import check_config_and_data
-config, task = check_config_and_data({"execution": {"backend": "jax"}})
-from rnncompare.compat.frameworks import import_deep_learning
-from rnncompare.runtime.frameworks import set_random_seed
-import_deep_learning()
-from keras.src.backend.jax import random as keras_random
-from keras.src.initializers import Ones, Orthogonal, Zeros
-from rnncompare.training.models import build_model
-patched = keras_random.uniform, keras_random.normal
-assert all(getattr(draw, "flat_draw", False) for draw in patched), "not installed"
-host_side = Orthogonal, Zeros, Ones
-assert all(hasattr(cls.__call__, "keras_call") for cls in host_side), "not installed"
-
-def weights(architecture, units):
-    set_random_seed(7)
-    model = build_model({"architecture": architecture, "units": units, "dropout": 0.2, "layers": 2,
-                         "learning_rate": 0.001}, task.input_spec, task.output_spec)
-    return model.get_weights()
-
-models = [(name, units) for name in ("lstm", "gru", "simple_rnn") for units in (5, 16, 48)]
-flat = [weights(*model) for model in models]
-key = jax.random.PRNGKey(3)
-
-def sample_draws():
-    return [keras_random.uniform((33, 7), -0.5, 0.5, seed=key), keras_random.normal((129,), seed=key),
-            keras_random.normal((4, 4), 1.0, 2.0, seed=key),
-            jax.jit(lambda k: keras_random.uniform((9, 3), seed=k))(key),
-            Orthogonal(gain=1.5, seed=5)((6, 3, 20)), Orthogonal(seed=5)((40, 12)), Orthogonal(seed=5)((1, 9)),
-            Zeros()((3, 5), dtype="int32"), Ones()((4,)),
-            Zeros()((2, 2), dtype="bfloat16"), jax.jit(lambda: Orthogonal(seed=5)((8, 24)))()]
-
-draws = sample_draws()
-keras_random.uniform, keras_random.normal = (draw.keras_draw for draw in patched)
-for cls in host_side:
-    cls.__call__ = cls.__call__.keras_call
-assert all(all(np.array_equal(a, b) for a, b in zip(mine, weights(*model))) for mine, model in zip(flat, models))
-keras_draws = sample_draws()
-assert all(np.array_equal(a, b) and a.shape == b.shape and a.dtype == b.dtype for a, b in zip(draws, keras_draws))
-print("same", len(flat), len(draws))
-"""
+FLAT_DRAW_SCRIPT = str(SCRIPTS / "flat_draw.py")
 
 
 @pytest.mark.slow
@@ -405,53 +311,19 @@ def test_under_jax_weights_drawn_as_flat_vectors_are_the_bits_keras_draws():
     # plain draws, a draw with another mean and spread (Keras's own), one inside a traced function (Keras's own),
     # orthogonal weights of three dimensions, tall, wide and traced (Keras's own), constants
     completed = subprocess.run(
-        [sys.executable, "-c", FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, FLAT_DRAW_SCRIPT], env=clean_env(), capture_output=True, text=True, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "same 9 11"
 
 
-BACKGROUND_WRITES_SCRIPT = """
-import atexit, logging, os, sys, threading
-from rnncompare.compat.frameworks import import_deep_learning
-from rnncompare.runtime.backend import choose_backend
-from rnncompare.runtime.xla import use_compile_cache
-choose_backend("jax")
-assert use_compile_cache(sys.argv[1])
-import_deep_learning()
-import jax, jax.numpy as jnp
-
-writes = []
-class Writes(logging.Handler):
-    def emit(self, record):
-        words = record.getMessage().split()
-        if words[0] == "Writing" and words[1] in ("jit_doubled_tanh", "jit_shifted_cos"):
-            writes.append((words[1], record.threadName))
-logging.getLogger("jax._src.compilation_cache").addHandler(Writes())
-logging.getLogger("jax._src.compilation_cache").setLevel(logging.DEBUG)
-
-def doubled_tanh(x):
-    return jnp.tanh(x) * 2
-
-def shifted_cos(x):
-    return jnp.cos(x) + 1
-
-print(jax.jit(doubled_tanh)(jnp.ones(3)).tolist())
-ahead = threading.Thread(target=lambda: jax.jit(shifted_cos).lower(jnp.ones(4)).compile(), name="ahead")
-ahead.start()
-ahead.join()
-print(writes.count(("jit_shifted_cos", "ahead")))
-atexit._run_exitfuncs()  # as `rnncompare`'s exit does, before os._exit
-print(sorted(writes))
-print(sorted({name.split("-")[0] for name in os.listdir(sys.argv[1]) if "_" in name} & {"jit_doubled_tanh", "jit_shifted_cos"}))
-os._exit(0)
-"""
+BACKGROUND_WRITES_SCRIPT = str(SCRIPTS / "background_writes.py")
 
 
 @pytest.mark.slow
 def test_under_jax_the_main_thread_leaves_its_compile_cache_writes_to_a_thread_that_finishes_them_at_exit(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-c", BACKGROUND_WRITES_SCRIPT, str(tmp_path / "cache")],
+        [sys.executable, BACKGROUND_WRITES_SCRIPT, str(tmp_path / "cache")],
         env=clean_env(),
         capture_output=True,
         text=True,

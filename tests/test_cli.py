@@ -8,18 +8,14 @@ import pytest
 from rnncompare.core.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
 
-from conftest import REPO, clean_env, free_port
+from conftest import REPO, SCRIPTS, clean_env, free_port
 
 
 def test_help_answers_at_once_without_importing_tensorflow():
-    code = (
-        "import sys, time; t = time.perf_counter()\n"
-        "from rnncompare import cli\n"
-        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print('TF', 'tensorflow' in sys.modules, 'mlflow' in sys.modules, time.perf_counter() - t)"
-    )
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "help_imports.py")], capture_output=True, text=True, env=clean_env()
+    )
     assert time.perf_counter() - started < 5
     _flag, tensorflow, mlflow, seconds = completed.stdout.strip().splitlines()[-1].split()
     assert (tensorflow, mlflow) == ("False", "False")
@@ -29,16 +25,13 @@ def test_help_answers_at_once_without_importing_tensorflow():
 
 def test_run_answers_a_bad_file_or_key_before_importing_what_a_study_needs(tmp_path):
     (tmp_path / "bad.yaml").write_text("study: bad\ntuner: {max_trials: 0}\n")
-    code = (
-        "import sys\n"
-        "from rnncompare import cli\n"
-        "codes = [cli.main(['run', 'missing.yaml']), cli.main(['run', 'bad.yaml']),\n"
-        f"         cli.main(['run', {str(REPO / 'experiments' / 'quickstart.yaml')!r}, '--set', 'tuner.max_trails=3'])]\n"
-        "print(codes, sorted(name for name in ('scipy', 'pandas', 'keras', 'mlflow', 'matplotlib') "
-        "if name in sys.modules))"
-    )
     completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=60
+        [sys.executable, str(SCRIPTS / "bad_input_imports.py"), str(REPO / "experiments" / "quickstart.yaml")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=60,
     )
     assert completed.stdout.strip() == "[2, 2, 2] []"
     assert completed.stderr.splitlines()[:2] == [
@@ -60,15 +53,13 @@ def test_run_answers_a_bad_file_or_key_before_importing_what_a_study_needs(tmp_p
 )
 def test_the_console_entry_keeps_the_status_the_output_and_the_exit_handlers(experiment, status, printed):
     # console_main ends the process without the interpreter's teardown: nothing else may be lost with it
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
-        f"sys.argv = ['rnncompare', 'validate', {experiment!r}]\n"
-        "from rnncompare.cli import console_main\n"
-        "console_main()\n"
-        "print('not reached')"
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "console_entry.py"), experiment],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=REPO,
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=REPO)
     assert completed.returncode == status
     assert printed in completed.stdout + completed.stderr
     assert completed.stdout.endswith("exit handler ran\n")
@@ -245,3 +236,30 @@ def test_the_server_names_its_own_option_for_a_store_it_cannot_use(cli, tmp_path
     )
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: --backend-store-uri: mysql:// needs the database driver MySQLdb")
+
+
+def test_a_server_for_other_machines_needs_authentication_or_says_it_is_open(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("RNNCOMPARE_SERVER_ADMIN_PASSWORD", raising=False)
+    completed = cli("server", "--host", "0.0.0.0", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == (
+        "error: --host: 0.0.0.0 serves other machines, and the server has no authentication; add --auth (admin "
+        "password in $RNNCOMPARE_SERVER_ADMIN_PASSWORD), or --insecure to serve it open\n"
+    )
+    # the password never on the command line: the environment or a file, and not a short one
+    no_password = cli("server", "--host", "0.0.0.0", "--auth", cwd=tmp_path)
+    assert no_password.returncode == 2
+    assert no_password.stderr.startswith("error: --auth: $RNNCOMPARE_SERVER_ADMIN_PASSWORD is not set; give the admin")
+    (tmp_path / "password").write_text("short\n")
+    short = cli("server", "--auth", "--admin-password-file", str(tmp_path / "password"), cwd=tmp_path)
+    assert short.stderr == "error: --auth: the admin password must be at least 12 characters\n"
+    missing = cli("server", "--auth", "--admin-password-file", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.stderr == f"error: --admin-password-file: {tmp_path / 'nope'}: file not found\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["password"]  # no store, no artifact folder
+
+
+def test_the_loopback_rule_reads_names_and_addresses():
+    from rnncompare.tracking.auth import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5") and not is_loopback("no-such-host.invalid")

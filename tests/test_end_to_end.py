@@ -354,6 +354,8 @@ def test_the_ui_serves_the_study_with_its_nested_runs(tiny_study, cli, tmp_path)
         lines = printed.read_text().splitlines()
         heading = lines.index(f"MLflow UI for {tiny_study['uri']} at http://127.0.0.1:{port} (Ctrl-C stops it)")
         assert lines[heading + 1] == f"  tiny: http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+        # and nothing of MLflow's own start-up (uvicorn's INFO lines, warnings) without --verbose
+        assert lines == [f"MLflow UI for {tiny_study['uri']} at http://127.0.0.1:{port} (Ctrl-C stops it)", lines[1]]
         assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
         runs = client.search_runs([experiment.experiment_id], max_results=100)
         assert sorted(run.data.tags["rnncompare.role"] for run in runs).count("trial") == 6
@@ -397,6 +399,9 @@ def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_
     gc.set_threshold(500, 5, 5)  # the notebook's own collector settings, which the study leaves
     watch = CollectorWatch(enabled=False)
     mine = f"sqlite:///{tmp_path}/notebook.db"  # the notebook's own store and experiment, which the study leaves
+    # the notebook's fluent API, set by hand: its URI and active experiment stay
+    mlflow.set_tracking_uri(mine)
+    own_experiment = mlflow.set_experiment("notebook-own").experiment_id
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mine)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "7")
     try:
@@ -420,6 +425,10 @@ def test_run_study_from_python_returns_dataframes_and_leaves_the_callers_mlflow_
         == result.summary["architectures"]["gru"]["seeds"]["stats"]["mean"]
     )
     assert (mlflow.get_tracking_uri(), os.environ["MLFLOW_EXPERIMENT_ID"]) == (mine, "7")
+    with mlflow.start_run() as notebook_run:  # lands where the notebook pointed, not in the study's store
+        assert notebook_run.info.experiment_id == own_experiment
+    assert MlflowClient(mine).get_run(notebook_run.info.run_id).info.experiment_id == own_experiment
+    mlflow.set_tracking_uri(None)
     study_store = MlflowClient(f"sqlite:///{tmp_path}/nb.db")  # the selected model went to the study's store
     experiment = study_store.get_experiment_by_name("notebook")
     assert result.summary["architectures"]["gru"]["run_id"] in {

@@ -1,5 +1,6 @@
 """The data of every fit: under JAX, batches of one shape whose filler rows count for nothing, 8 steps a call."""
 
+import json
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -19,7 +20,7 @@ from rnncompare.training.fitting import (
 )
 from rnncompare.training.models import build_model
 
-from conftest import REPO, clean_env
+from conftest import REPO, SCRIPTS, clean_env
 
 HYPERPARAMETERS = {"architecture": "gru", "units": 8, "dropout": 0.0, "layers": 1, "learning_rate": 0.01}
 
@@ -96,49 +97,13 @@ def test_filler_rows_change_no_gradient_and_no_score():
     assert scored["loss"] == pytest.approx(unpadded["loss"], abs=1e-6)
 
 
-JAX_COMPILES_SCRIPT = """
-import collections, logging, re
-import jax
-from rnncompare.orchestration.preflight import check_config_and_data
-config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
-from rnncompare.training.fitting import evaluate_test, fit_arguments
-from rnncompare.training.models import build_model
-
-compiled = collections.Counter()
-class Compiles(logging.Handler):
-    def emit(self, record):
-        found = re.match(r"Finished XLA compilation of jit\\((\\w+)\\)", record.getMessage())
-        if found:
-            compiled[found.group(1)] += 1
-jax.config.update("jax_log_compiles", True)
-logging.getLogger("jax").addHandler(Compiles())
-logging.getLogger("jax").propagate = False
-model = build_model(%r, task.input_spec, task.output_spec)
-model.fit(**fit_arguments(task, 64), epochs=2, verbose=0)
-scored = evaluate_test(model, task, 64)
-print(task.split_sizes, compiled["train_step"], compiled["test_step"])
-plain = model.evaluate(task.x_test, task.y_test, batch_size=64, verbose=0, return_dict=True)
-print(scored["test_accuracy"] - plain["accuracy"], scored["test_loss"] - plain["loss"])
-
-import numpy as np
-from rnncompare.training import models
-from rnncompare.runtime.frameworks import set_random_seed
-trained = []
-for steps in (models.STEPS_PER_EXECUTION_JAX, 1):
-    models.STEPS_PER_EXECUTION_JAX = steps
-    set_random_seed(3)
-    model = build_model(%r, task.input_spec, task.output_spec)
-    model.fit(**fit_arguments(task, 64), epochs=2, verbose=0)
-    trained.append((model.steps_per_execution, model.get_weights()))
-(many, many_weights), (one, one_weights) = trained
-print(many, one, max(float(np.max(np.abs(a - b))) for a, b in zip(many_weights, one_weights)))
-"""
+JAX_COMPILES_SCRIPT = str(SCRIPTS / "jax_compiles.py")
 
 
 @pytest.mark.slow
 def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_steps_a_call_train_as_1():
     completed = subprocess.run(
-        [sys.executable, "-c", JAX_COMPILES_SCRIPT % (HYPERPARAMETERS, HYPERPARAMETERS)],
+        [sys.executable, JAX_COMPILES_SCRIPT, json.dumps(HYPERPARAMETERS)],
         env=clean_env(),
         capture_output=True,
         text=True,
@@ -157,50 +122,13 @@ def test_under_jax_a_fit_compiles_one_training_and_one_evaluation_shape_and_8_st
     assert float(weight_difference) < 1e-5
 
 
-COMPILED_AHEAD_SCRIPT = """
-import collections, logging, sys
-from rnncompare.orchestration.preflight import check_config_and_data
-config, task = check_config_and_data({"execution": {"backend": "jax"}, "tuner": {"batch_size": 64}})
-from rnncompare.compat.frameworks import import_deep_learning
-from rnncompare.runtime.xla import use_compile_cache
-assert use_compile_cache(sys.argv[1])
-import_deep_learning()
-import jax
-from rnncompare.training.fitting import fit_arguments, validation_compiled_ahead
-from rnncompare.training.models import build_model
-
-seen = collections.Counter()
-class CacheLookups(logging.Handler):
-    def emit(self, record):
-        message = record.getMessage()
-        if "jit_test_step" in message:
-            found = "hit" if "cache hit" in message else "miss" if "CACHE MISS" in message else None
-            if found:
-                seen[(record.threadName == "MainThread" and "main" or record.threadName, found)] += 1
-logging.getLogger("jax").addHandler(CacheLookups())
-logging.getLogger("jax").setLevel(logging.DEBUG)
-logging.getLogger("jax").propagate = False
-
-def fit(units, described=lambda arguments: arguments):
-    seen.clear()
-    model = build_model({**%r, "units": units}, task.input_spec, task.output_spec)
-    arguments = fit_arguments(task, 64)
-    ahead = validation_compiled_ahead(described(arguments))
-    history = model.fit(**arguments, epochs=2, verbose=0, callbacks=[ahead])
-    return sorted(seen.items()), len(history.history["val_loss"])
-
-print(fit(8))
-# validation data that the model cannot take (steps without features): the step fails to trace ahead
-print(fit(10, lambda arguments: {**arguments, "validation_data": [arguments["validation_data"][0][..., 0]]}))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # a cache that keeps only slow compiles
-print(fit(12))
-"""
+COMPILED_AHEAD_SCRIPT = str(SCRIPTS / "compiled_ahead.py")
 
 
 @pytest.mark.slow
 def test_under_jax_the_validation_step_is_compiled_ahead_in_a_thread_and_the_first_validation_loads_it(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-c", COMPILED_AHEAD_SCRIPT % (HYPERPARAMETERS,), str(tmp_path)],
+        [sys.executable, COMPILED_AHEAD_SCRIPT, str(tmp_path), json.dumps(HYPERPARAMETERS)],
         env=clean_env(),
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, killing_env, rnncompare
+from conftest import SCRIPTS, clean_env, killing_env, rnncompare
 
 pytestmark = pytest.mark.slow
 
@@ -237,21 +237,14 @@ def test_a_search_of_another_config_run_since_the_interruption_is_not_resumed_fr
     assert run(folder, "--fresh").returncode == 0
 
 
-HOLD_THE_STUDY = """
-import time
-from rnncompare.config import load_config
-from rnncompare.orchestration.context import StudyLock
-lock = StudyLock(load_config("study.yaml"))
-print("holding", flush=True)
-time.sleep(120)
-"""
+HOLD_THE_STUDY = str(SCRIPTS / "hold_the_study.py")
 
 
 def test_a_study_still_running_in_another_process_is_refused_not_taken_over(tmp_path, run):
     # resume takes over a study run that never finished: one that is still running must not be
     folder = write_study(tmp_path / "busy", architectures="[gru]", trials=1, seeds=0)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_STUDY], cwd=folder, env=clean_env(), stdout=subprocess.PIPE, text=True
+        [sys.executable, HOLD_THE_STUDY], cwd=folder, env=clean_env(), stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout.readline() == "holding\n"

@@ -88,7 +88,13 @@ def test_an_authenticated_server_refuses_requests_without_the_right_credentials_
         assert all(run.info.status == "FINISHED" for run in runs)
 
         # without credentials the same study is refused at the store check, with one line and nothing written
-        refused = rnncompare("run", "s.yaml", "--set", f"tracking.uri={uri}", "--set", "study=other", cwd=tmp_path)
+        anonymous = {key: value for key, value in clean_env().items() if not key.startswith("MLFLOW_TRACKING_")}
+        refused = rnncompare(
+            "run", "s.yaml", "--set", f"tracking.uri={uri}", "--set", "study=other", cwd=tmp_path, env=anonymous
+        )
         assert refused.returncode == 2
-        assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: tracking.uri:")
+        assert refused.stderr.strip().splitlines() == [
+            f"error: tracking.uri: the MLflow server at {uri} refused a request without credentials (HTTP 401); set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account the server knows"
+        ]
         assert client.get_experiment_by_name("other") is None

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from rnncompare.compat.frameworks import import_deep_learning
+from rnncompare.compat.mlflow import fluent_state_kept
 from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import ArchitectureOutcome
 from rnncompare.orchestration import provenance
@@ -106,7 +107,8 @@ def run_study(
         else check_study(experiment, overrides, fresh=fresh, role=role)
     )
     try:
-        return _run_checked(checked, progress, swept, role)
+        with fluent_state_kept():  # a notebook's own MLflow tracking URI and active experiment stay its own
+            return _run_checked(checked, progress, swept, role)
     finally:
         checked.lock.release()
 

@@ -175,7 +175,13 @@ def _check_access(uri: str, timeout_seconds: float, key: str) -> None:
     except urllib.error.HTTPError as exc:
         if exc.code not in (401, 403):
             return  # not a question of access: the commands that follow report it
-        sent = f"user {username}" if username else "a token" if token else "no credentials"
+        sent = (
+            f"user {username}'s credentials"
+            if username
+            else "the token in $MLFLOW_TRACKING_TOKEN"
+            if token
+            else "a request without credentials"
+        )
         raise UserError(
             f"{key}: the MLflow server at {uri} refused {sent} (HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and "
             "MLFLOW_TRACKING_PASSWORD to an account the server knows"
