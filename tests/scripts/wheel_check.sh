@@ -13,7 +13,8 @@ trap 'rm -rf "$work"' EXIT
 "$python" -m build --wheel --no-isolation --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/rnncompare-*.whl)
-unzip -l "$wheel" | grep -q "rnncompare/default.yaml" || { echo "default.yaml is not in $wheel"; exit 1; }
+"$python" -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); sys.exit(0 if 'rnncompare/default.yaml' in names and any(n.startswith('rnncompare/report/templates/') for n in names) else 1)" "$wheel" \
+    || { echo "default.yaml or the report templates are not in $wheel"; exit 1; }
 
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --no-deps --no-index "$wheel"
@@ -29,4 +30,6 @@ esac
 "$work/venv/bin/rnncompare" tasks | grep -q "^digits "
 cp "$repo/experiments/quickstart.yaml" "$work/"
 "$work/venv/bin/rnncompare" validate quickstart.yaml | grep -q "^ok: study quickstart: lstm, gru, simple_rnn on "
+# a data set bundled in the wheel, not in scikit-learn
+"$work/venv/bin/rnncompare" validate quickstart.yaml --set task.name=japanese_vowels | grep -q "^ok: study quickstart: "
 echo "wheel check passed: $(basename "$wheel")"

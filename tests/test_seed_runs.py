@@ -1,4 +1,4 @@
-"""Seed runs trained at once (`evaluation.SeedPool`): each process on its own share of the cores, as the workers."""
+"""Seed runs trained at once (`training.seed_runs.SeedPool`): each process on its own share of the cores, as the workers."""
 
 import multiprocessing
 import os
