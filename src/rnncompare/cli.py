@@ -20,6 +20,7 @@ from rnncompare.runtime.quiet import quiet_libraries
 
 EXIT_USER_ERROR = 2
 EXIT_STUDY_STOPPED = 1
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)"
@@ -200,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
         return EXIT_STUDY_STOPPED
+    except BrokenPipeError:
+        # the reader went away (`| head`, `| grep -q`): what is left to print has no one to read it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt as stop:
         # the runs in progress are closed as KILLED by then; a study resumes from what finished
         word = "terminated" if isinstance(stop, Terminated) else "interrupted"

@@ -27,9 +27,16 @@ case "$installed" in
     "$site"/rnncompare/__init__.py\ "$site"/rnncompare/default.yaml) ;;
     *) echo "rnncompare or its defaults did not come from the wheel: $installed"; exit 1 ;;
 esac
-"$work/venv/bin/rnncompare" tasks | grep -q "^digits "
+expect() {  # expect PATTERN COMMAND...: the command succeeds and prints a line matching PATTERN
+    local pattern=$1 printed
+    shift
+    printed=$("$@") || { echo "failed: $*"; exit 1; }
+    grep -q "$pattern" <<<"$printed" || { echo "no line matches $pattern in: $printed"; exit 1; }
+}
+expect "^digits " "$work/venv/bin/rnncompare" tasks
 cp "$repo/experiments/quickstart.yaml" "$work/"
-"$work/venv/bin/rnncompare" validate quickstart.yaml | grep -q "^ok: study quickstart: lstm, gru, simple_rnn on "
+expect "^ok: study quickstart: lstm, gru, simple_rnn on " "$work/venv/bin/rnncompare" validate quickstart.yaml
 # a data set bundled in the wheel, not in scikit-learn
-"$work/venv/bin/rnncompare" validate quickstart.yaml --set task.name=japanese_vowels | grep -q "^ok: study quickstart: "
+expect "^ok: study quickstart: .* on japanese_vowels" \
+    "$work/venv/bin/rnncompare" validate quickstart.yaml --set task.name=japanese_vowels
 echo "wheel check passed: $(basename "$wheel")"
