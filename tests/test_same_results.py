@@ -20,8 +20,12 @@ BEFORE = Path(__file__).parent / "data" / "before_redesign"
 # keys whose values differ from run to run by design
 VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
 # keys added to summary.json since: stats.compare's `winner` (which the verdict now reads), the diagnostics with the
-# verdicts they qualify, the config keys search.learning_rate and evaluation.min_skill, and the Keras backend
-ADDED = {"winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend"}
+# verdicts they qualify, the config keys search.learning_rate and evaluation.min_skill, the Keras backend, and each
+# architecture's fANOVA importance (with its note)
+ADDED = {
+    "winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend",
+    "importance", "importance_note",
+}  # fmt: skip
 # the verdict's text now carries its qualifications, its winner compared instead; the rule spells out the corrected p
 REWORDED = {"verdict", "rule"}
 

@@ -52,6 +52,8 @@ def importance(
     usable = [(values, score) for values, score in trials if math.isfinite(score)]
     if why_absent(len(usable), ranges) is not None:
         return None
+    if len({score for _, score in usable}) == 1:  # every trial scored the same: no variance to apportion
+        return {name: 1.0 / len(ranges) for name in ranges}
     import optuna
     from optuna.importance import FanovaImportanceEvaluator
 
@@ -74,8 +76,6 @@ def importance(
             study, evaluator=FanovaImportanceEvaluator(seed=seed), params=list(distributions)
         )
     total = sum(shares.values())
-    if not total > 0:  # every trial scored the same: no variance to apportion
-        return {name: 1.0 / len(shares) for name in shares}
     return {name: float(shares[name] / total) for name in distributions}
 
 

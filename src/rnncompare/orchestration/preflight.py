@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnncompare.compat.frameworks import import_deep_learning
 from rnncompare.config import StudyConfig, config_digest, load_config
 from rnncompare.core.errors import UserError
 from rnncompare.orchestration.context import StudyLock, check_tuner_folder
@@ -19,6 +20,8 @@ from rnncompare.orchestration.distributed import Role, check_ports_free
 from rnncompare.runtime.backend import BackendUnavailable, choose_backend
 from rnncompare.tasks import TaskData, load_task
 from rnncompare.tracking import RunReader, StudyRuns, is_server, resolve_tracking_uri, writable_folder
+from rnncompare.training.models import build_model
+from rnncompare.training.tuning import model_hyperparameters
 
 Experiment = str | Path | Mapping[str, Any] | StudyConfig
 
@@ -56,7 +59,29 @@ def check_config_and_data(
             f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
             f"{task.kind} task; use {' or '.join(allowed)}"
         )
+    for architecture in config.architectures:
+        if architecture.body is not None:
+            _check_body(architecture, config, task)
     return config, task
+
+
+def _check_body(architecture, config: StudyConfig, task: TaskData) -> None:
+    """Build the user's architecture once, at the smallest searched size: a body that does not import, raises or
+    returns no 2-D tensor is one line now, not a failed search later."""
+    search = config.search
+    smallest = {"units": search.units.min, "dropout": search.dropout.min, "layers": search.layers.min}
+    if search.learning_rate is not None:
+        smallest["learning_rate"] = search.learning_rate.min
+    import_deep_learning()
+    try:
+        build_model(model_hyperparameters(architecture, config, smallest), task.input_spec, task.output_spec)
+    except UserError:
+        raise
+    except Exception as exc:  # the head after the user's body: their tensor did not fit it
+        raise UserError(
+            f"architectures: {architecture}: the model around {architecture.body} cannot be built "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _choose_backend(requested: str) -> None:

@@ -27,12 +27,13 @@ from rnncompare.orchestration.distributed.worker import find_chief, run_trials
 from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.seed_phase import run_budget_matched, seed_run_statistics, start_seed_runs
-from rnncompare.report import run_notes, study_run_numbers, trials_table, write_report
+from rnncompare.report import architecture_run_numbers, run_notes, study_run_numbers, trials_table, write_report
 from rnncompare.runtime.backend import current_backend
 from rnncompare.runtime.memory import rarer_full_collections
 from rnncompare.runtime.processes import allowed_cores
 from rnncompare.runtime.xla import use_compile_cache
 from rnncompare.tracking import Tracker, load_study
+from rnncompare.training.bodies import source_file
 from rnncompare.training.fitting import choose_cpu_kernels
 from rnncompare.training.models import portable_model
 from rnncompare.training.seed_runs import PendingSeeds, SeedPool
@@ -197,6 +198,7 @@ def _run(
             {name: row["diagnostics"] for name, row in report.summary["architectures"].items()},
             report.architecture_figures,
             *study_run_numbers(report.summary),
+            architecture_run_numbers(report.summary),
         )
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
@@ -298,6 +300,9 @@ def _finish_architecture(
         outcome.representative_seed = next((seed for seed in results if seed.model is not None), None)
     if outcome.selected and context.config.tracking.log_models:
         _log_models(context, architecture, run_id, outcome)
+    body = context.config.body_of(architecture)
+    if body is not None and source_file(body) is not None:  # the study reruns from the store, body included
+        context.tracker.log_source(run_id, source_file(body))
     context.tracker.finish_architecture(run_id, outcome, context.fixed(architecture))
     context.progress.architecture_done(architecture, outcome)
     return outcome

@@ -7,11 +7,12 @@ and `rnncompare report` both read the study back and call `write_report`, so the
 
 from rnncompare.report.render import REPORT_FILES, WrittenReport, write_comparison, write_report
 from rnncompare.report.summary import build_comparison, build_summary, trials_table
-from rnncompare.report.verdict import headline, run_notes, study_run_numbers, verdict
+from rnncompare.report.verdict import architecture_run_numbers, headline, run_notes, study_run_numbers, verdict
 
 __all__ = [
     "REPORT_FILES",
     "WrittenReport",
+    "architecture_run_numbers",
     "build_comparison",
     "build_summary",
     "headline",

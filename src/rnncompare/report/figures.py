@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from rnncompare.core.architectures import COLORS
+from rnncompare.core.architectures import color
 from rnncompare.core.metrics import for_kind
 from rnncompare.core.status import RunStatus
+from rnncompare.report.importance import importance_figure
 from rnncompare.report.summary import MATCHED_SUFFIX, SEARCHED
 
 
@@ -46,6 +47,9 @@ def draw_figures(record: dict[str, Any], summary: dict[str, Any], table: pd.Data
     if seeded:
         figures["seed_scores"] = seed_scores(seeded, record, summary, folder)
         figures["seed_learning_curves"] = seed_learning_curves(seeded, summary, folder)
+    drawn = importance_figure(summary, folder, _pyplot, save)
+    if drawn is not None:
+        figures["importance"] = drawn
     return figures
 
 
@@ -70,14 +74,14 @@ def learning_curves(record: dict[str, Any], summary: dict[str, Any], folder: Pat
     score = summary["metrics"]["score"]
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
     for entry in record["architectures"]:
-        history, color = entry["best_history"], COLORS.get(entry["name"])
+        history, line_color = entry["best_history"], color(entry["name"])
         for axis, metric in ((ax_loss, "loss"), (ax_score, score)):
             for key, style in ((metric, "--"), (f"val_{metric}", "-")):
                 points = history.get(key) or []
                 if points:
                     steps, values = zip(*points)
                     label = f"{entry['name']} {'validation' if key.startswith('val_') else 'train'}"
-                    axis.plot(steps, values, style, color=color, label=label)
+                    axis.plot(steps, values, style, color=line_color, label=label)
     for axis, metric in ((ax_loss, "loss"), (ax_score, score)):
         label_axis(axis, "epoch", metric)
     if ax_score.get_legend_handles_labels()[0]:
@@ -93,11 +97,9 @@ def score_vs_parameters(finished: pd.DataFrame, summary: dict[str, Any], folder:
     val_score = f"best_val_{score}"
     fig, axis = plt.subplots(figsize=(6.5, 4.2))
     for name, rows in finished.groupby("architecture", sort=False) if not finished.empty else []:  # the study's order
-        axis.scatter(rows["params_total"], rows[val_score], color=COLORS.get(name), label=name, alpha=0.7)
+        axis.scatter(rows["params_total"], rows[val_score], color=color(name), label=name, alpha=0.7)
         best = rows[rows["is_best"]]
-        axis.scatter(
-            best["params_total"], best[val_score], color=COLORS.get(name), marker="*", s=200, edgecolor="black"
-        )
+        axis.scatter(best["params_total"], best[val_score], color=color(name), marker="*", s=200, edgecolor="black")
     higher_is_better = for_kind(summary["kind"]).score_higher_is_better
     front = pareto_front(finished, val_score, higher_is_better) if not finished.empty else finished
     if not front.empty:
@@ -138,11 +140,9 @@ def overfitting_gap(finished: pd.DataFrame, record: dict[str, Any], summary: dic
         rows = finished[finished["architecture"] == name] if not finished.empty else finished
         if rows.empty:
             continue
-        axis.scatter([position] * len(rows), rows[gap], color=COLORS.get(name), alpha=0.5)
+        axis.scatter([position] * len(rows), rows[gap], color=color(name), alpha=0.5)
         best = rows[rows["is_best"]]
-        axis.bar(
-            position, float(best[gap].iloc[0]) if not best.empty else 0.0, color=COLORS.get(name), alpha=0.4, width=0.6
-        )
+        axis.bar(position, float(best[gap].iloc[0]) if not best.empty else 0.0, color=color(name), alpha=0.4, width=0.6)
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(names)), names)
     label_axis(
@@ -192,10 +192,10 @@ def _hyperparameter_grid(
         for column_index, name in enumerate(hyperparameters):
             axis = axes[row_index][column_index]
             for architecture, group in trials.groupby("architecture", sort=False):  # the study's order
-                color = COLORS.get(architecture)
-                axis.scatter(group[f"hp_{name}"], group[metric], color=color, alpha=0.6, label=architecture)
+                point_color = color(architecture)
+                axis.scatter(group[f"hp_{name}"], group[metric], color=point_color, alpha=0.6, label=architecture)
                 means = group.groupby(f"hp_{name}")[metric].mean()
-                axis.plot(means.index, means.values, color=color, linewidth=1)
+                axis.plot(means.index, means.values, color=point_color, linewidth=1)
             label_axis(axis, name if row_index == len(rows) - 1 else None, label if column_index == 0 else "")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title, wrap=True)
@@ -218,7 +218,7 @@ def seed_scores(seeded: list[dict[str, Any]], record: dict[str, Any], summary: d
         scores = [s["metrics"][headline] for s in entry["seeds"] if s["status"] == RunStatus.FINISHED]
         every_score += scores
         axis.scatter(
-            [position + offset for offset in side_by_side(scores)], scores, color=COLORS.get(entry["name"]), alpha=0.7
+            [position + offset for offset in side_by_side(scores)], scores, color=color(entry["name"]), alpha=0.7
         )
         axis.errorbar(
             position + 0.15,
@@ -290,8 +290,8 @@ def seed_learning_curves(seeded: list[dict[str, Any]], summary: dict[str, Any], 
             },
             index=steps,
         )
-        axis.plot(frame.index, frame["mean"], color=COLORS.get(entry["name"]), label=entry["name"])
-        axis.fill_between(frame.index, frame["low"], frame["high"], color=COLORS.get(entry["name"]), alpha=0.2)
+        axis.plot(frame.index, frame["mean"], color=color(entry["name"]), label=entry["name"])
+        axis.fill_between(frame.index, frame["low"], frame["high"], color=color(entry["name"]), alpha=0.2)
     label_axis(
         axis,
         "epoch",
@@ -310,7 +310,7 @@ def comparison_figure(comparison: dict[str, Any], folder: Path) -> Path:
     positions = [study["x"] for study in studies] if comparison["axis"] else list(range(len(studies)))
     fig, (ax_score, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in comparison["architectures"]:
-        color = COLORS.get(name)
+        name_color = color(name)
         present = [
             (x, study["architectures"][name]) for x, study in zip(positions, studies) if name in study["architectures"]
         ]
@@ -321,14 +321,14 @@ def comparison_figure(comparison: dict[str, Any], folder: Path) -> Path:
             xs,
             [row["mean"] for _, row in present],
             yerr=[row["std"] or 0 for _, row in present],
-            color=color,
+            color=name_color,
             marker="o",
             capsize=4,
             label=name,
         )
         for x, row in present:
-            ax_score.scatter([x] * len(row["scores"]), row["scores"], color=color, alpha=0.35, s=14)
-        ax_gap.plot(xs, [row["gap_mean"] for _, row in present], color=color, marker="o", label=name)
+            ax_score.scatter([x] * len(row["scores"]), row["scores"], color=name_color, alpha=0.35, s=14)
+        ax_gap.plot(xs, [row["gap_mean"] for _, row in present], color=name_color, marker="o", label=name)
     baselines = [(x, study["baseline"]) for x, study in zip(positions, studies) if study["baseline"] is not None]
     if baselines:
         ax_score.plot(

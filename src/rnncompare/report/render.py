@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnncompare.core.architectures import BUILT_IN
 from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
 from rnncompare.report.summary import build_comparison, build_summary, trials_table
 from rnncompare.report.verdict import headline, verdict
@@ -38,6 +39,9 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
         "summary": summary,
         "record": record,
         "headline": headline(summary),
+        "generic_loop": [name for name in summary["architectures"] if name in BUILT_IN and BUILT_IN[name].variant],
+        "bodies": record.get("bodies", {}),
+        **_importance_context(summary),
         "verdict": verdict(summary),
         "figures": figures,
         "embedded": {name: base64.b64encode(path.read_bytes()).decode("ascii") for name, path in figures.items()},
@@ -106,3 +110,16 @@ def format_number(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def _importance_context(summary: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters the importance table has columns for, or, where no architecture has importances, why."""
+    rows = summary["architectures"].values()
+    columns = sorted({name for row in rows for name in (row.get("importance") or {})})
+    reasons = sorted(
+        {row.get("importance_note") for row in rows if not row.get("importance") and row.get("importance_note")}
+    )
+    return {
+        "importance_columns": columns,
+        "importance_reason": "; ".join(reasons) or "no architecture finished a trial",
+    }

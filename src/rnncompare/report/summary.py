@@ -8,10 +8,12 @@ from typing import Any
 import pandas as pd
 
 from rnncompare.analysis.diagnostics import diagnose, qualify, suggestions
+from rnncompare.analysis.importance import importance, searched_ranges, why_absent
 from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
 from rnncompare.analysis.stats import compare
 from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import for_kind
+from rnncompare.core.seeds import derive_seed
 from rnncompare.core.status import RunStatus
 from rnncompare.tasks import registry
 
@@ -130,12 +132,35 @@ def _architecture_row(record: dict[str, Any], entry: dict[str, Any], metrics) ->
         **seed_scores_summary(entry.get("seeds", []), headline, confidence),
         "spread": seed_spread([seed["metrics"] for seed in finished], metrics) if finished else {},
     }
+    row["importance"], row["importance_note"] = _importance(record, entry)
     row["diagnostics"] = (
         _diagnostics(record, [seed["metrics"] for seed in finished] or [logged], metrics, row["hyperparameters"])
         if finished or headline in logged
         else None
     )
     return row
+
+
+def _importance(record: dict[str, Any], entry: dict[str, Any]) -> tuple[dict[str, float] | None, str | None]:
+    """fANOVA's share of each searched hyperparameter in the variance of the tuner objective over the finished
+    trials, and what to know about it: why it is absent, or that a non-random search biased it."""
+    config = record["config"]
+    objective, algorithm = f"best_{config['tuner']['objective']}", config["tuner"]["algorithm"]
+    finished = [
+        (trial["hyperparameters"], trial["metrics"][objective])
+        for trial in entry["trials"]
+        if trial["status"] == RunStatus.FINISHED and objective in trial["metrics"]
+    ]
+    reason = why_absent(len(finished), searched_ranges(config["search"]))
+    if reason is not None:
+        return None, reason
+    shares = importance(finished, config["search"], seed=derive_seed(config["seed"], f"importance-{entry['name']}"))
+    if algorithm == "random":
+        return shares, None
+    return shares, (
+        f"biased by the {algorithm} search, which tried more points where it expected better scores; a random "
+        "search measures importance without that bias"
+    )
 
 
 def _baseline(record: dict[str, Any]) -> dict[str, float]:

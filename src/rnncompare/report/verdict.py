@@ -205,3 +205,12 @@ def study_run_numbers(summary: dict[str, Any]) -> tuple[dict[str, float], dict[s
             metrics[f"{name}/seconds_per_epoch"] = row["selected"]["seconds_per_epoch"]
     verdicts = {f"{pair['a']}_vs_{pair['b']}": pair["verdict"] for pair in summary["comparisons"]}
     return metrics, verdicts
+
+
+def architecture_run_numbers(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """What each architecture run carries beside its own metrics: ``importance_<hyperparameter>``, each searched
+    hyperparameter's fANOVA share (where there is one)."""
+    return {
+        name: {f"importance_{hyperparameter}": share for hyperparameter, share in (row.get("importance") or {}).items()}
+        for name, row in summary["architectures"].items()
+    }

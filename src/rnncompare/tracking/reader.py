@@ -79,6 +79,10 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
     with tempfile.TemporaryDirectory() as folder:
         config_path = client.download_artifacts(study_run.info.run_id, CONFIG_ARTIFACT, folder)
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    # the user's own architectures are written {name, body}: the report knows them by name, and their bodies
+    entries = config["architectures"]
+    bodies = {entry["name"]: entry["body"] for entry in entries if isinstance(entry, dict)}
+    config["architectures"] = [entry["name"] if isinstance(entry, dict) else entry for entry in entries]
     architecture_runs = search_all(client, experiment.experiment_id, run_filter(study_run.info.run_id, "architecture"))
     by_name = {run.data.tags[TAG_ARCHITECTURE]: run for run in architecture_runs}
     architectures = []
@@ -129,6 +133,7 @@ def load_study(uri: str, study: str, study_run_id: str | None = None) -> dict[st
         "experiment_id": experiment.experiment_id,
         "study_run_id": study_run.info.run_id,
         "config": config,
+        "bodies": bodies,
         "versions": {
             k.removeprefix(TAG_VERSION_PREFIX): v for k, v in tags.items() if k.startswith(TAG_VERSION_PREFIX)
         },

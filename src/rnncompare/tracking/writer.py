@@ -344,6 +344,10 @@ class Tracker(RunReader):
             models.append(("seed_model", seed_model[1], None))
         log_keras_models(self.client, run_id, models, input_example)
 
+    def log_source(self, run_id: str, path: Path) -> None:
+        """Attach the source file of a user's architecture to its run, under ``body/``."""
+        self.client.log_artifact(run_id, str(path), artifact_path="body")
+
     def log_report(self, runs: StudyRuns, files: Iterable[Path]) -> None:
         """Attach the report files to the study run."""
         for path in files:
@@ -357,10 +361,11 @@ class Tracker(RunReader):
         figures: Mapping[str, Iterable[Path]],
         study_metrics: Mapping[str, float],
         verdicts: Mapping[str, str],
+        architecture_metrics: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         """Put what a reviewer reads in the MLflow UI on the runs: each run's description (`notes`, the study's
         under ``""``), the study run's own `study_metrics` and each pair's verdict (``"<a>_vs_<b>"``) as tags,
-        each architecture's diagnostics as tags and metrics, and its own figures."""
+        each architecture's diagnostics as tags and metrics (and its `architecture_metrics`), and its own figures."""
         study_tags = {TAG_NOTE: notes[""], **{f"{TAG_VERDICT_PREFIX}{pair}": text for pair, text in verdicts.items()}}
         self.client.log_batch(runs.study_run_id, metrics=metrics_batch(study_metrics), tags=tags_batch(study_tags))
         for architecture, run_id in runs.architecture_run_ids.items():
@@ -381,6 +386,7 @@ class Tracker(RunReader):
                     ", ".join(f"{key}={edge}" for key, edge in found["search_edges"].items()) or "none"
                 )
                 metrics = {name: found[name] for name in ("skill_mean", "still_improving_fraction") if name in found}
+            metrics.update((architecture_metrics or {}).get(architecture, {}))
             self.client.log_batch(run_id, metrics=metrics_batch(metrics), tags=tags_batch(tags))
 
     def close_open_runs(self, status: str) -> None:

@@ -12,11 +12,14 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from rnncompare.core.architectures import KERAS_LAYERS
+from rnncompare.core.architectures import BUILT_IN
 from rnncompare.tasks import InputSpec, OutputSpec
+from rnncompare.training.bodies import apply_body
+from rnncompare.training.cells import variant_cell_class
 
 WEIGHTED_MEAN = "mean_with_sample_weight"  # a batch's loss: the sum of its weighted losses over the sum of weights
 REQUIRED_HYPERPARAMETERS = ("architecture", "units", "dropout", "layers", "learning_rate")
+OPTIONAL_HYPERPARAMETERS = ("body",)  # the import path of a user's own architecture (`training.bodies`)
 # Training steps per call of Keras's train function under JAX: one trip through its Python fit loop per 8 batches
 # instead of per batch (faster epochs, the same weights). Not under TensorFlow, which traces the 8 steps into a
 # graph loop: more time per new model, a loss for the short fits of a search. Batch hooks of callbacks then see
@@ -28,9 +31,10 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     """Build and compile a recurrent classifier or regressor.
 
     Args:
-        hyperparameters: ``architecture`` (lstm, gru, simple_rnn), ``units`` (width of each recurrent layer),
-            ``dropout`` (input dropout of each recurrent layer and before the head), ``layers`` (stacked recurrent
-            layers) and ``learning_rate`` (Adam). Any other key is an error.
+        hyperparameters: ``architecture`` (a name of `core.architectures.BUILT_IN`), ``units`` (width of each
+            recurrent layer), ``dropout`` (input dropout of each recurrent layer and before the head), ``layers``
+            (stacked recurrent layers) and ``learning_rate`` (Adam); with ``body`` ("file.py:function"), the
+            user's function builds what comes between the input layers and the head. Any other key is an error.
         input_spec: steps and features of one sequence; `masked` puts a `Masking` layer first (padding is
             all-zero steps), `vocabulary` an `Embedding` with ``mask_zero=True`` (token id 0 is padding).
         output_spec: the classes to predict (softmax, cross-entropy, accuracy), or regression (one linear
@@ -42,7 +46,6 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     values = _checked(hyperparameters)
     import keras
 
-    layer_class = getattr(keras.layers, KERAS_LAYERS[values["architecture"]])
     if input_spec.vocabulary:
         inputs = keras.Input(shape=(input_spec.steps,), dtype="int32", name="tokens")
         hidden = keras.layers.Embedding(
@@ -55,9 +58,19 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     # Under JAX, dropout whose rate is not compiled in (`rate_as_state_dropout_class`); elsewhere Keras's own
     rate_as_state = keras.config.backend() == "jax"
     dropout = rate_as_state_dropout_class() if rate_as_state else None
-    for index in range(values["layers"]):
+    if "body" in values:  # the user's own architecture: its body, then the same head as every other
+        hidden = apply_body(
+            values["body"],
+            values["architecture"],
+            hidden,
+            units=values["units"],
+            dropout=values["dropout"],
+            layers=values["layers"],
+        )
+    for index in range(0 if "body" in values else values["layers"]):
         name = f"{values['architecture']}_{index + 1}"
-        recurrent = layer_class(
+        recurrent = _recurrent_layer(
+            values["architecture"],
             values["units"],
             dropout=0.0 if rate_as_state else values["dropout"],
             return_sequences=index < values["layers"] - 1,
@@ -95,6 +108,19 @@ def build_model(hyperparameters: Mapping[str, Any], input_spec: InputSpec, outpu
     return model
 
 
+def _recurrent_layer(architecture: str, units: int, *, dropout: float, return_sequences: bool, name: str):
+    """A built-in architecture's recurrent layer: Keras's fused layer, or a variant cell under Keras's generic
+    `RNN` loop (`training.cells`)."""
+    import keras
+
+    info = BUILT_IN[architecture]
+    if info.variant:
+        cell = variant_cell_class()(units, variant=info.variant, dropout=dropout, name=f"{name}_cell")
+        return keras.layers.RNN(cell, return_sequences=return_sequences, name=name)
+    layer_class = getattr(keras.layers, info.keras_layer)
+    return layer_class(units, dropout=dropout, return_sequences=return_sequences, name=name, **info.layer_options)
+
+
 class CompiledModels:
     """Models as `build_model` builds them, one compiled model per program: a model asked for again with the same
     program is the one already compiled, so its training and evaluation steps are not traced (or, under JAX, read
@@ -123,7 +149,9 @@ class CompiledModels:
             sorted(
                 (name, value)
                 for name, value in _checked(hyperparameters).items()
-                if name != "learning_rate" and not (name == "dropout" and keras.config.backend() == "jax")
+                # a body's dropout is its own layers' constant, compiled in
+                if name != "learning_rate"
+                and not (name == "dropout" and keras.config.backend() == "jax" and "body" not in hyperparameters)
             )
         )
         shared = self._by_program.get(program)
@@ -312,14 +340,16 @@ def _candidates(units: int, count: int, target_params: int, max_units: int) -> s
 def _checked(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     # Keras-style: reject a bad argument at once, naming it and the value received.
     values = dict(hyperparameters)
-    unknown = sorted(set(values) - set(REQUIRED_HYPERPARAMETERS))
+    unknown = sorted(set(values) - set(REQUIRED_HYPERPARAMETERS) - set(OPTIONAL_HYPERPARAMETERS))
     if unknown:
         raise ValueError(f"Unknown hyperparameter(s) {unknown}; expected {list(REQUIRED_HYPERPARAMETERS)}")
     missing = [name for name in REQUIRED_HYPERPARAMETERS if name not in values]
     if missing:
         raise ValueError(f"Missing hyperparameter(s) {missing}; received {values}")
-    if values["architecture"] not in KERAS_LAYERS:
-        raise ValueError(f"Invalid architecture {values['architecture']!r}; expected one of {sorted(KERAS_LAYERS)}")
+    if values["architecture"] not in BUILT_IN and not values.get("body"):
+        raise ValueError(
+            f"Invalid architecture {values['architecture']!r}; expected one of {sorted(BUILT_IN)}, or a body"
+        )
     for name in ("units", "layers"):
         if not isinstance(values[name], int) or isinstance(values[name], bool) or values[name] < 1:
             raise ValueError(f"Invalid {name}: expected a positive integer, received {values[name]!r}")

@@ -41,9 +41,13 @@ WEIGHTS_FILES = ("checkpoint.weights.h5", "build_config.json")
 
 def fixed_hyperparameters(architecture: str, config) -> dict[str, Any]:
     """What the study fixes for every model of `architecture` (logged as params beside the searched ones)."""
-    if config.search.learning_rate is not None:
-        return {"architecture": architecture}
-    return {"architecture": architecture, "learning_rate": config.training.learning_rate}
+    fixed = {"architecture": str(architecture)}
+    body = config.body_of(architecture)
+    if body is not None:  # the user's own architecture: where its body comes from
+        fixed["body"] = body
+    if config.search.learning_rate is None:
+        fixed["learning_rate"] = config.training.learning_rate
+    return fixed
 
 
 def model_hyperparameters(architecture: str, config, searched: dict[str, Any]) -> dict[str, Any]:
