@@ -148,6 +148,7 @@ def test_a_study_of_variants_reports_parameter_counts_that_differ_from_the_lstms
     (tmp_path / "s.yaml").write_text(
         "study: variants\narchitectures: [lstm, lstm_cifg, lstm_nfg, lstm_fgr, lstm_peephole]\n"
         "search:\n  units: {min: 16, max: 16, step: 16}\ntuner: {max_trials: 1, epochs: 1}\nevaluation: {seeds: 0}\n"
+        "tracking: {log_models: false}\n"
     )
     completed = cli("run", "s.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -70,7 +70,7 @@ def test_a_random_search_of_ten_trials_writes_each_architectures_importance(cli,
     (tmp_path / "s.yaml").write_text(
         "study: matters\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 24, step: 8}\n"
         "  dropout: {min: 0.0, max: 0.2, step: 0.1}\n  learning_rate: {min: 0.001, max: 0.03, sampling: log}\n"
-        "tuner: {max_trials: 10, epochs: 1, batch_size: 256}\nevaluation: {seeds: 0}\n"
+        "tuner: {max_trials: 10, epochs: 1, batch_size: 256}\nevaluation: {seeds: 0}\ntracking: {log_models: false}\n"
     )
     completed = cli("run", "s.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

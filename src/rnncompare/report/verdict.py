@@ -44,7 +44,7 @@ def headline(summary: dict[str, Any]) -> str:
     reasons = []
     if not_learned:
         verb = "does" if len(not_learned) == 1 else "do"
-        reasons.append(f"{_names(not_learned, len(ranked))} {verb} not beat the constant predictor")
+        reasons.append(f"{_names(not_learned, len(ranked))} {verb} not reliably beat the constant predictor")
     if improving:
         verb = "was" if len(improving) == 1 else "were"
         reasons.append(f"{_names(improving, len(ranked))} {verb} still improving")
