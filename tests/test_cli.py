@@ -5,10 +5,17 @@ import time
 
 import pytest
 
+from rnncompare.core.architectures import ARCHITECTURES
 from rnncompare.core.errors import UserError
 from rnncompare.tracking import check_store, resolve_tracking_uri
 
 from conftest import REPO, SCRIPTS, clean_env, free_port
+
+BUILT_IN = ", ".join(ARCHITECTURES)
+ARCHITECTURE_MESSAGE = (
+    "architectures[1] must be a built-in architecture or your own ('file.py:function', or {{name: NAME, body: "
+    "'file.py:function'}}), got '{got}'; built-in: " + BUILT_IN
+)
 
 
 def test_help_answers_at_once_without_importing_tensorflow():
@@ -72,7 +79,7 @@ def test_the_console_entry_keeps_the_status_the_output_and_the_exit_handlers(exp
         (["--set", "tuner.max_trials=0"], "error: --set: tuner.max_trials must be greater than or equal to 1, got 0"),
         (
             ["--set", "architectures=[lstm, transformer]"],
-            "error: --set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'transformer'",
+            "error: --set: " + ARCHITECTURE_MESSAGE.format(got="transformer"),
         ),
         (["--set", "search.dropout.max=1.5"], "error: --set: search.dropout.max must be less than 1, got 1.5"),
         (["--set", "tuner.max_trail=2"], "error: --set: unknown key tuner.max_trail (did you mean tuner.max_trials?)"),

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from rnncompare.config import StudyConfig, default_config_path, expand_sweep, load_config, parse_overrides
+from rnncompare.core.architectures import ARCHITECTURES
 from rnncompare.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +53,11 @@ def test_a_dict_study_with_dict_overrides():
         ),
         (["tuner.max_trials='3'"], "--set: tuner.max_trials must be a valid integer, got '3'"),
         (["tuner.epochs=0"], "--set: tuner.epochs must be greater than or equal to 1, got 0"),
-        (["architectures=[lstm, cnn]"], "--set: architectures[1] must be 'lstm', 'gru' or 'simple_rnn', got 'cnn'"),
+        (
+            ["architectures=[lstm, cnn]"],
+            "--set: architectures[1] must be a built-in architecture or your own ('file.py:function', or "
+            "{name: NAME, body: 'file.py:function'}), got 'cnn'; built-in: " + ", ".join(ARCHITECTURES),
+        ),
         (["architectures=[]"], "--set: architectures must list at least 1 item(s), got []"),
         (["architectures=[gru, gru]"], "--set: architectures must not repeat an architecture, got gru twice"),
         (["search.units.min=200"], "--set: search.units: min (200) must not exceed max (64)"),

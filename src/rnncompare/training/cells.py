@@ -98,33 +98,39 @@ def variant_cell_class():
             return ops.concatenate(parts)
 
         def call(self, inputs, states, training=False):
-            h, c = states[0], states[1]
             if training and 0.0 < self.dropout < 1.0:
                 inputs = inputs * self.get_dropout_mask(inputs)
-            z = ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel) + self.bias
-            parts = dict(zip(self.blocks, ops.split(z, len(self.blocks), axis=-1)))
-            if "full_gate_recurrence" in self.variant:
-                recurrent = ops.split(ops.matmul(states[2], self.gate_kernel), 3, axis=-1)
-                parts.update({gate: parts[gate] + part for gate, part in zip("ifo", recurrent)})
-            if "peephole" in self.variant:
-                peep_i, peep_f, peep_o = ops.split(self.peephole, 3)
-                parts["i"], parts["f"] = parts["i"] + c * peep_i, parts["f"] + c * peep_f
-            sigmoid = self.recurrent_activation
-            i = sigmoid(parts["i"]) if "i" in parts else None
-            f = 1.0 - i if "coupled" in self.variant else sigmoid(parts["f"]) if "f" in parts else None
-            g = parts["g"] if "no_input_activation" in self.variant else self.activation(parts["g"])
-            c_new = (c if f is None else f * c) + (g if i is None else i * g)
-            if "peephole" in self.variant:
-                parts["o"] = parts["o"] + c_new * peep_o
-            o = sigmoid(parts["o"]) if "o" in parts else None
-            shown = c_new if "no_output_activation" in self.variant else self.activation(c_new)
-            h_new = shown if o is None else o * shown
-            new_states = [h_new, c_new]
-            if "full_gate_recurrence" in self.variant:
-                new_states.append(ops.concatenate([i, f, o], axis=-1))
-            return h_new, new_states
+            return _step(self, ops, inputs, states)
 
         def get_config(self):
             return {**super().get_config(), "variant": list(self.variant)}
 
     return LSTMVariantCell
+
+
+def _step(cell, ops, inputs, states):
+    """One step of `cell`'s variant: Keras's LSTM equations with the variant's flags applied (module docstring)."""
+    variant = cell.variant
+    h, c = states[0], states[1]
+    z = ops.matmul(inputs, cell.kernel) + ops.matmul(h, cell.recurrent_kernel) + cell.bias
+    parts = dict(zip(cell.blocks, ops.split(z, len(cell.blocks), axis=-1)))
+    if "full_gate_recurrence" in variant:
+        recurrent = ops.split(ops.matmul(states[2], cell.gate_kernel), 3, axis=-1)
+        parts.update({gate: parts[gate] + part for gate, part in zip("ifo", recurrent)})
+    if "peephole" in variant:
+        peep_i, peep_f, peep_o = ops.split(cell.peephole, 3)
+        parts["i"], parts["f"] = parts["i"] + c * peep_i, parts["f"] + c * peep_f
+    sigmoid = cell.recurrent_activation
+    i = sigmoid(parts["i"]) if "i" in parts else None
+    f = 1.0 - i if "coupled" in variant else sigmoid(parts["f"]) if "f" in parts else None
+    g = parts["g"] if "no_input_activation" in variant else cell.activation(parts["g"])
+    c_new = (c if f is None else f * c) + (g if i is None else i * g)
+    if "peephole" in variant:
+        parts["o"] = parts["o"] + c_new * peep_o
+    o = sigmoid(parts["o"]) if "o" in parts else None
+    shown = c_new if "no_output_activation" in variant else cell.activation(c_new)
+    h_new = shown if o is None else o * shown
+    new_states = [h_new, c_new]
+    if "full_gate_recurrence" in variant:
+        new_states.append(ops.concatenate([i, f, o], axis=-1))
+    return h_new, new_states
