@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import clean_env, rnncompare, tracking_server
+from conftest import tracking_server
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def _status(uri: str, credentials: tuple[str, str] | None) -> int:
 
 
 def test_an_authenticated_server_refuses_requests_without_the_right_credentials_and_serves_a_study(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, cli
 ):
     store = tmp_path / "server"
     store.mkdir()
@@ -78,23 +78,22 @@ def test_an_authenticated_server_refuses_requests_without_the_right_credentials_
             "study: guarded\narchitectures: [gru]\nsearch:\n  units: {min: 8, max: 8, step: 8}\n"
             "tuner: {max_trials: 1, epochs: 1}\nevaluation: {seeds: 0}\n"
         )
-        credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
-        completed = rnncompare(
-            "run", "s.yaml", "--set", f"tracking.uri={uri}", cwd=tmp_path, env=clean_env(**credentials)
-        )
+        # the study runs in this process, with the credentials in MLflow's variables (set above)
+        completed = cli("run", "s.yaml", "--set", f"tracking.uri={uri}", cwd=tmp_path)
         assert completed.returncode == 0, completed.stderr
         runs = client.search_runs([client.get_experiment_by_name("guarded").experiment_id])
         assert sorted(run.data.tags["rnncompare.role"] for run in runs) == ["architecture", "study", "trial"]
         assert all(run.info.status == "FINISHED" for run in runs)
 
         # without credentials the same study is refused at the store check, with one line and nothing written
-        anonymous = {key: value for key, value in clean_env().items() if not key.startswith("MLFLOW_TRACKING_")}
-        refused = rnncompare(
-            "run", "s.yaml", "--set", f"tracking.uri={uri}", "--set", "study=other", cwd=tmp_path, env=anonymous
-        )
+        monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+        monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
+        refused = cli("run", "s.yaml", "--set", f"tracking.uri={uri}", "--set", "study=other", cwd=tmp_path)
         assert refused.returncode == 2
         assert refused.stderr.strip().splitlines() == [
             f"error: tracking.uri: the MLflow server at {uri} refused a request without credentials (HTTP 401); set "
             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account the server knows"
         ]
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
         assert client.get_experiment_by_name("other") is None
