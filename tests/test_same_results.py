@@ -21,10 +21,11 @@ BEFORE = Path(__file__).parent / "data" / "before_redesign"
 VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
 # keys added to summary.json since: stats.compare's `winner` (which the verdict now reads), the diagnostics with the
 # verdicts they qualify, the config keys search.learning_rate and evaluation.min_skill, the Keras backend, and each
-# architecture's fANOVA importance (with its note)
+# architecture's fANOVA importance (with its note), and each pair's paired statistics (Bouthillier et al., 2021)
 ADDED = {
     "winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend",
-    "importance", "importance_note",
+    "importance", "importance_note", "paired_runs", "paired_difference", "paired_t_p", "wilcoxon_p", "p_a_better",
+    "p_a_better_ci", "bouthillier_a_better", "bouthillier_rule",
 }  # fmt: skip
 # the verdict's text now carries its qualifications, its winner compared instead; the rule spells out the corrected p
 REWORDED = {"verdict", "rule"}

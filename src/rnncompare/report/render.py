@@ -12,7 +12,7 @@ from typing import Any
 from rnncompare.core.architectures import BUILT_IN
 from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
 from rnncompare.report.summary import build_comparison, build_summary, trials_table
-from rnncompare.report.verdict import headline, verdict
+from rnncompare.report.verdict import bouthillier_words, headline, verdict
 
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")
 
@@ -39,6 +39,7 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
         "summary": summary,
         "record": record,
         "headline": headline(summary),
+        "bouthillier": bouthillier_words,
         "generic_loop": [name for name in summary["architectures"] if name in BUILT_IN and BUILT_IN[name].variant],
         "bodies": record.get("bodies", {}),
         **_importance_context(summary),

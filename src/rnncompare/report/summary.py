@@ -9,6 +9,7 @@ import pandas as pd
 
 from rnncompare.analysis.diagnostics import diagnose, qualify, suggestions
 from rnncompare.analysis.importance import importance, searched_ranges, why_absent
+from rnncompare.analysis.paired import paired_scores, paired_statistics
 from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
 from rnncompare.analysis.stats import compare
 from rnncompare.core.errors import UserError
@@ -51,8 +52,19 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     seed_scores = {name: row["seeds"]["scores"] for name, row in architectures.items() if row["seeds"]["scores"]}
     names = list(seed_scores)
     pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1 :]]
+    seeds_of = {name: row["seeds"]["seeds"] for name, row in architectures.items()}
     comparisons = [
-        _compare(a, seed_scores[a], b, seed_scores[b], len(pairs), evaluation, config["seed"], metrics)
+        _compare(
+            a,
+            seed_scores[a],
+            b,
+            seed_scores[b],
+            len(pairs),
+            evaluation,
+            config["seed"],
+            metrics,
+            seeds=(seeds_of[a], seeds_of[b]),
+        )
         for a, b in pairs
         if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
     ]
@@ -226,6 +238,10 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
                 evaluation,
                 seed,
                 metrics,
+                seeds=(
+                    architectures.get(reference, {}).get("seeds", {}).get("seeds", []),
+                    rows[name]["seeds"]["seeds"],
+                ),
             ),
             architectures.get(reference, {}).get("diagnostics"),
             rows[name]["diagnostics"],
@@ -242,9 +258,37 @@ def _budget_matched(record, architectures, seed_scores, metrics, evaluation, see
 
 
 def _compare(
+    name_a: str,
+    a: list[float],
+    name_b: str,
+    b: list[float],
+    pairs: int,
+    evaluation: dict[str, Any],
+    seed: int,
+    metrics,
+    seeds: tuple[list[int], list[int]] | None = None,
+) -> dict[str, Any]:
+    """`stats.compare` with the study's evaluation settings and the direction of its headline metric; with the
+    `seeds` of both, the paired statistics of the seed runs they share (`analysis.paired`)."""
+    result = _unpaired(name_a, a, name_b, b, pairs, evaluation, seed, metrics)
+    if seeds is not None:
+        paired_a, paired_b = paired_scores(seeds[0], a, seeds[1], b)
+        if len(paired_a) >= 2:
+            result.update(
+                paired_statistics(
+                    paired_a,
+                    paired_b,
+                    higher_is_better=metrics.headline_higher_is_better,
+                    confidence=evaluation["confidence"],
+                    seed=derive_seed(seed, f"paired-{name_a}-{name_b}"),
+                )
+            )
+    return result
+
+
+def _unpaired(
     name_a: str, a: list[float], name_b: str, b: list[float], pairs: int, evaluation: dict[str, Any], seed: int, metrics
 ) -> dict[str, Any]:
-    """`stats.compare` with the study's evaluation settings and the direction of its headline metric."""
     return compare(
         name_a,
         a,

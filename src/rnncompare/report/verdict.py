@@ -96,6 +96,7 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
     if summary["comparisons"]:
         for pair in summary["comparisons"]:
             caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
+            caveat += _rules_disagree(pair)
             if pair["winner"] is not None:
                 loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
                 budget = " at this budget" if caveat else ""
@@ -115,6 +116,8 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
                     f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}."
                 )
         lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
+        if "bouthillier_rule" in summary["comparisons"][0]:
+            lines.append(f"Beside it, on the paired seed runs: {summary['comparisons'][0]['bouthillier_rule']}.")
         matched = summary.get("matched")
         if matched and matched["comparisons"]:
             lines.append(f"At {matched['reference']}'s budget of {matched['reference_params']:,} parameters:")
@@ -214,3 +217,26 @@ def architecture_run_numbers(summary: dict[str, Any]) -> dict[str, dict[str, flo
         name: {f"importance_{hyperparameter}": share for hyperparameter, share in (row.get("importance") or {}).items()}
         for name, row in summary["architectures"].items()
     }
+
+
+def bouthillier_words(pair: dict[str, Any]) -> str:
+    """Bouthillier's rule on a pair, in words: whom it finds better, or that it decides nothing."""
+    decision = pair.get("bouthillier_a_better")
+    return "no decision" if decision is None else f"{pair['a'] if decision else pair['b']} better"
+
+
+def _rules_disagree(pair: dict[str, Any]) -> str:
+    """Where Bouthillier's rule on the paired runs decides otherwise than the verdict's rule: that, in words."""
+    if "bouthillier_a_better" not in pair:
+        return ""
+    decision = pair["bouthillier_a_better"]
+    agreed = (pair["winner"] is None and decision is None) or (
+        pair["winner"] is not None and decision == (pair["winner"] == pair["a"])
+    )
+    if agreed:
+        return ""
+    low, high = pair["p_a_better_ci"]
+    return (
+        f"; Bouthillier's rule on the paired runs says {bouthillier_words(pair)} "
+        f"(P({pair['a']} > {pair['b']}) = {pair['p_a_better']:.2f}, interval {low:.2f} to {high:.2f})"
+    )

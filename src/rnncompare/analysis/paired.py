@@ -1,0 +1,71 @@
+"""Paired comparisons of two architectures' seed runs (Bouthillier et al., 2021): run i of A and run i of B drew
+the same seeds, so their difference is what A changes. P(A > B) over the pairs, with a bootstrap interval, decides
+by Bouthillier's rule beside the t-test and ASO rule of `stats.compare`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+GAMMA = 0.75  # Bouthillier et al.'s threshold for a meaningful P(A > B)
+BOOTSTRAP = 1000
+BOUTHILLIER_RULE = (
+    "P(A > B) over paired seed runs: A better when its {confidence:.0%} bootstrap interval lies above 0.5 and "
+    "reaches {gamma} (Bouthillier et al., 2021)"
+)
+
+
+def probability_a_better(differences: np.ndarray) -> float:
+    """P(A > B) over paired runs, a tie counting half."""
+    return float(np.mean((differences > 0) + 0.5 * (differences == 0)))
+
+
+def paired_statistics(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    higher_is_better: bool,
+    confidence: float,
+    seed: int,
+    gamma: float = GAMMA,
+    bootstrap: int = BOOTSTRAP,
+) -> dict:
+    """For paired scores (a[i] and b[i] from the same seeds): the mean difference in A's favour, the paired t-test,
+    Wilcoxon's signed-rank test, P(A > B) with its bootstrap interval, and Bouthillier's rule: True (A better),
+    False (B better) or None (no decision)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    differences = (a - b) if higher_is_better else (b - a)
+    if np.all(differences == differences[0]):  # no spread: the tests have nothing to weigh
+        t_p = 1.0 if differences[0] == 0 else 0.0
+        w_p = 1.0 if differences[0] == 0 else float(scipy_stats.wilcoxon(differences).pvalue)
+    else:
+        t_p = float(scipy_stats.ttest_rel(a, b).pvalue)
+        w_p = float(scipy_stats.wilcoxon(a, b).pvalue) if np.any(differences != 0) else 1.0
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(differences), size=(bootstrap, len(differences)))
+    resampled = np.mean((differences[draws] > 0) + 0.5 * (differences[draws] == 0), axis=1)
+    tail = (1 - confidence) / 2
+    low, high = (float(value) for value in np.quantile(resampled, [tail, 1 - tail]))
+    p = probability_a_better(differences)
+    decision = True if low > 0.5 and high > gamma else False if high < 0.5 and low < 1 - gamma else None
+    return {
+        "paired_runs": len(differences),
+        "paired_difference": float(np.mean(differences)),
+        "paired_t_p": t_p,
+        "wilcoxon_p": w_p,
+        "p_a_better": p,
+        "p_a_better_ci": [min(low, p), max(high, p)],
+        "bouthillier_a_better": decision,
+        "bouthillier_rule": BOUTHILLIER_RULE.format(confidence=confidence, gamma=gamma),
+    }
+
+
+def paired_scores(
+    seeds_a: Sequence[int], scores_a: Sequence[float], seeds_b: Sequence[int], scores_b: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """The two architectures' scores on the seeds both finished, in the order of A's seeds."""
+    by_seed = dict(zip(seeds_b, scores_b))
+    shared = [(score, by_seed[seed]) for seed, score in zip(seeds_a, scores_a) if seed in by_seed]
+    return [pair[0] for pair in shared], [pair[1] for pair in shared]
