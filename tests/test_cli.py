@@ -262,7 +262,19 @@ def test_a_server_for_other_machines_needs_authentication_or_says_it_is_open(cli
     assert short.stderr == "error: --auth: the admin password must be at least 12 characters\n"
     missing = cli("server", "--auth", "--admin-password-file", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.stderr == f"error: --admin-password-file: {tmp_path / 'nope'}: file not found\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["password"]  # no store, no artifact folder
+    # a users database that cannot be written is refused before the server starts
+    (tmp_path / "password").write_text("a long enough passphrase\n")
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    unwritable = cli(
+        "server", "--auth", "--admin-password-file", str(tmp_path / "password"),
+        "--auth-database-uri", f"sqlite:///{taken}/users.db", cwd=tmp_path,
+    )  # fmt: skip
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.startswith(
+        f"error: --auth-database-uri: cannot create {taken} for sqlite:///{taken}/users.db"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["password", "taken"]  # no store, no artifact folder
 
 
 def test_the_loopback_rule_reads_names_and_addresses():

@@ -152,13 +152,6 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expec
         assert finished(killed) == finished(whole)
 
 
-def as_from_a_terminal():
-    """In the child: Ctrl-C and SIGTERM as a shell leaves them. A process inherits an ignored signal, and Python
-    then installs no KeyboardInterrupt for it: the test process's own settings must not decide the test."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equals_an_uninterrupted_study(
     tmp_path, run
 ):
@@ -170,7 +163,6 @@ def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equa
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=as_from_a_terminal,
     )
     printed = []
     for line in study.stderr:  # Ctrl-C once the first trial has finished, in the middle of the second
@@ -211,7 +203,6 @@ def test_sigterm_closes_the_runs_as_ctrl_c_does(tmp_path, run):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=as_from_a_terminal,
     )
     printed = []
     for line in study.stderr:

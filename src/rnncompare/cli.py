@@ -328,9 +328,9 @@ def _server(args: argparse.Namespace) -> int:
         )
     password = admin_password(args.admin_password_file) if args.auth else None
     _check_port(args.host, args.port)
-    check_store(args.backend_store_uri, key="--backend-store-uri")
     if args.auth:
         check_auth_database(args.auth_database_uri)
+    check_store(args.backend_store_uri, key="--backend-store-uri")
     if "://" not in args.artifacts_destination:
         Path(args.artifacts_destination).mkdir(parents=True, exist_ok=True)
     where = f"http://{args.host}:{args.port}"

@@ -37,12 +37,12 @@ def paired_statistics(
     False (B better) or None (no decision)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     differences = (a - b) if higher_is_better else (b - a)
-    if np.all(differences == differences[0]):  # no spread: the tests have nothing to weigh
-        t_p = 1.0 if differences[0] == 0 else 0.0
-        w_p = 1.0 if differences[0] == 0 else float(scipy_stats.wilcoxon(differences).pvalue)
+    if np.all(differences == 0):
+        t_p = w_p = 1.0
     else:
         t_p = float(scipy_stats.ttest_rel(a, b).pvalue)
-        w_p = float(scipy_stats.wilcoxon(a, b).pvalue) if np.any(differences != 0) else 1.0
+        t_p = 0.0 if np.isnan(t_p) else t_p  # one and the same nonzero difference in every pair
+        w_p = float(scipy_stats.wilcoxon(differences).pvalue)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(differences), size=(bootstrap, len(differences)))
     resampled = np.mean((differences[draws] > 0) + 0.5 * (differences[draws] == 0), axis=1)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from rnncompare.core.errors import UserError
-from rnncompare.tracking.store import writable_folder
+from rnncompare.tracking.store import check_sqlite_file
 
 PASSWORD_VARIABLE = "RNNCOMPARE_SERVER_ADMIN_PASSWORD"
 # MLflow's own: clients send these as the request's basic-auth credentials
@@ -85,15 +85,8 @@ def auth_environment(admin: str, password: str, database_uri: str) -> tuple[dict
 
 
 def check_auth_database(uri: str) -> None:
-    """Refuse with one line a SQLite users database whose folder cannot be written (MLflow's auth app would fail
-    with a traceback); other databases are the auth app's to reach. Creates the folder, never the database: the
-    auth app creates its own tables there."""
-    if not uri.startswith("sqlite:///"):
-        return
-    folder = Path(uri[len("sqlite:///") :]).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--auth-database-uri: cannot create {folder} ({exc.strerror})") from None
-    if not writable_folder(folder):
-        raise UserError(f"--auth-database-uri: {folder} is not writable")
+    """Refuse with one line a SQLite users database that cannot be written (MLflow's auth app would fail with a
+    traceback); other databases are the auth app's to reach. Unlike the tracking store's check, it leaves the
+    database to the auth app, which creates its own tables there."""
+    if uri.startswith("sqlite:///"):
+        check_sqlite_file(Path(uri[len("sqlite:///") :]), uri, "--auth-database-uri")

@@ -142,13 +142,7 @@ def check_store(uri: str, timeout_seconds: float = 5.0, key: str = "tracking.uri
         return
     path = _sqlite_path(uri)
     if path is not None:
-        folder = path.parent if str(path.parent) else Path(".")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"{key}: cannot create {folder} for {uri} ({exc.strerror})") from None
-        if not writable_folder(folder) or (path.exists() and not os.access(path, os.W_OK)):
-            raise UserError(f"{key}: {path} is not writable")
+        check_sqlite_file(path, uri, key)
         return
     if uri.startswith(("file:", "/", ".")) or "://" not in uri:
         raise UserError(
@@ -188,6 +182,18 @@ def _check_access(uri: str, timeout_seconds: float, key: str) -> None:
         ) from None
     except (urllib.error.URLError, OSError, ValueError):
         return  # /health answered: a flaky second request is MLflow's retries' to handle
+
+
+def check_sqlite_file(path: Path, uri: str, key: str) -> None:
+    """Refuse with one line a SQLite database whose folder cannot be made or written, or whose file is read-only;
+    the folder is made, never the database."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{key}: cannot create {folder} for {uri} ({exc.strerror})") from None
+    if not writable_folder(folder) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{key}: {path} is not writable")
 
 
 # The package that provides each database driver SQLAlchemy may ask for (its default for postgresql:// is psycopg 3)

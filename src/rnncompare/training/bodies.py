@@ -5,6 +5,7 @@ its input layers and adds the same head, loss, optimizer and metrics as for ever
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -39,7 +40,8 @@ def load_body(spec: str, name: str) -> Callable:
             path = Path(location)
             if not path.is_file():
                 raise UserError(f"{where}: file {location} not found")
-            module_name = f"rnncompare_body_{path.stem}_{abs(hash(str(path.resolve())))}"
+            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            module_name = f"rnncompare_body_{path.stem}_{digest}"
             module_spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
