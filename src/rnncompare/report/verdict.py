@@ -33,10 +33,11 @@ def headline(summary: dict[str, Any]) -> str:
     if not summary["comparisons"]:
         outcome = f"{ranked[0]} ranks first from one run each, which is no verdict"
     elif winners:
+        budget = " at this budget" if limited else ""
         outcome = "; ".join(
-            f"{pair['winner']} is better than {pair['b'] if pair['winner'] == pair['a'] else pair['a']}"
+            f"{pair['winner']} is better than {pair['b'] if pair['winner'] == pair['a'] else pair['a']}{budget}"
             for pair in winners
-        ) + (" at this budget" if limited else "")
+        )
         if len(winners) < len(summary["comparisons"]):
             outcome += f"; {len(summary['comparisons']) - len(winners)} other pair(s) do not differ"
     else:
@@ -52,7 +53,7 @@ def headline(summary: dict[str, Any]) -> str:
     if improving:
         actions.append("raise tuner.epochs")
     elif not_learned:
-        actions.append("search.learning_rate and training.patience")
+        actions.append("search the learning rate (search.learning_rate) and wait longer (training.patience)")
     elif not summary["comparisons"]:
         actions.append("set evaluation.seeds to 5 or more")
     elif not winners and summary["comparisons"][0].get("seeds_needed"):
