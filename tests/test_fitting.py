@@ -142,3 +142,31 @@ def test_under_jax_the_validation_step_is_compiled_ahead_in_a_thread_and_the_fir
     assert untraceable == "([(('main', 'miss'), 1)], 2)"
     # a cache that would not keep the step: nothing ahead, the first validation compiles it as Keras always does
     assert inert == "([(('main', 'miss'), 1)], 2)"
+
+
+def test_a_stop_the_user_asked_for_ends_the_fit_at_the_next_epoch_even_if_a_library_swallowed_it():
+    # the CLI's Ctrl-C and SIGTERM handlers record the request (runtime.interrupts) before they raise
+    from rnncompare.core.trials import TrialObserver
+    from rnncompare.runtime.interrupts import clear_stop, request_stop
+    from rnncompare.training.fitting import epoch_recorder
+
+    class Quiet(TrialObserver):
+        def trial_started(self, trial_id, hyperparameters):
+            pass
+
+        def epoch_ended(self, trial_id, epoch, metrics):
+            pass
+
+        def trial_ended(self, result):
+            pass
+
+    recorder = epoch_recorder("0", Quiet(), ("loss",))
+    recorder.on_epoch_begin(0)
+    recorder.on_epoch_end(0, {"loss": 1.0})  # nothing asked: the fit goes on
+    request_stop(KeyboardInterrupt)
+    try:
+        recorder.on_epoch_begin(1)
+        with pytest.raises(KeyboardInterrupt):
+            recorder.on_epoch_end(1, {"loss": 0.9})
+    finally:
+        clear_stop()

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from rnncompare.core.errors import StudyStopped, UserError
+from rnncompare.runtime.interrupts import clear_stop, request_stop
 from rnncompare.runtime.memory import rarer_full_collections
 from rnncompare.runtime.quiet import quiet_libraries
 
@@ -167,18 +168,29 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _terminate_like_ctrl_c():
+    """While a study runs: SIGTERM raises `Terminated`, and both it and Ctrl-C are remembered
+    (`runtime.interrupts`), so a fit stops at its next epoch even where a library swallowed the interrupt."""
+
+    def interrupt(signal_number, frame):
+        request_stop(KeyboardInterrupt)
+        raise KeyboardInterrupt()
+
     def terminate(signal_number, frame):
+        request_stop(Terminated)
         raise Terminated()
 
+    clear_stop()
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = {number: signal.signal(number, handler) for number, handler in
+                    ((signal.SIGINT, interrupt), (signal.SIGTERM, terminate))}  # fmt: skip
     except ValueError:  # not the main thread (a notebook's worker thread): the process's own handling stands
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from rnncompare.compat.jax import cheaper_cpu_fusions
 from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS, score_higher_is_better
 from rnncompare.core.trials import TrialObserver
+from rnncompare.runtime.interrupts import raise_if_stop_requested
 from rnncompare.tasks import TaskData
 from rnncompare.training.models import count_parameters
 
@@ -93,6 +94,7 @@ def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[
             for name in epoch_metrics:
                 self.history[name].append(metrics.get(name, math.nan))
             observer.epoch_ended(trial_id, epoch + 1, metrics)
+            raise_if_stop_requested()  # a Ctrl-C or SIGTERM that a library turned into something else
             if not all(math.isfinite(value) for value in metrics.values()):
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
