@@ -4,6 +4,7 @@ by Bouthillier's rule beside the t-test and ASO rule of `stats.compare`."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,9 +41,11 @@ def paired_statistics(
     if np.all(differences == 0):
         t_p = w_p = 1.0
     else:
-        t_p = float(scipy_stats.ttest_rel(a, b).pvalue)
+        with warnings.catch_warnings():  # scipy warns of precision on nearly equal differences, and answers
+            warnings.simplefilter("ignore", RuntimeWarning)
+            t_p = float(scipy_stats.ttest_rel(a, b).pvalue)
+            w_p = float(scipy_stats.wilcoxon(differences).pvalue)
         t_p = 0.0 if np.isnan(t_p) else t_p  # one and the same nonzero difference in every pair
-        w_p = float(scipy_stats.wilcoxon(differences).pvalue)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(differences), size=(bootstrap, len(differences)))
     resampled = np.mean((differences[draws] > 0) + 0.5 * (differences[draws] == 0), axis=1)
