@@ -143,6 +143,7 @@ class ExecutionConfig(_Section):
     backend: Literal["auto", "tensorflow", "jax"]
     worker_timeout: Annotated[float, Field(ge=3)]  # three heartbeats (distributed.worker.HEARTBEAT_SECONDS)
     compile_cache: Annotated[str, Field(min_length=1)] | None
+    vectorize: Literal["auto"] | bool
 
     @field_validator("workers", mode="before")
     @classmethod

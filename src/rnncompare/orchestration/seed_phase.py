@@ -80,4 +80,6 @@ def start_seed_runs(
 def seed_run_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[str, float], list[TrialResult]]:
     """The seed runs' results (waiting for them) and their statistics."""
     results = seeds.results()
+    if seeds.note:
+        context.progress.stage("seeds", f"{seeds.architecture}: {seeds.note}")
     return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results

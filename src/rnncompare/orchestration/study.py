@@ -38,6 +38,7 @@ from rnncompare.training.fitting import choose_cpu_kernels
 from rnncompare.training.models import portable_model
 from rnncompare.training.seed_runs import PendingSeeds, SeedPool
 from rnncompare.training.tuning import trials_per_search
+from rnncompare.training.vectorized import vectorize_refusal
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
 
@@ -136,6 +137,17 @@ def _run_checked(
         + (f"; compiled programs kept in {config.execution.compile_cache}" if cached else "")
         + ("; XLA's faster-compiling CPU kernels (short fits)" if fusions else ""),
     )
+    if config.evaluation.seeds:
+        refusal = vectorize_refusal(config, backend, config.evaluation.seeds)
+        progress.stage(
+            "seeds",
+            f"{config.evaluation.seeds} per model, "
+            + (
+                "trained together as one program (execution.vectorize)"
+                if refusal is None
+                else f"fitted one by one: {refusal}"
+            ),
+        )
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
         seed_pool = None

@@ -290,8 +290,7 @@ def full_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
 
         def on_epoch_begin(self):
             # Drawn here, after the trial's or seed's seed is set, never carried over from an earlier fit.
-            shuffled = np.random.permutation(len(x))
-            self.order = np.concatenate([shuffled, shuffled[: self.steps * batch_size - len(x)]])
+            self.order = epoch_order(np.random, len(x), batch_size)
 
         def on_epoch_end(self):
             self.order = None
@@ -303,6 +302,13 @@ def full_batches(x: np.ndarray, y: np.ndarray, batch_size: int):
             return x[order[rows]], y[order[rows]], self.weights[rows]
 
     return FullBatches()
+
+
+def epoch_order(generator, rows: int, batch_size: int) -> np.ndarray:
+    """One epoch's order of `rows` training rows in batches of exactly `batch_size`, drawn from `generator` (NumPy's
+    global one or a `RandomState`): a permutation, then its first rows again to fill the last batch."""
+    shuffled = generator.permutation(rows)
+    return np.concatenate([shuffled, shuffled[: math.ceil(rows / batch_size) * batch_size - rows]])
 
 
 def draw_as_a_first_fit(arguments: dict) -> None:

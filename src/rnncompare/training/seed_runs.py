@@ -4,7 +4,7 @@ and the budget-matched widths. The statistics over seeds are `analysis.seed_stat
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rnncompare.analysis.seed_statistics import representative_seed
@@ -15,9 +15,10 @@ from rnncompare.core.errors import FailedTrial
 from rnncompare.core.seeds import evaluation_seeds
 from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import TrialObserver, TrialResult
+from rnncompare.runtime.backend import current_backend, gpu_present
 from rnncompare.runtime.frameworks import set_random_seed
 from rnncompare.runtime.memory import set_rarer_full_collections
-from rnncompare.runtime.processes import core_share, die_with_parent, pin_to_cores, thread_limits
+from rnncompare.runtime.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tasks import TaskData, load_task
 from rnncompare.training.fitting import (
     early_stopping,
@@ -29,6 +30,7 @@ from rnncompare.training.fitting import (
 )
 from rnncompare.training.models import CompiledModels, build_model, units_for_budget
 from rnncompare.training.tuning import model_hyperparameters
+from rnncompare.training.vectorized import NotVectorizable, SeedRun, train_together, vectorize_refusal
 
 
 def start_seeds(
@@ -44,27 +46,64 @@ def start_seeds(
 
     Each seed is reported to `observer` like a trial whose id is the seed. A diverging or raising fit is a RunStatus.FAILED
     result with its reason; the others go on. Seeds in `done` (finished before an interruption) are not rerun.
-    Without a `pool`, the seeds train here, one after the other, sharing one compiled model (`SeedModels`),
-    before this returns; with one, they are handed to its processes and this returns at once. `.results()` of
-    what it returns waits for them and gives every seed's result, the representative seed's
-    (`representative_seed`) with its trained model.
+    Under JAX the seeds train together as one vectorized program (`vectorized`, `execution.vectorize`), each
+    reported once it is over; elsewhere one after the other, sharing one compiled model (`SeedModels`). Without a
+    `pool` they train here before this returns; with one, in its processes, and this returns at once.
+    `.results()` of what it returns waits for them and gives every seed's result, the representative seed's
+    (`representative_seed`) with its trained model; `.note` says why seeds that could be vectorized were not.
     """
     seeds = [
         seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds) if not (done and str(seed) in done)
     ]
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
+    together = vectorize_refusal(config, current_backend(), len(seeds)) is None
     if pool is not None:
-        pending.futures = pool.submit(architecture, hyperparameters, seeds)
+        pending.futures = pool.submit(architecture, hyperparameters, seeds, together)
         return pending
     pending.models = SeedModels(pending.full, task)
+    runs, pending.note = train_seeds(pending.models, hyperparameters, seeds, config, task, observer, together)
+    for run in runs:
+        pending.keep(run)
+    return pending
+
+
+def train_seeds(
+    models: SeedModels,
+    hyperparameters: dict[str, Any],
+    seeds: Sequence[int],
+    config,
+    task: TaskData,
+    observer: TrialObserver,
+    together: bool,
+    threads: int | None = None,
+) -> tuple[list[SeedRun], str | None]:
+    """`seeds` trained together (`vectorized.train_together`, their epochs reported to `observer` as each seed is
+    over) or, where not `together` or the model cannot be vectorized, one after the other as they go; every seed's
+    `SeedRun`, and why a model that was to be vectorized was not. `threads`: vmapped programs run side by side
+    (by default one per core on a CPU, one on a GPU)."""
+    note = None
+    if together:
+        try:
+            if threads is None:
+                threads = 1 if gpu_present() else len(allowed_cores())
+            runs = train_together(models, hyperparameters, seeds, config, task, threads)
+        except NotVectorizable as exc:
+            note = f"its steps do not vectorize ({exc}), so its seeds were fitted one by one"
+        else:
+            for run in runs:
+                observer.trial_started(run.result.trial_id, dict(hyperparameters))
+                for epoch, metrics in run.epochs:
+                    observer.epoch_ended(run.result.trial_id, epoch, metrics)
+                observer.trial_ended(run.result)
+            return runs, note
+    runs = []
     for seed in seeds:
         observer.trial_started(str(seed), dict(hyperparameters))
-        result = _train_seed(pending.models, hyperparameters, seed, config, task, observer)
+        result = _train_seed(models, hyperparameters, seed, config, task, observer)
         observer.trial_ended(result)
-        pending.fresh[str(seed)] = result
-        if result.status == RunStatus.FINISHED:
-            pending.trained[str(seed)] = pending.models.model.get_weights()
-    return pending
+        finished = result.status == RunStatus.FINISHED
+        runs.append(SeedRun(result, weights=models.model.get_weights() if finished else None))
+    return runs, note
 
 
 class PendingSeeds:
@@ -79,18 +118,25 @@ class PendingSeeds:
         observer: TrialObserver,
         done: dict[str, TrialResult],
     ):
-        self.hyperparameters, self.config, self.task = hyperparameters, config, task
+        self.architecture, self.hyperparameters, self.config, self.task = architecture, hyperparameters, config, task
         self.observer, self.done = observer, done
         self.full = model_hyperparameters(architecture, config, hyperparameters)
         self.models: SeedModels | None = None
         self.futures: dict = {}
         self.fresh: dict[str, TrialResult] = {}
         self.trained: dict[str, list] = {}
+        self.note: str | None = None
+
+    def keep(self, run: SeedRun) -> None:
+        """Take one seed's result, and its weights where it finished."""
+        self.fresh[run.result.trial_id] = run.result
+        if run.weights is not None:
+            self.trained[run.result.trial_id] = run.weights
 
     def results(self) -> list[TrialResult]:
         """Every seed's result in seed order (waiting for a pool's), the representative one with its model."""
         if self.futures:
-            SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.fresh, self.trained)
+            self.note = SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.keep)
             self.futures = {}
         results = [
             self.done.get(str(seed)) or self.fresh[str(seed)]
@@ -181,9 +227,14 @@ class SeedPool:
         )
         self._start_processes()
 
-    def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int]) -> dict:
-        """Hand `seeds` to the processes; returns their futures, by future, for `collect`."""
-        return {self.executor.submit(_seed_job, architecture, hyperparameters, seed): str(seed) for seed in seeds}
+    def submit(self, architecture: str, hyperparameters: dict[str, Any], seeds: Sequence[int], together: bool) -> dict:
+        """Hand `seeds` to the processes, all in one job where they train `together`, else one job each; returns
+        their seeds' ids by future, for `collect`."""
+        jobs = [list(seeds)] if together and seeds else [[seed] for seed in seeds]
+        return {
+            self.executor.submit(_seed_job, architecture, hyperparameters, job, together): [str(seed) for seed in job]
+            for job in jobs
+        }
 
     def _start_processes(self) -> None:
         """Start every process now (TensorFlow's import, the task's data), not when the first seeds arrive.
@@ -205,39 +256,40 @@ class SeedPool:
 
     @staticmethod
     def collect(
-        futures: dict,
-        hyperparameters: dict[str, Any],
-        observer: TrialObserver,
-        results: dict[str, TrialResult],
-        trained: dict[str, list],
-    ) -> None:
-        """Wait for `futures`; report each seed to `observer` as it ends (its epochs replayed); put its result in
-        `results` and, when it finished, its weights in `trained`."""
+        futures: dict, hyperparameters: dict[str, Any], observer: TrialObserver, keep: Callable[[SeedRun], None]
+    ) -> str | None:
+        """Wait for `futures`; report each seed to `observer` as its job ends (its epochs replayed) and hand its
+        `SeedRun` to `keep`. Returns why seeds to be vectorized were not, where a job said so."""
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
+        note = None
         for future in as_completed(futures):
-            seed_id = futures[future]
             try:
-                result, epochs, weights = future.result()
+                runs, job_note = future.result()
             except BrokenProcessPool as exc:
-                result, epochs, weights = (
-                    TrialResult(
-                        seed_id,
-                        dict(hyperparameters),
-                        RunStatus.FAILED,
-                        failure_reason=f"the seed's process died ({exc})",
-                    ),
-                    [],
+                runs, job_note = (
+                    [
+                        SeedRun(
+                            TrialResult(
+                                seed_id,
+                                dict(hyperparameters),
+                                RunStatus.FAILED,
+                                failure_reason=f"the seed's process died ({exc})",
+                            )
+                        )
+                        for seed_id in futures[future]
+                    ],
                     None,
                 )
-            observer.trial_started(seed_id, dict(hyperparameters))
-            for epoch, metrics in epochs:
-                observer.epoch_ended(seed_id, epoch, metrics)
-            observer.trial_ended(result)
-            results[seed_id] = result
-            if weights is not None:
-                trained[seed_id] = weights
+            note = note or job_note
+            for run in runs:
+                observer.trial_started(run.result.trial_id, dict(hyperparameters))
+                for epoch, metrics in run.epochs:
+                    observer.epoch_ended(run.result.trial_id, epoch, metrics)
+                observer.trial_ended(run.result)
+                keep(run)
+        return note
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -263,27 +315,28 @@ def _nothing() -> None:
     pass
 
 
-def _seed_job(architecture: str, hyperparameters: dict[str, Any], seed: int):
+def _seed_job(architecture: str, hyperparameters: dict[str, Any], seeds: list[int], together: bool):
     config, task = _process_state["config"], _process_state["task"]
     full = model_hyperparameters(architecture, config, hyperparameters)
     models = _process_state["models"].setdefault(repr(sorted(full.items())), SeedModels(full, task))
     epochs = _EpochLog()
-    result = _train_seed(models, hyperparameters, seed, config, task, epochs)
-    weights = models.model.get_weights() if result.status == RunStatus.FINISHED else None
-    return result, epochs.epochs, weights
+    runs, note = train_seeds(models, hyperparameters, seeds, config, task, epochs, together)
+    for run in runs:
+        run.epochs = run.epochs or epochs.epochs.get(run.result.trial_id, [])
+    return runs, note
 
 
 class _EpochLog:
-    """A `TrialObserver` that keeps a fit's epochs, to be replayed to the study's observers."""
+    """A `TrialObserver` that keeps the fits' epochs, to be replayed to the study's observers."""
 
     def __init__(self):
-        self.epochs: list[tuple[int, dict[str, float]]] = []
+        self.epochs: dict[str, list[tuple[int, dict[str, float]]]] = {}
 
     def trial_started(self, trial_id, hyperparameters):
         pass
 
     def epoch_ended(self, trial_id, epoch, metrics):
-        self.epochs.append((epoch, dict(metrics)))
+        self.epochs.setdefault(trial_id, []).append((epoch, dict(metrics)))
 
     def trial_ended(self, result):
         pass
