@@ -38,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 STUDY = HERE / "bench.yaml"
 QUICKSTART = HERE.parent / "experiments" / "quickstart.yaml"
+SEEDS_STUDY = HERE / "seeds.yaml"
 
 
 def _folder(scratch: Path, name: str) -> Path:
@@ -200,6 +201,76 @@ def one_round(number: int, total: int) -> dict[str, dict[str, float]]:
     return results
 
 
+def vectorized_round(number: int, total: int) -> dict[str, dict]:
+    """Seed runs vectorized (the default) against fitted one by one (`execution.vectorize=false`): the quickstart
+    and the seeds study (seeds.yaml), each a first run in a fresh folder; wall time, the seed phase's time from the
+    store (`seed_phase_seconds`), the quickstart's verdicts and the seeds study's per-architecture seed means."""
+    python = sys.executable
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="rnncompare-bench-") as scratch:
+        scratch = Path(scratch)
+        for study, name in ((QUICKSTART, "quickstart"), (SEEDS_STUDY, "seeds")):
+            for setting in ("default", "per_seed"):
+                print(f"round {number}/{total}: {name}, seeds {setting.replace('_', '-')} ...", flush=True)
+                command = [python, "-m", "rnncompare", "run", str(study)]
+                if setting == "per_seed":
+                    command += ["--set", "execution.vectorize=false"]
+                folder = _folder(scratch, f"{name}-{setting}")
+                measured = timed(command, folder)
+                store = folder / "mlruns" / "mlflow.db"
+                measured["seed_phase_s"] = round(seed_phase_seconds(store, study), 2)
+                measured["seed_means"] = seed_means(store, study)
+                if name == "quickstart":
+                    measured["winners"] = quickstart_winners(folder)
+                    measured["budget_limited"] = budget_limited(folder)
+                results[f"{name}_seeds_{setting}"] = measured
+    return results
+
+
+def _study_runs(store: Path, study: Path):
+    from mlflow.tracking import MlflowClient
+
+    from rnncompare.config import load_config
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name(load_config(study).study)
+    return client.search_runs([experiment.experiment_id], max_results=5000)
+
+
+def seed_phase_seconds(store: Path, study: Path) -> float:
+    """The seed phases' time, from the store: per architecture, from its last trial's end to its last seed run's
+    end (its seed runs follow its search in one process), summed."""
+    ends: dict[tuple[str, str], float] = {}
+    for run in _study_runs(store, study):
+        role = run.data.tags.get("rnncompare.role")
+        if role in ("trial", "seed") and run.info.end_time:
+            key = (run.data.tags["rnncompare.architecture"], role)
+            ends[key] = max(ends.get(key, 0), run.info.end_time)
+    architectures = {architecture for architecture, role in ends if role == "seed"}
+    return sum(ends[(name, "seed")] - ends[(name, "trial")] for name in architectures) / 1000
+
+
+def seed_means(store: Path, study: Path) -> dict[str, list[float]]:
+    """Per architecture: its seed runs' mean test score, its standard error, and how many there were."""
+    scores: dict[str, list[float]] = {}
+    for run in _study_runs(store, study):
+        if run.data.tags.get("rnncompare.role") == "seed" and "test_accuracy" in run.data.metrics:
+            scores.setdefault(run.data.tags["rnncompare.architecture"], []).append(run.data.metrics["test_accuracy"])
+    return {
+        name: [round(statistics.mean(values), 5), round(statistics.stdev(values) / len(values) ** 0.5, 5), len(values)]
+        for name, values in sorted(scores.items())
+        if len(values) > 1
+    }
+
+
+def budget_limited(folder: Path) -> list[str]:
+    """The architectures the quickstart's summary calls budget-limited."""
+    summary = json.loads((folder / "mlruns" / "reports" / "quickstart" / "summary.json").read_text())
+    return sorted(
+        name for name, row in summary["architectures"].items() if (row["diagnostics"] or {}).get("budget_limited")
+    )
+
+
 def quickstart_winners(folder: Path) -> dict[str, str | None]:
     """Each pair's winner in the verdicts of the quickstart run in `folder` (None: no significant difference)."""
     summary = json.loads((folder / "mlruns" / "reports" / "quickstart" / "summary.json").read_text())
@@ -220,8 +291,16 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="rounds of all twelve; each figure is the median round, each ratio the rounds' median",
     )
+    parser.add_argument(
+        "--only",
+        choices=("seeds",),
+        help="seeds: only the vectorized-seeds measurements (the quickstart and seeds.yaml, each both ways)",
+    )
     args = parser.parse_args(argv)
+    if args.only == "seeds":
+        return report_vectorized([vectorized_round(n, args.repeat) for n in range(1, args.repeat + 1)], args.out)
     rounds = [one_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
+    vectorized = [vectorized_round(round_number, args.repeat) for round_number in range(1, args.repeat + 1)]
     results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
     # Each ratio is the median of its rounds' ratios: a round's two figures are minutes apart, its rounds are not,
     # and the machine's speed drifts between them.
@@ -259,6 +338,79 @@ def main(argv: list[str] | None = None) -> int:
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+    return report_vectorized(vectorized, out.with_name(out.stem + "-seeds.json"))
+
+
+def report_vectorized(rounds: list[dict[str, dict]], out: str | Path) -> int:
+    """Print and write the vectorized-seeds rounds: each figure the median round, each ratio the rounds' median."""
+    results = {name: _median_round([measured[name] for measured in rounds]) for name in rounds[0]}
+    each_round = [
+        {
+            f"{name}_{measure}_per_seed_over_vectorized": round(
+                measured[f"{name}_seeds_per_seed"][key] / measured[f"{name}_seeds_default"][key], 3
+            )
+            for name in ("quickstart", "seeds")
+            for measure, key in (("study", "wall_s"), ("seed_phase", "seed_phase_s"))
+        }
+        for measured in rounds
+    ]
+    ratios = {name: statistics.median(measured[name] for measured in each_round) for name in each_round[0]}
+    print("\nseed runs vectorized (default) against fitted one by one:")
+    for name, values in results.items():
+        print(
+            f"{name:32} {values['wall_s']:8.1f} s wall, seed phase {values['seed_phase_s']:6.1f} s  "
+            f"(rounds: {', '.join(f'{w:.1f}' for w in values['wall_s_all'])})  seed means {values['seed_means']}"
+            + (
+                f"  verdicts {values['winners']}  budget-limited {values['budget_limited']}"
+                if "winners" in values
+                else ""
+            )
+        )
+    for name, value in ratios.items():
+        print(f"{name:52} {value:.3f}")
+    same_verdicts = all(
+        measured["quickstart_seeds_default"]["winners"] == measured["quickstart_seeds_per_seed"]["winners"]
+        for measured in rounds
+    )
+    seeds_agree = all(
+        abs(default[0] - alone[0]) <= 2 * max(default[1], alone[1])
+        for measured in rounds
+        for default, alone in zip(
+            measured["seeds_seeds_default"]["seed_means"].values(),
+            measured["seeds_seeds_per_seed"]["seed_means"].values(),
+        )
+    )
+    quickstart = results["quickstart_seeds_default"]
+    targets = [
+        (
+            "seed phase, quickstart, per-seed / vectorized",
+            ratios["quickstart_seed_phase_per_seed_over_vectorized"],
+            ">= 3",
+        ),
+        ("whole study, seeds.yaml, per-seed / vectorized", ratios["seeds_study_per_seed_over_vectorized"], ">= 1.6"),
+        ("the quickstart's wall time (median round), s", quickstart["wall_s"], "<= 40"),
+    ]
+    print("\ntargets (issue 38):")
+    for measure, value, target in targets:
+        met = value >= float(target[3:]) if target.startswith(">=") else value <= float(target[3:])
+        print(f"  {measure:58} {value:7.2f}  {target:8} {'met' if met else 'not met'}")
+    print(f"  {'quickstart: no budget-limited architecture':58} {not quickstart['budget_limited']!s:>7}")
+    print(f"  {'quickstart: the same verdicts both ways, every round':58} {same_verdicts!s:>7}")
+    print(f"  {'seeds.yaml: seed means within 2 standard errors':58} {seeds_agree!s:>7}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "rounds": len(rounds),
+        "results": results,
+        "ratios": ratios,
+        "ratios_each_round": each_round,
+        "same_verdicts": same_verdicts,
+        "seed_means_agree": seeds_agree,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {out}")
     return 0

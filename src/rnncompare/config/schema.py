@@ -106,6 +106,7 @@ class SearchConfig(_Section):
 class TrainingConfig(_Section):
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
     patience: Annotated[int, Field(ge=1)]
+    min_delta: Annotated[float, Field(ge=0.0)]
 
 
 class TunerConfig(_Section):

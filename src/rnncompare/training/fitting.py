@@ -60,7 +60,10 @@ def early_stopping(config):
     import keras
 
     return keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.training.patience, restore_best_weights=True
+        monitor="val_loss",
+        patience=config.training.patience,
+        min_delta=config.training.min_delta,
+        restore_best_weights=True,
     )
 
 
@@ -99,10 +102,10 @@ def epoch_recorder(trial_id: str, observer: TrialObserver, epoch_metrics: tuple[
                 self.diverged_at = epoch + 1
                 self.model.stop_training = True
 
-        def summary(self, objective: str, score: str) -> dict[str, float]:
+        def summary(self, objective: str, score: str, min_delta: float = 0.0) -> dict[str, float]:
             """`summarize_epochs` of this fit, with the model's parameter counts."""
             return {
-                **summarize_epochs(self.history, self.epochs, self.seconds, objective, score),
+                **summarize_epochs(self.history, self.epochs, self.seconds, objective, score, min_delta),
                 **{name: float(count) for name, count in self.parameters.items()},
             }
 
@@ -200,11 +203,13 @@ def summarize_epochs(
     seconds: list[float],
     objective: str = "val_loss",
     score: str = "accuracy",
+    min_delta: float = 0.0,
 ) -> dict[str, float]:
     """Summary metrics of one fit from its per-epoch history.
 
     The best epoch is the one the objective picks (lowest val_loss, or best validation score): the epoch whose
-    weights the tuner keeps. The gaps are positive when a model overfits: ``gap_loss`` = validation minus train
+    weights the tuner keeps. For val_loss it is the epoch early stopping restores: the last that lowered
+    val_loss by more than `min_delta` (with 0, the lowest). The gaps are positive when a model overfits: ``gap_loss`` = validation minus train
     loss; ``gap_accuracy`` = train minus validation accuracy (``gap_mae`` = validation minus train MAE). They are
     measured at the best epoch and, with the suffix ``_last``, at the last one. ``val_loss_rise`` is how far
     validation loss climbed from its minimum by the last epoch. ``seconds_per_epoch`` leaves out the first epoch
@@ -212,6 +217,8 @@ def summarize_epochs(
     """
     scores = np.asarray(history[objective], dtype=float)
     best_index = int(np.nanargmin(scores) if OBJECTIVE_DIRECTIONS[objective] == "min" else np.nanargmax(scores))
+    if objective == "val_loss" and min_delta > 0:
+        best_index = restored_epoch_index(scores, min_delta)
     last_index = len(epochs) - 1
     # train minus validation for a score where higher is better (accuracy), the reverse otherwise (MAE)
     sign = 1.0 if score_higher_is_better(score) else -1.0
@@ -240,6 +247,16 @@ def summarize_epochs(
         "val_loss_rise": float(history["val_loss"][last_index] - np.nanmin(history["val_loss"])),
         "seconds_per_epoch": float(np.mean(timed)) if timed else 0.0,
     }
+
+
+def restored_epoch_index(val_loss: np.ndarray, min_delta: float) -> int:
+    """The epoch Keras's EarlyStopping on val_loss restores: the first, then each that lowers the best by more
+    than `min_delta`."""
+    best_index, best = 0, math.inf
+    for index, value in enumerate(val_loss):
+        if value < best - min_delta:
+            best_index, best = index, value
+    return best_index
 
 
 # Under JAX every new array shape is a new XLA compile: about 0.4 to 0.8 s for a small recurrent model on CPU,

@@ -201,7 +201,7 @@ def _train_seed(
             history=recorder.history,
             failure_reason=failure_reason(exc),
         )
-    metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score), **test_metrics}
+    metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score, config.training.min_delta), **test_metrics}
     return TrialResult(seed_id, dict(hyperparameters), RunStatus.FINISHED, metrics, recorder.history)
 
 

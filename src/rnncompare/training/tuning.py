@@ -141,7 +141,7 @@ def _trial_reporting_class(
                 fitted = super().run_trial(trial, *args, **kwargs)
                 if self._recorder.diverged_at is not None:
                     raise FailedTrial(f"loss became NaN or infinite at epoch {self._recorder.diverged_at}")
-                summary = self._recorder.summary(config.tuner.objective, kind_metrics.score)
+                summary = self._recorder.summary(config.tuner.objective, kind_metrics.score, config.training.min_delta)
             except Exception as exc:  # any failure of one trial is that trial's, recorded, and the search goes on
                 reason = failure_reason(exc)
                 observer.trial_ended(

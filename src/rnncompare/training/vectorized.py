@@ -90,7 +90,7 @@ def train_together(
     programs = _Programs(model, task, batch_size, fresh_metrics=starts[-1][3])
     programs.check(groups[0].state)
 
-    stopping = _Stopping(count, names, patience)
+    stopping = _Stopping(count, names, patience, config.training.min_delta)
     with ThreadPoolExecutor(len(groups), thread_name_prefix="rnncompare-seeds") as executor:
         while stopping.active.any() and len(stopping.seconds) < epochs:
             started = time.perf_counter()
@@ -103,7 +103,7 @@ def train_together(
                         for index, real in zip(group.slots, group.real)
                     ]
                 )
-            epoch_logs = executor.map(lambda group: programs.run(group, stopping.best_loss, stopping.active), groups)
+            epoch_logs = executor.map(lambda group: programs.run(group, stopping.threshold(), stopping.active), groups)
             stopping.epoch_ended(_merge(list(epoch_logs), groups, count), time.perf_counter() - started)
             raise_if_stop_requested()
 
@@ -123,20 +123,25 @@ class _Stopping:
     """Every seed's epochs and early stopping, as Keras's EarlyStopping on val_loss (min_delta 0, no baseline, the
     best weights restored) and a fit's check for NaN or infinite metrics would decide them."""
 
-    def __init__(self, count: int, names: Sequence[str], patience: int):
-        self.names, self.patience = names, patience
+    def __init__(self, count: int, names: Sequence[str], patience: int, min_delta: float):
+        self.names, self.patience, self.min_delta = names, patience, min_delta
         self.history = [{name: [] for name in names} for _ in range(count)]
         self.seconds: list[float] = []
         self.active = np.ones(count, dtype=bool)
-        # the program keeps an epoch's weights as a seed's best by the same comparison, in float32
-        self.best_loss = np.full(count, np.inf, dtype="float32")
+        self.best_loss = np.full(count, np.inf)
         self.wait = np.zeros(count, dtype=int)
         self.failures: dict[int, str] = {}
+
+    def threshold(self) -> np.ndarray:
+        """The val_loss below which each seed's next epoch is its best; the program keeps that epoch's weights by
+        the same comparison, of the same float32 numbers."""
+        return (self.best_loss - self.min_delta).astype("float32")
 
     def epoch_ended(self, logs: dict[str, np.ndarray], seconds: float) -> None:
         """Record an epoch's `logs` (per seed) for the seeds that trained it, and stop those that are done."""
         self.seconds.append(seconds / int(self.active.sum()))
         epoch = len(self.seconds)
+        threshold = self.threshold()
         for index in np.flatnonzero(self.active):
             metrics = {name: float(logs[name][index]) for name in self.names if name in logs}
             for name in self.names:
@@ -146,7 +151,7 @@ class _Stopping:
                 self.active[index] = False
                 continue
             self.wait[index] += 1
-            if logs["val_loss"][index] < self.best_loss[index]:
+            if np.float32(logs["val_loss"][index]) < threshold[index]:
                 self.best_loss[index], self.wait[index] = logs["val_loss"][index], 0
             elif self.wait[index] >= self.patience and epoch > 1:
                 self.active[index] = False
@@ -272,9 +277,9 @@ class _Programs:
             state, logs = jax.lax.scan(step, state, data)
             return jax.tree_util.tree_map(lambda value: value[-1], logs), state
 
-        def seed_epoch(state, best, best_loss, x, y, weights, active, fresh_metrics, validation):
+        def seed_epoch(state, best, threshold, x, y, weights, active, fresh_metrics, validation):
             """One seed's epoch and validation, as a fit has them; its state kept where it has stopped, and its
-            weights kept as the best where validation loss fell below `best_loss`."""
+            weights kept as the best where validation loss fell below `threshold`."""
             logs, trained = scan(model.train_step, (*state[:3], fresh_metrics), (x, y, weights))
             # the new state's non-trainable part: Keras's recurrent layers draw from their seed generators even
             # where they apply no dropout, so a fit's validation moves the seed state its next epoch starts from
@@ -283,7 +288,7 @@ class _Programs:
             )
             trained = (trained[0], non_trainable, *trained[2:])
             logs.update({f"val_{name}": value for name, value in validation_logs.items()})
-            best = keep(active & (logs["val_loss"] < best_loss), (trained[0], trained[1]), best)
+            best = keep(active & (logs["val_loss"] < threshold), (trained[0], trained[1]), best)
             return logs, keep(active, trained, state), best
 
         self._epoch = jax.jit(jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, None, 0, None, None)))
@@ -326,10 +331,10 @@ class _Programs:
             self.validation,
         )
 
-    def run(self, group: _Group, best_loss: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, group: _Group, threshold: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
         """One epoch and validation of a group's seeds (their state and best weights updated); their logs."""
         training = active[group.slots] & np.asarray(group.real)
         logs, group.state, group.best = self._compiled(
-            *self._arguments(group.state, group.best, best_loss[group.slots], group.orders, training)
+            *self._arguments(group.state, group.best, threshold[group.slots], group.orders, training)
         )
         return {name: np.asarray(value, dtype=float) for name, value in logs.items()}
