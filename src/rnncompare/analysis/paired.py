@@ -72,3 +72,27 @@ def paired_scores(
     by_seed = dict(zip(seeds_b, scores_b))
     shared = [(score, by_seed[seed]) for seed, score in zip(seeds_a, scores_a) if seed in by_seed]
     return [pair[0] for pair in shared], [pair[1] for pair in shared]
+
+
+def paired_seeds_needed(
+    a: Sequence[float], b: Sequence[float], alpha: float, power: float = 0.8, limit: int = 10_000
+) -> int | None:
+    """Paired seed runs for a two-sided paired t-test at `alpha` to detect the observed mean difference with
+    `power` (noncentral t on the differences): what pairing saves over `stats.seeds_needed`, where run i of both
+    drew the same split, order and initialisation. Never fewer than one more than the pairs already run; None when
+    the mean difference is zero or more than `limit` would be needed."""
+    differences = np.asarray(a, float) - np.asarray(b, float)
+    mean, spread = abs(differences.mean()), differences.std(ddof=1) if len(differences) > 1 else 0.0
+    floor = len(differences) + 1
+    if mean == 0:
+        return None
+    if spread == 0:
+        return floor
+    effect = mean / spread
+    for count in range(2, limit + 1):
+        critical = scipy_stats.t.ppf(1 - alpha / 2, count - 1)
+        shift = effect * np.sqrt(count)
+        achieved = scipy_stats.nct.sf(critical, count - 1, shift) + scipy_stats.nct.cdf(-critical, count - 1, shift)
+        if achieved >= power:
+            return max(count, floor)
+    return None

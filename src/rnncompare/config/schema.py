@@ -127,6 +127,14 @@ class EvaluationConfig(_Section):
     min_skill: Annotated[float, Field(gt=0.0, lt=1.0)]
     match_params: bool
     reference: str | None
+    vary: Literal["auto"] | Annotated[list[Literal["init", "order", "split"]], Field(min_length=1)]
+
+    @field_validator("vary")
+    @classmethod
+    def _each_source_once(cls, value: Any) -> Any:
+        if isinstance(value, list) and len(set(value)) < len(value):
+            raise ValueError(f"names a source twice: {show_value(value)}")
+        return value
 
 
 class TrackingConfig(_Section):

@@ -20,3 +20,18 @@ def trial_seed(seed: int, trial_id: str) -> int:
     """The weight-initialisation seed of one trial: a trial rerun after a crash, or run on another worker, starts
     exactly as it would have in one uninterrupted process."""
     return derive_seed(derive_seed(seed, "weights"), f"trial-{trial_id}")
+
+
+VARIANCE_SOURCES = ("init", "order", "split")
+
+
+def seed_run_seeds(study_seed: int, seed: int, varied: tuple[str, ...]) -> dict[str, int]:
+    """What the seed run of evaluation seed `seed` draws each source of variance with (`evaluation.vary`): its own
+    seed for a source varied, the study's one for a source held fixed. Initial weights and data order both vary
+    with `seed` itself, as they did before they could be told apart; a split varied gets a seed derived from it.
+    Held fixed, the split is the one the search used."""
+    return {
+        "init": seed if "init" in varied else derive_seed(study_seed, "init"),
+        "order": seed if "order" in varied else derive_seed(study_seed, "order"),
+        "split": derive_seed(seed, "split") if "split" in varied else derive_seed(study_seed, "split"),
+    }

@@ -22,6 +22,8 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     failure_reason: str | None = None
+    # tags its run carries beside the usual ones (a seed run's: what it drew, `training.draws.SeedDraw.tags`)
+    tags: dict[str, str] = field(default_factory=dict)
     # the trial's best-epoch weights and build config as keras-tuner saved them (set by a search, not by seeds)
     weights_files: list[str] = field(default_factory=list)
     # the representative seed run's trained Keras model, for logging (never persisted; other seeds have none)

@@ -20,6 +20,7 @@ from rnncompare.orchestration.distributed import Role, check_ports_free
 from rnncompare.runtime.backend import BackendUnavailable, choose_backend
 from rnncompare.tasks import TaskData, load_task
 from rnncompare.tracking import RunReader, StudyRuns, is_server, resolve_tracking_uri, writable_folder
+from rnncompare.training.draws import varied_sources
 from rnncompare.training.models import build_model
 from rnncompare.training.tuning import model_hyperparameters
 
@@ -59,6 +60,8 @@ def check_config_and_data(
             f"tuner.objective: {config.tuner.objective} does not apply to task {task.name}, a "
             f"{task.kind} task; use {' or '.join(allowed)}"
         )
+    if config.evaluation.seeds:
+        varied_sources(config, task)  # a split the task cannot draw is refused here
     for architecture in config.architectures:
         if architecture.body is not None:
             _check_body(architecture, config, task)

@@ -34,6 +34,7 @@ from rnncompare.runtime.processes import allowed_cores
 from rnncompare.runtime.xla import use_compile_cache
 from rnncompare.tracking import Tracker, load_study
 from rnncompare.training.bodies import source_file
+from rnncompare.training.draws import SeedDraws
 from rnncompare.training.fitting import choose_cpu_kernels
 from rnncompare.training.models import portable_model
 from rnncompare.training.seed_runs import PendingSeeds, SeedPool
@@ -146,7 +147,8 @@ def _run_checked(
                 "trained together as one program (execution.vectorize)"
                 if refusal is None
                 else f"fitted one by one: {refusal}"
-            ),
+            )
+            + f"; each draws its own {SeedDraws(config, task).describe()}",
         )
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:
@@ -245,6 +247,10 @@ def _open_study(
         "kind": task.kind,
         **{f"baseline_{name}": f"{value:.6g}" for name, value in task.baseline.items()},
     }
+    if config.evaluation.seeds:
+        draws = SeedDraws(config, task)
+        dataset["varied"] = ",".join(draws.varied)  # what differs between seed runs, in words below
+        dataset["varied_words"] = draws.describe()
     runs = tracker.start_study(
         config.study,
         config.to_dict(),

@@ -9,7 +9,7 @@ import pandas as pd
 
 from rnncompare.analysis.diagnostics import diagnose, qualify, suggestions
 from rnncompare.analysis.importance import importance, searched_ranges, why_absent
-from rnncompare.analysis.paired import paired_scores, paired_statistics
+from rnncompare.analysis.paired import paired_scores, paired_seeds_needed, paired_statistics
 from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
 from rnncompare.analysis.stats import compare
 from rnncompare.core.errors import UserError
@@ -283,6 +283,9 @@ def _compare(
                     seed=derive_seed(seed, f"paired-{name_a}-{name_b}"),
                 )
             )
+            if result["seeds_needed"] is not None:  # runs pair: the paired test needs fewer where they share noise
+                result["seeds_needed_unpaired"] = result["seeds_needed"]
+                result["seeds_needed"] = paired_seeds_needed(paired_a, paired_b, result["corrected_alpha"])
     return result
 
 

@@ -17,6 +17,7 @@ from rnncompare.tasks.prepare import (
     InputSpec,
     OutputSpec,
     TaskData,
+    bootstrapped,
     constant_baseline,
     finish,
     fit_feature_scaling,
@@ -29,6 +30,7 @@ __all__ = [
     "OutputSpec",
     "RawTask",
     "Split",
+    "SplitDraws",
     "TaskData",
     "TaskInfo",
     "constant_baseline",
@@ -52,8 +54,28 @@ def load_task(task_config, seed: int) -> TaskData:
 
     Raises `UserError` (one line naming the file or option) for anything wrong with the data.
     """
+    return finish(task_config.name, _raw(task_config, seed), task_config, seed)
+
+
+def _raw(task_config, seed: int) -> RawTask:
     tasks = registry()
     if task_config.name not in tasks:
         raise UserError(f"task.name: unknown task {task_config.name!r}; known: {', '.join(tasks)}")
-    raw = tasks[task_config.name].loader(task_config, seed)
-    return finish(task_config.name, raw, task_config, seed)
+    return tasks[task_config.name].loader(task_config, seed)
+
+
+class SplitDraws:
+    """A task's data for each split seed of `evaluation.vary: split` (`TaskData.resampling`): a new seeded split
+    where its splits are drawn, its training split bootstrapped where they are fixed. Loaded once."""
+
+    def __init__(self, task_config, seed: int, task: TaskData):
+        self.task_config, self.seed, self.task = task_config, seed, task
+        self._raw = _raw(task_config, seed) if task.resampling == "resplit" else None
+
+    def draw(self, split_seed: int) -> TaskData:
+        """The task's data as split seed `split_seed` draws it."""
+        if self.task.resampling == "resplit":
+            return finish(self.task_config.name, self._raw, self.task_config, self.seed, split_seed)
+        if self.task.resampling == "bootstrap":
+            return bootstrapped(self.task, split_seed)
+        raise ValueError(f"task {self.task.name} cannot draw another split")

@@ -7,7 +7,7 @@ import math
 import re
 import string
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -68,6 +68,10 @@ class TaskData:
     output_spec: OutputSpec
     baseline: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    # how a seed run may draw another split (`evaluation.vary: split`): "resplit" (a new seeded partition),
+    # "bootstrap" (the training split resampled with replacement, the others kept, where the split is fixed), or
+    # None where neither gives the same model (a vocabulary built from the training split)
+    resampling: Literal["resplit", "bootstrap"] | None = None
     split_sizes: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,15 +113,29 @@ class TaskData:
         return f"{self.name}: {sizes}; {shape}; {target}"
 
 
-def finish(name: str, raw: RawTask, task_config, seed: int) -> TaskData:
-    """The part every task shares: encode labels, split, tokenize or scale, compute the baseline."""
+def resampling(raw: RawTask) -> Literal["resplit", "bootstrap"] | None:
+    """How a seed run may draw another split of `raw` (`TaskData.resampling`)."""
+    if raw.text:
+        return None
+    if raw.order == "time" or raw.fixed_test is not None or raw.fixed_validation is not None:
+        return "bootstrap"
+    return "resplit"
+
+
+def finish(name: str, raw: RawTask, task_config, seed: int, split_seed: int | None = None) -> TaskData:
+    """The part every task shares: encode labels, split, tokenize or scale, compute the baseline. The split is
+    drawn with `split_seed` where given, else with one derived from `seed` (which also made a synthetic task's
+    data)."""
     class_names: tuple[str, ...] = ()
     if raw.kind == "classification":
         raw, class_names = _encode_labels(raw)
     else:
         raw = _as_targets(raw)
     train, validation, test = split(
-        raw, task_config.validation_fraction, task_config.test_fraction, derive_seed(seed, "split")
+        raw,
+        task_config.validation_fraction,
+        task_config.test_fraction,
+        derive_seed(seed, "split") if split_seed is None else split_seed,
     )
     if raw.kind == "classification":
         _check_classes_seen(train[1], validation[1], test[1], class_names)
@@ -152,7 +170,15 @@ def finish(name: str, raw: RawTask, task_config, seed: int) -> TaskData:
         output_spec=output_spec,
         baseline=constant_baseline(raw.kind, train[1], test[1]),
         note=raw.note,
+        resampling=resampling(raw),
     )
+
+
+def bootstrapped(task: TaskData, seed: int) -> TaskData:
+    """`task` with its training split resampled with replacement (as many samples, drawn with `seed`), its
+    validation and test splits kept: Bouthillier et al.'s bootstrap, for a task whose split is fixed."""
+    rows = np.random.RandomState(seed).randint(0, len(task.x_train), len(task.x_train))
+    return replace(task, x_train=task.x_train[rows], y_train=task.y_train[rows])
 
 
 def _encode_labels(raw: RawTask) -> tuple[RawTask, tuple[str, ...]]:

@@ -23,6 +23,7 @@ from rnncompare.tracking.store import (
     params_batch,
     run_filter,
     search_all,
+    tags_batch,
 )
 
 # a running trial's per-epoch metrics are written at most this often (and when it ends)
@@ -82,12 +83,13 @@ class TrialLogger:
         if time.monotonic() - self._flushed.get(trial_id, 0.0) > EPOCH_FLUSH_SECONDS or len(pending) > FLUSH_AT_METRICS:
             self._flush(trial_id)
 
-    def _flush(self, trial_id: str, also: Sequence = ()) -> None:
+    def _flush(self, trial_id: str, also: Sequence = (), tags: Sequence = ()) -> None:
         pending = self._pending.pop(trial_id, [])
         together = len(pending) + len(also) <= MAX_METRICS_PER_BATCH
         for batch in [[*pending, *also]] if together else [pending, list(also)]:
-            if batch:
-                self.client.log_batch(self.run_ids[trial_id], metrics=batch)
+            if batch or tags:
+                self.client.log_batch(self.run_ids[trial_id], metrics=batch, tags=list(tags))
+                tags = ()
         self._flushed[trial_id] = time.monotonic()
 
     def trial_ended(self, result: TrialResult) -> None:
@@ -98,7 +100,8 @@ class TrialLogger:
             if result.status == RunStatus.FINISHED
             else {}
         )
-        self._flush(result.trial_id, also=metrics_batch(summary))  # the last epochs and the summary: one write
+        # the last epochs, the summary and what a seed run drew: one write
+        self._flush(result.trial_id, also=metrics_batch(summary), tags=tags_batch(result.tags))
         if result.status == RunStatus.FINISHED and self.worker is not None:
             for path in result.weights_files:
                 self.client.log_artifact(run_id, path, WEIGHTS_ARTIFACTS)

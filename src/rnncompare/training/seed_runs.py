@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from rnncompare.analysis.seed_statistics import representative_seed
 from rnncompare.compat.frameworks import import_deep_learning
 from rnncompare.compat.keras import build_compiled_state
@@ -20,6 +22,7 @@ from rnncompare.runtime.frameworks import set_random_seed
 from rnncompare.runtime.memory import set_rarer_full_collections
 from rnncompare.runtime.processes import allowed_cores, core_share, die_with_parent, pin_to_cores, thread_limits
 from rnncompare.tasks import TaskData, load_task
+from rnncompare.training.draws import SeedDraw, SeedDraws
 from rnncompare.training.fitting import (
     early_stopping,
     epoch_recorder,
@@ -61,7 +64,10 @@ def start_seeds(
         pending.futures = pool.submit(architecture, hyperparameters, seeds, together)
         return pending
     pending.models = SeedModels(pending.full, task)
-    runs, pending.note = train_seeds(pending.models, hyperparameters, seeds, config, task, observer, together)
+    draws = SeedDraws(config, task)
+    runs, pending.note = train_seeds(
+        pending.models, hyperparameters, [draws.draw(seed) for seed in seeds], config, observer, together
+    )
     for run in runs:
         pending.keep(run)
     return pending
@@ -70,14 +76,13 @@ def start_seeds(
 def train_seeds(
     models: SeedModels,
     hyperparameters: dict[str, Any],
-    seeds: Sequence[int],
+    draws: Sequence[SeedDraw],
     config,
-    task: TaskData,
     observer: TrialObserver,
     together: bool,
     threads: int | None = None,
 ) -> tuple[list[SeedRun], str | None]:
-    """`seeds` trained together (`vectorized.train_together`, their epochs reported to `observer` as each seed is
+    """The seed runs `draws` trained together (`vectorized.train_together`, their epochs reported to `observer` as each seed is
     over) or, where not `together` or the model cannot be vectorized, one after the other as they go; every seed's
     `SeedRun`, and why a model that was to be vectorized was not. `threads`: vmapped programs run side by side
     (by default one per core on a CPU, one on a GPU)."""
@@ -86,20 +91,22 @@ def train_seeds(
         try:
             if threads is None:
                 threads = 1 if gpu_present() else len(allowed_cores())
-            runs = train_together(models, hyperparameters, seeds, config, task, threads)
+            runs = train_together(models, hyperparameters, draws, config, threads)
         except NotVectorizable as exc:
             note = f"its steps do not vectorize ({exc}), so its seeds were fitted one by one"
         else:
-            for run in runs:
+            for run, draw in zip(runs, draws):
+                run.result.tags = draw.tags
                 observer.trial_started(run.result.trial_id, dict(hyperparameters))
                 for epoch, metrics in run.epochs:
                     observer.epoch_ended(run.result.trial_id, epoch, metrics)
                 observer.trial_ended(run.result)
             return runs, note
     runs = []
-    for seed in seeds:
-        observer.trial_started(str(seed), dict(hyperparameters))
-        result = _train_seed(models, hyperparameters, seed, config, task, observer)
+    for draw in draws:
+        observer.trial_started(str(draw.seed), dict(hyperparameters))
+        result = _train_seed(models, hyperparameters, draw, config, observer)
+        result.tags = draw.tags
         observer.trial_ended(result)
         finished = result.status == RunStatus.FINISHED
         runs.append(SeedRun(result, weights=models.model.get_weights() if finished else None))
@@ -156,8 +163,9 @@ class PendingSeeds:
 
 class SeedModels:
     """One compiled model for every seed of one set of hyperparameters (`models.CompiledModels`), so its training
-    step is traced once. `for_seed(seed)` gives the model as it would be had it been built right after
-    ``set_random_seed(seed)``; same seeds, same results as a new model each."""
+    step is traced once. `for_seed(draw)` gives the model as it would be had it been built right after
+    ``set_random_seed(draw.init_seed)``, NumPy's generator then set to draw its data order; same seeds, same
+    results as a new model each."""
 
     def __init__(self, hyperparameters: dict[str, Any], task: TaskData):
         self.hyperparameters = hyperparameters
@@ -165,24 +173,26 @@ class SeedModels:
         self.model = None
         self._compiled = CompiledModels(task.input_spec, task.output_spec)
 
-    def for_seed(self, seed: int):
-        set_random_seed(seed)
+    def for_seed(self, draw: SeedDraw):
+        set_random_seed(draw.init_seed)
         self.model, reused = self._compiled.build(self.hyperparameters)
         if not reused:
             # A model's first fit builds its loss and metrics from a batch it peeks at, which under JAX draws an
             # extra shuffle from NumPy's generator: built here, every seed's fit draws the same, whichever ran
             # first (a resumed study reruns only some seeds).
             build_compiled_state(self.model, self.task.x_train[:1], self.task.y_train[:1])
+        if draw.order_seed != draw.init_seed:  # equal, the order goes on from the one seed, as it always did
+            np.random.seed(draw.order_seed)
         return self.model
 
 
 def _train_seed(
-    models: SeedModels, hyperparameters: dict[str, Any], seed: int, config, task: TaskData, observer: TrialObserver
+    models: SeedModels, hyperparameters: dict[str, Any], draw: SeedDraw, config, observer: TrialObserver
 ) -> TrialResult:
-    seed_id = str(seed)
+    seed_id, task = str(draw.seed), draw.task
     recorder = epoch_recorder(seed_id, observer, task.output_spec.metrics.epoch)
     try:
-        model = models.for_seed(seed)
+        model = models.for_seed(draw)
         arguments = fit_arguments(task, config.tuner.batch_size)
         model.fit(
             **arguments,
@@ -201,7 +211,10 @@ def _train_seed(
             history=recorder.history,
             failure_reason=failure_reason(exc),
         )
-    metrics = {**recorder.summary(config.tuner.objective, task.output_spec.metrics.score, config.training.min_delta), **test_metrics}
+    metrics = {
+        **recorder.summary(config.tuner.objective, task.output_spec.metrics.score, config.training.min_delta),
+        **test_metrics,
+    }
     return TrialResult(seed_id, dict(hyperparameters), RunStatus.FINISHED, metrics, recorder.history)
 
 
@@ -307,7 +320,8 @@ def _start_seed_process(config_dict: dict[str, Any], threads: int, started) -> N
     set_rarer_full_collections()
     import_deep_learning()
     _process_state["config"] = config = load_config(config_dict)
-    _process_state["task"] = load_task(config.task, config.seed)
+    _process_state["task"] = task = load_task(config.task, config.seed)
+    _process_state["draws"] = SeedDraws(config, task)
     _process_state["models"] = {}
 
 
@@ -316,11 +330,11 @@ def _nothing() -> None:
 
 
 def _seed_job(architecture: str, hyperparameters: dict[str, Any], seeds: list[int], together: bool):
-    config, task = _process_state["config"], _process_state["task"]
+    config, task, draws = _process_state["config"], _process_state["task"], _process_state["draws"]
     full = model_hyperparameters(architecture, config, hyperparameters)
     models = _process_state["models"].setdefault(repr(sorted(full.items())), SeedModels(full, task))
     epochs = _EpochLog()
-    runs, note = train_seeds(models, hyperparameters, seeds, config, task, epochs, together)
+    runs, note = train_seeds(models, hyperparameters, [draws.draw(seed) for seed in seeds], config, epochs, together)
     for run in runs:
         run.epochs = run.epochs or epochs.epochs.get(run.result.trial_id, [])
     return runs, note

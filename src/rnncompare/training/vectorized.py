@@ -24,6 +24,7 @@ from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import TrialResult
 from rnncompare.runtime.interrupts import raise_if_stop_requested
 from rnncompare.tasks import TaskData
+from rnncompare.training.draws import SeedDraw
 from rnncompare.training.fitting import (
     epoch_order,
     evaluate_test,
@@ -61,9 +62,10 @@ class NotVectorizable(Exception):
 
 
 def train_together(
-    models, hyperparameters: dict[str, Any], seeds: Sequence[int], config, task: TaskData, threads: int = 1
+    models, hyperparameters: dict[str, Any], draws: Sequence[SeedDraw], config, threads: int = 1
 ) -> list[SeedRun]:
-    """Train `seeds` of `models` (a `seed_runs.SeedModels`) together; every seed's `SeedRun`, in order.
+    """Train the seed runs `draws` of `models` (a `seed_runs.SeedModels`) together; every seed's `SeedRun`, in
+    order. Each trains on its own draw's data (`evaluation.vary: split`) where they differ.
 
     The seeds are split into `threads` groups of equal size (the last filled up with copies that do not count),
     each one vmapped program run in its own thread: XLA's CPU programs for these small models keep little more than
@@ -72,10 +74,11 @@ def train_together(
     import jax
 
     batch_size, epochs, patience = config.tuner.batch_size, config.tuner.epochs, config.training.patience
+    task = draws[0].task
     names = task.output_spec.metrics.epoch
     starts, generators = [], []
-    for seed in seeds:
-        model = models.for_seed(seed)
+    for draw in draws:
+        model = models.for_seed(draw)
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.reset_metrics()
@@ -85,10 +88,10 @@ def train_together(
         generator.set_state(np.random.get_state())
         generators.append(generator)
     parameters = count_parameters(model)
-    count = len(seeds)
+    count = len(draws)
     groups = _groups(count, threads, starts)
-    programs = _Programs(model, task, batch_size, fresh_metrics=starts[-1][3])
-    programs.check(groups[0].state)
+    programs = _Programs(model, [draw.task for draw in draws], batch_size, fresh_metrics=starts[-1][3])
+    programs.check(groups[0])
 
     stopping = _Stopping(count, names, patience, config.training.min_delta)
     with ThreadPoolExecutor(len(groups), thread_name_prefix="rnncompare-seeds") as executor:
@@ -114,8 +117,8 @@ def train_together(
             if real:
                 best[index] = tuple([value[slot] for value in values] for values in kept)
     return [
-        _seed_run(model, str(seed), hyperparameters, stopping, index, best[index], parameters, config, task)
-        for index, seed in enumerate(seeds)
+        _seed_run(model, str(draw.seed), hyperparameters, stopping, index, best[index], parameters, config, draw.task)
+        for index, draw in enumerate(draws)
     ]
 
 
@@ -250,21 +253,26 @@ class _Programs:
     """The compiled programs of one vectorized run: an epoch of training steps (a `lax.scan` over its batches),
     a validation pass, and the best-weights update, each mapped over the seeds."""
 
-    def __init__(self, model, task: TaskData, batch_size: int, fresh_metrics: list):
+    def __init__(self, model, tasks: list[TaskData], batch_size: int, fresh_metrics: list):
         import jax
         import jax.numpy as jnp
 
-        self.task, self.batch_size = task, batch_size
+        # each seed's data (the same object for all unless the split varies), of the same sizes
+        self.tasks, self.batch_size = tasks, batch_size
+        task = tasks[0]
         steps = math.ceil(len(task.x_train) / batch_size)
         self.weights = (np.arange(steps * batch_size) < len(task.x_train)).astype("float32").reshape(steps, batch_size)
         rows = evaluation_length(task) or batch_size
         length = math.ceil(len(task.x_val) / rows) * rows
         picked = np.arange(length) % len(task.x_val)
-        self.validation = (
-            task.x_val[picked].reshape(-1, rows, *task.x_val.shape[1:]),
-            task.y_val[picked].reshape(-1, rows, *task.y_val.shape[1:]),
-            (np.arange(length) < len(task.x_val)).astype("float32").reshape(-1, rows),
-        )
+        self._validation = [
+            (
+                each.x_val[picked].reshape(-1, rows, *each.x_val.shape[1:]),
+                each.y_val[picked].reshape(-1, rows, *each.y_val.shape[1:]),
+                (np.arange(length) < len(each.x_val)).astype("float32").reshape(-1, rows),
+            )
+            for each in tasks
+        ]
 
         def keep(condition, new, old):
             return jax.tree_util.tree_map(lambda n, o: jnp.where(condition, n, o), new, old)
@@ -291,23 +299,25 @@ class _Programs:
             best = keep(active & (logs["val_loss"] < threshold), (trained[0], trained[1]), best)
             return logs, keep(active, trained, state), best
 
-        self._epoch = jax.jit(jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, None, 0, None, None)))
+        self._epoch = jax.jit(jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, None, 0, None, 0)))
         self.fresh_metrics = [np.asarray(value) for value in fresh_metrics]
 
-    def _batches(self, orders: np.ndarray):
+    def _batches(self, slots: list[int], orders: np.ndarray):
         steps = self.weights.shape[0]
-        x, y = self.task.x_train[orders], self.task.y_train[orders]
+        x = np.stack([self.tasks[index].x_train[order] for index, order in zip(slots, orders)])
+        y = np.stack([self.tasks[index].y_train[order] for index, order in zip(slots, orders)])
         return (
             x.reshape(len(orders), steps, self.batch_size, *x.shape[2:]),
             y.reshape(len(orders), steps, self.batch_size, *y.shape[2:]),
         )
 
-    def check(self, state) -> None:
+    def check(self, group: _Group) -> None:
         """Trace the program, so a model that cannot be vectorized is refused before any training."""
-        count = len(state[0][0])
+        state, count = group.state, len(group.slots)
         try:
             self._compiled = self._epoch.lower(
                 *self._arguments(
+                    group.slots,
                     state,
                     state[:2],
                     np.zeros(count, "float32"),
@@ -319,22 +329,23 @@ class _Programs:
             raise NotVectorizable(failure_reason(exc)) from exc
         self._compiled = self._compiled.compile()
 
-    def _arguments(self, state, best, best_loss, orders, active):
+    def _arguments(self, slots, state, best, best_loss, orders, active):
+        validation = tuple(np.stack(arrays) for arrays in zip(*(self._validation[index] for index in slots)))
         return (
             state,
             best,
             best_loss,
-            *self._batches(orders),
+            *self._batches(slots, orders),
             self.weights,
             active,
             self.fresh_metrics,
-            self.validation,
+            validation,
         )
 
     def run(self, group: _Group, threshold: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:
         """One epoch and validation of a group's seeds (their state and best weights updated); their logs."""
         training = active[group.slots] & np.asarray(group.real)
         logs, group.state, group.best = self._compiled(
-            *self._arguments(group.state, group.best, threshold[group.slots], group.orders, training)
+            *self._arguments(group.slots, group.state, group.best, threshold[group.slots], group.orders, training)
         )
         return {name: np.asarray(value, dtype=float) for name, value in logs.items()}
