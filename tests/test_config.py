@@ -15,7 +15,8 @@ def test_quickstart_holds_only_differences_and_inherits_the_rest():
     config = load_config(REPO / "experiments" / "quickstart.yaml")
     assert config.study == "quickstart"
     assert config.tuner.max_trials == 4
-    assert config.search.units.max == 64
+    assert config.search.units.max == 128
+    assert (config.training.learning_rate, config.training.min_delta, config.tuner.epochs) == (0.01, 0.002, 60)
     # not in the experiment file: comes from configs/default.yaml
     assert config.tuner.batch_size == 64
     assert config.search.layers.min == config.search.layers.max == 1
@@ -60,7 +61,7 @@ def test_a_dict_study_with_dict_overrides():
         ),
         (["architectures=[]"], "--set: architectures must list at least 1 item(s), got []"),
         (["architectures=[gru, gru]"], "--set: architectures must not repeat an architecture, got gru twice"),
-        (["search.units.min=200"], "--set: search.units: min (200) must not exceed max (64)"),
+        (["search.units.min=200"], "--set: search.units: min (200) must not exceed max (128)"),
         (
             ["study=../etc"],
             "--set: study must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "

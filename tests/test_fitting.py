@@ -43,13 +43,22 @@ def test_full_batches_cover_every_row_once_per_epoch_with_filler_rows_weighted_z
     assert orders[0] == orders[2] != orders[1]  # each epoch's order is drawn from NumPy's seeded generator
 
 
+QUICKSTART_0_2 = {
+    "study": "quickstart",
+    "architectures": ["lstm", "gru", "simple_rnn"],
+    "search": {"units": {"min": 16, "max": 64, "step": 16}},
+    "tuner": {"max_trials": 4, "epochs": 30},
+}
+
+
 def test_xlas_faster_compiling_kernels_go_to_a_study_whose_compiles_outweigh_its_training():
     def decided(experiment, *overrides):
-        config = load_config(REPO / "experiments" / experiment, list(overrides))
+        source = REPO / "experiments" / experiment if experiment != "quickstart.yaml" else QUICKSTART_0_2
+        config = load_config(source, list(overrides))
         return compiles_outweigh_training(config, load_task(config.task, config.seed))
 
-    # the quickstart: 4 of its 4 widths compiled per architecture; 4 trials and 5 seeds of 30 epochs of digits'
-    # 1,257 training sequences of 8 steps train 9 x 30 x 10,056 = 2.7 M sequence steps, below 4 x 1.6 M
+    # the quickstart of 0.2.0: 4 of its 4 widths compiled per architecture; 4 trials and 5 seeds of 30 epochs of
+    # digits' 1,257 training sequences of 8 steps train 9 x 30 x 10,056 = 2.7 M sequence steps, below 4 x 1.6 M
     assert SEQUENCE_STEPS_PER_COMPILE == 1_600_000
     assert decided("quickstart.yaml")
     assert decided("quickstart.yaml", "evaluation.seeds=17")  # 21 fits: 6.34 M

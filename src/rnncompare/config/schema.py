@@ -129,10 +129,18 @@ class EvaluationConfig(_Section):
     reference: str | None
     vary: Literal["auto"] | Annotated[list[Literal["init", "order", "split"]], Field(min_length=1)]
 
-    @field_validator("vary")
+    @field_validator("vary", mode="before")
     @classmethod
-    def _each_source_once(cls, value: Any) -> Any:
-        if isinstance(value, list) and len(set(value)) < len(value):
+    def _auto_or_sources(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        allowed = "auto or a list of one or more of init, order, split"
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"must be {allowed}, got {show_value(value)}")
+        unknown = [item for item in value if item not in ("init", "order", "split")]
+        if unknown:
+            raise ValueError(f"must be {allowed}, got {show_value(unknown[0])}")
+        if len(set(value)) < len(value):
             raise ValueError(f"names a source twice: {show_value(value)}")
         return value
 
