@@ -27,6 +27,10 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store)"
 
 
+def _modified(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rnncompare` command's arguments (the docs' CLI reference is generated from it)."""
     parser = argparse.ArgumentParser(
@@ -90,11 +94,17 @@ def _add_store_commands(commands) -> None:
     report.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     report.add_argument("--out", help="report folder (default: the study's report.dir); files go to OUT/STUDY/")
 
-    compare = commands.add_parser("compare", help="one report over several finished studies (e.g. a sweep)")
+    compare = commands.add_parser(
+        "compare",
+        help="one report over several finished studies: a sweep's comparison, or a suite's ranks and tests where "
+        "they are of different tasks",
+    )
     compare.add_argument("studies", nargs="+", metavar="STUDY", help="study names (MLflow experiments)")
     compare.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     compare.add_argument(
-        "--out", default="mlruns/reports/comparison", help="folder for comparison.md/.html/.json (default %(default)s)"
+        "--out",
+        default="mlruns/reports/comparison",
+        help="folder for comparison.md/.html/.json or suite.md/.html/.json (default %(default)s)",
     )
 
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's tracking store")
@@ -286,7 +296,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         quiet_libraries()
         out_dir = compare_studies(args.studies, args.tracking_uri, args.out)
-        print(f"comparison: {Path(out_dir) / 'comparison.html'}")
+        # the report this call wrote: the suite's where the studies are of different tasks
+        written = max((Path(out_dir) / f"{name}.html" for name in ("suite", "comparison")), key=_modified)
+        print(f"{written.stem}: {written}")
         return 0
     if args.command == "report":
         from rnncompare.orchestration.studies import rebuild_report

@@ -12,6 +12,7 @@ from rnncompare.config.loading import (
     load_config,
     parse_overrides,
     read_yaml_mapping,
+    suite_label,
 )
 from rnncompare.config.schema import DEFAULT_TRACKING_URI, TASK_NAMES, TUNER_ALGORITHMS, StudyConfig, TaskConfig
 
@@ -27,4 +28,5 @@ __all__ = [
     "load_config",
     "parse_overrides",
     "read_yaml_mapping",
+    "suite_label",
 ]

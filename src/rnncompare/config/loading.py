@@ -100,6 +100,13 @@ def load_config(
     origins: dict[str, str] = {}
     for origin, layer in layers:
         _merge_into(merged, layer, origin, origins, prefix="")
+    if merged.get("suite") is not None:
+        given = [key for key, origin in origins.items() if key.split(".")[0] == "task" and origin != str(defaults_path)]
+        if given:
+            raise UserError(
+                f"{origins[given[0]]}: suite and {given[0]} together: a suite names its tasks itself; put the task "
+                "in the suite, or drop the suite"
+            )
     try:
         config = StudyConfig.model_validate(merged)
     except ValidationError as exc:
@@ -117,6 +124,8 @@ def expand_sweep(
     is checked here, so a bad value stops the sweep before its first study trains.
     """
     base = load_config(source, overrides)
+    if base.suite is not None:
+        return base, _expand_suite(base, source, overrides)
     if not base.sweep:
         return base, [({}, base)]
     keys = list(base.sweep)
@@ -135,6 +144,29 @@ def expand_sweep(
         # Each swept study stands alone: its logged config.yaml reruns exactly that study.
         expanded.append((swept, config.model_copy(update={"sweep": {}})))
     return base, expanded
+
+
+def suite_label(entry: Mapping[str, Any]) -> str:
+    """A suite task's name in study names and reports: the task's name, then each option it sets."""
+    options = "-".join(f"{key}{value}" for key, value in entry.items() if key != "name")
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{entry['name']}-{options}" if options else entry["name"])
+
+
+def _expand_suite(
+    base: StudyConfig, source: str | Path | Mapping[str, Any] | None, overrides
+) -> list[tuple[dict[str, Any], StudyConfig]]:
+    """One (its task's label as `{"suite": label}`, config) per task of a suite; each checked here."""
+    expanded = []
+    for index, entry in enumerate(base.suite):
+        label = suite_label(entry)
+        extra = {"task": entry, "suite": None, "study": f"{base.study}-{label}"[:100]}
+        try:
+            config = load_config(source, [*_as_list(overrides), *(f"{k}={_yaml_scalar(v)}" for k, v in extra.items())])
+        except UserError as exc:
+            detail = str(exc).removeprefix(f"{SET_ORIGIN}: ")
+            raise UserError(f"suite entry {index + 1} ({label}): {detail}") from None
+        expanded.append(({"suite": label}, config))
+    return expanded
 
 
 def _as_list(overrides: Sequence[str] | Mapping[str, Any] | None) -> list[str]:

@@ -241,6 +241,7 @@ class StudyConfig(_Section):
     study: str
     seed: Annotated[int, Field(ge=0, lt=2**31)]
     sweep: dict[str, Annotated[list[SweepValue], Field(min_length=1)]]
+    suite: list[dict[str, Any]] | None
     task: TaskConfig
     architectures: Annotated[list[Annotated[Any, BeforeValidator(architecture_entry)]], Field(min_length=1)]
     search: SearchConfig
@@ -270,6 +271,36 @@ class StudyConfig(_Section):
             ):
                 raise ValueError(f"can vary a dotted key such as task.length or seed, not {key!r}")
         return value
+
+    @field_validator("suite", mode="before")
+    @classmethod
+    def _suite_of_tasks(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"must list one or more tasks ({{name: digits}}, ...), got {show_value(value)}")
+        seen = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise ValueError(
+                    f"must list tasks with a name, such as {{name: digits}}, got {show_value(entry)} (entry {index + 1})"
+                )
+            if entry in seen:
+                raise ValueError(
+                    f"names task {show_value(entry)} twice with the same options (entries {seen.index(entry) + 1} "
+                    f"and {index + 1})"
+                )
+            seen.append(entry)
+        return value
+
+    @model_validator(mode="after")
+    def _suite_or_sweep(self) -> StudyConfig:
+        if self.suite is not None and self.sweep:
+            raise ValueError(
+                "suite cannot go with a sweep: each task of a suite is one study; sweep a suite's tasks by running "
+                "one suite per value"
+            )
+        return self
 
     @field_serializer("architectures")
     def _as_written(self, value: list[ArchitectureName]) -> list:

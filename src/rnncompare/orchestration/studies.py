@@ -13,6 +13,7 @@ from rnncompare.orchestration.preflight import Experiment, check_output_folder, 
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.study import Overrides, StudyResult, run_study
 from rnncompare.report import write_comparison, write_report
+from rnncompare.report.suite import write_suite
 from rnncompare.tracking import load_study, load_summary, resolve_tracking_uri
 
 
@@ -44,6 +45,18 @@ def run_sweep(
     finally:
         for _, study in checked:
             study.lock.release()
+    if base.suite is not None:
+        out_dir = compare_studies(
+            [result.study for result in results],
+            results[0].tracking_uri,
+            Path(base.report.dir) / base.study,
+            suite=True,
+            confidence=base.evaluation.confidence,
+            seed=base.seed,
+        )
+        if progress is not None:
+            progress.stage("suite", f"{out_dir / 'suite.html'}")
+        return results, out_dir
     if not base.sweep:
         return results, None
     out_dir = compare_studies(
@@ -54,11 +67,28 @@ def run_sweep(
     return results, out_dir
 
 
-def compare_studies(studies: Sequence[str], tracking_uri: str | None, out_dir: str | Path) -> Path:
-    """Write one comparison report over several finished studies (read from the tracking store) to `out_dir`."""
+def compare_studies(
+    studies: Sequence[str],
+    tracking_uri: str | None,
+    out_dir: str | Path,
+    *,
+    suite: bool | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Path:
+    """Write one report over several finished studies (read from the tracking store) to `out_dir`: the suite
+    report (`report.suite.write_suite`: ranks, Friedman, Nemenyi, Bayesian signed-rank, at `confidence`) where
+    `suite`, or by default where they are studies of different tasks; else the comparison of one task's studies
+    (a sweep's)."""
     uri = resolve_tracking_uri(tracking_uri)
     check_output_folder("--out", Path(out_dir))
-    write_comparison([load_summary(uri, study) for study in studies], Path(out_dir))
+    summaries = [load_summary(uri, study) for study in studies]
+    if suite is None:
+        suite = len({summary["task"] for summary in summaries}) > 1
+    if suite:
+        write_suite(summaries, Path(out_dir), confidence, seed)
+    else:
+        write_comparison(summaries, Path(out_dir))
     return Path(out_dir)
 
 
