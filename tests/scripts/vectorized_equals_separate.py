@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rnncompare.orchestration.preflight import check_config_and_data
+from rnncompare.training.draws import SeedDraws
 from rnncompare.training.seed_runs import SeedModels, train_seeds
 
 architecture, epochs, patience, learning_rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -52,8 +53,15 @@ class Epochs:
 
 def runs(together):
     observer = Epochs()
+    draws = SeedDraws(config, task)
     trained, note = train_seeds(
-        SeedModels(hyperparameters, task), {}, [11, 12, 13], config, task, observer, together, threads=2
+        SeedModels(hyperparameters, task),
+        {},
+        [draws.draw(seed) for seed in (11, 12, 13)],
+        config,
+        observer,
+        together,
+        threads=2,
     )
     assert note is None, note
     return {
