@@ -35,6 +35,7 @@ evaluation:
   aso_bootstrap: 200
   match_params: true
   reference: lstm
+  vary: [init, order]  # 0.2.0's seed runs, so tests/test_same_results.py compares with what it wrote
 """
 
 

@@ -36,7 +36,7 @@ def test_the_changelog_is_versioned_and_its_newest_version_is_the_packages():
 
     changelog = (REPO / "CHANGELOG.md").read_text()
     versions = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})$", changelog, flags=re.M)
-    assert [version for version, _ in versions][-2:] == ["0.2.0", "0.1.0"][-2:]
+    assert [version for version, _ in versions][-2:] == ["0.2.0", "0.1.0"]
     assert [date for _, date in versions] == sorted((date for _, date in versions), reverse=True)
     pinned = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert versions[0][0] == pinned == rnncompare.__version__

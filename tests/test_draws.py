@@ -12,8 +12,6 @@ from rnncompare.core.seeds import derive_seed, evaluation_seeds, seed_run_seeds
 from rnncompare.tasks import load_task
 from rnncompare.training.draws import SeedDraws, varied_sources
 
-from conftest import REPO
-
 
 def draws_of(task, *overrides):
     config = load_config({"task": task}, list(overrides))

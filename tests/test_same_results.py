@@ -25,8 +25,11 @@ VOLATILE = {"run_id", "study_run_id", "seconds_per_epoch"}
 ADDED = {
     "winner", "diagnostics", "suggestions", "qualified", "limits", "learning_rate", "min_skill", "backend",
     "importance", "importance_note", "paired_runs", "paired_difference", "paired_t_p", "wilcoxon_p", "p_a_better",
-    "p_a_better_ci", "bouthillier_a_better", "bouthillier_rule",
+    "p_a_better_ci", "bouthillier_a_better", "bouthillier_rule", "vary", "min_delta", "varied", "varied_words",
+    "seeds_needed_unpaired",
 }  # fmt: skip
+# counted over paired runs where runs pair; the two-sample count it was is now `seeds_needed_unpaired`
+RECOUNTED = {"seeds_needed": "seeds_needed_unpaired"}
 # the verdict's text now carries its qualifications, its winner compared instead; the rule spells out the corrected p
 REWORDED = {"verdict", "rule"}
 
@@ -42,7 +45,8 @@ def _differences(before, after, path="") -> list[str]:
             if key not in after:
                 found.append(f"{path}.{key}: missing")
             else:
-                found += _differences(before[key], after[key], f"{path}.{key}")
+                now = after.get(RECOUNTED.get(key), after[key])
+                found += _differences(before[key], now, f"{path}.{key}")
         return found
     if isinstance(before, list):
         if len(before) != len(after):

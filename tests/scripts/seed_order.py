@@ -5,8 +5,8 @@ import numpy as np
 from rnncompare.orchestration.preflight import check_config_and_data
 
 config, task = check_config_and_data({"execution": {"backend": "jax"}})
-from rnncompare.training.fitting import fit_arguments
 from rnncompare.training.draws import SeedDraws
+from rnncompare.training.fitting import fit_arguments
 from rnncompare.training.seed_runs import SeedModels
 
 hyperparameters = {"architecture": "gru", "units": 8, "dropout": 0.2, "layers": 1, "learning_rate": 0.001}

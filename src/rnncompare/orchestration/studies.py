@@ -51,8 +51,6 @@ def run_sweep(
             results[0].tracking_uri,
             Path(base.report.dir) / base.study,
             suite=True,
-            confidence=base.evaluation.confidence,
-            seed=base.seed,
         )
         if progress is not None:
             progress.stage("suite", f"{out_dir / 'suite.html'}")
@@ -73,11 +71,12 @@ def compare_studies(
     out_dir: str | Path,
     *,
     suite: bool | None = None,
-    confidence: float = 0.95,
-    seed: int = 0,
+    confidence: float | None = None,
+    seed: int | None = None,
 ) -> Path:
     """Write one report over several finished studies (read from the tracking store) to `out_dir`: the suite
-    report (`report.suite.write_suite`: ranks, Friedman, Nemenyi, Bayesian signed-rank, at `confidence`) where
+    report (`report.suite.write_suite`: ranks, Friedman, Nemenyi, Bayesian signed-rank, at `confidence`, the
+    first study's by default) where
     `suite`, or by default where they are studies of different tasks; else the comparison of one task's studies
     (a sweep's)."""
     uri = resolve_tracking_uri(tracking_uri)
@@ -86,7 +85,14 @@ def compare_studies(
     if suite is None:
         suite = len({summary["task"] for summary in summaries}) > 1
     if suite:
-        write_suite(summaries, Path(out_dir), confidence, seed)
+        # by default the first study's confidence and seed: `compare` rebuilds what the suite's run wrote
+        first = summaries[0]
+        write_suite(
+            summaries,
+            Path(out_dir),
+            first["evaluation"]["confidence"] if confidence is None else confidence,
+            first["seed"] if seed is None else seed,
+        )
     else:
         write_comparison(summaries, Path(out_dir))
     return Path(out_dir)
