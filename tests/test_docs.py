@@ -74,8 +74,10 @@ def test_the_cli_reference_shows_every_command():
 def test_a_built_wheel_runs_tasks_and_validate_from_a_fresh_environment(tmp_path):
     import sys
 
+    import rnncompare
+
     completed = subprocess.run(
         ["bash", str(SCRIPTS / "wheel_check.sh"), sys.executable], capture_output=True, text=True, timeout=600
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert completed.stdout.strip().splitlines()[-1] == "wheel check passed: rnncompare-0.2.0-py3-none-any.whl"
+    assert completed.stdout.strip().splitlines()[-1] == f"wheel check passed: rnncompare-{rnncompare.__version__}-py3-none-any.whl"
