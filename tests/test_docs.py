@@ -80,4 +80,7 @@ def test_a_built_wheel_runs_tasks_and_validate_from_a_fresh_environment(tmp_path
         ["bash", str(SCRIPTS / "wheel_check.sh"), sys.executable], capture_output=True, text=True, timeout=600
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert completed.stdout.strip().splitlines()[-1] == f"wheel check passed: rnncompare-{rnncompare.__version__}-py3-none-any.whl"
+    assert (
+        completed.stdout.strip().splitlines()[-1]
+        == f"wheel check passed: rnncompare-{rnncompare.__version__}-py3-none-any.whl"
+    )

@@ -162,6 +162,13 @@ class ExecutionConfig(_Section):
     compile_cache: Annotated[str, Field(min_length=1)] | None
     vectorize: Literal["auto"] | bool
 
+    @field_validator("vectorize", mode="before")
+    @classmethod
+    def _auto_or_switch(cls, value: Any) -> Any:
+        if value != "auto" and not isinstance(value, bool):
+            raise ValueError(f"must be auto, true or false, got {show_value(value)}")
+        return value
+
     @field_validator("workers", mode="before")
     @classmethod
     def _auto_or_count(cls, value: Any) -> Any:
