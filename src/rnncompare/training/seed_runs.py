@@ -97,10 +97,7 @@ def train_seeds(
         else:
             for run, draw in zip(runs, draws):
                 run.result.tags = draw.tags
-                observer.trial_started(run.result.trial_id, dict(hyperparameters))
-                for epoch, metrics in run.epochs:
-                    observer.epoch_ended(run.result.trial_id, epoch, metrics)
-                observer.trial_ended(run.result)
+                replay(run, hyperparameters, observer)
             return runs, note
     runs = []
     for draw in draws:
@@ -111,6 +108,15 @@ def train_seeds(
         finished = result.status == RunStatus.FINISHED
         runs.append(SeedRun(result, weights=models.model.get_weights() if finished else None))
     return runs, note
+
+
+def replay(run: SeedRun, hyperparameters: dict[str, Any], observer: TrialObserver) -> None:
+    """Report a seed run that trained elsewhere (together with others, or in another process) to `observer`, as
+    its own fit would have: started, each epoch, ended."""
+    observer.trial_started(run.result.trial_id, dict(hyperparameters))
+    for epoch, metrics in run.epochs:
+        observer.epoch_ended(run.result.trial_id, epoch, metrics)
+    observer.trial_ended(run.result)
 
 
 class PendingSeeds:
@@ -297,10 +303,7 @@ class SeedPool:
                 )
             note = note or job_note
             for run in runs:
-                observer.trial_started(run.result.trial_id, dict(hyperparameters))
-                for epoch, metrics in run.epochs:
-                    observer.epoch_ended(run.result.trial_id, epoch, metrics)
-                observer.trial_ended(run.result)
+                replay(run, hyperparameters, observer)
                 keep(run)
         return note
 
