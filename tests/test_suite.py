@@ -144,3 +144,23 @@ def test_a_bad_suite_is_one_line_exit_2_and_nothing_written(tmp_path, cli, text,
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [message]
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_suite_is_not_run_by_a_chief_or_worker_which_run_one_study(tmp_path, cli):
+    (tmp_path / "s.yaml").write_text("study: s\nsuite: [{name: digits}, {name: italy_power}]\n")
+    completed = cli(
+        "run",
+        "s.yaml",
+        "--chief",
+        "--oracle",
+        "127.0.0.1:8123",
+        "--set",
+        "tracking.uri=http://127.0.0.1:9",
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "error: suite: --chief and --worker run one study, and s is a suite of 2 tasks; run each task as its own "
+        "study (--set suite=null --set task={name: ...} --set study=NAME), then `rnncompare compare` them"
+    ]
+    assert not (tmp_path / "mlruns").exists()

@@ -52,6 +52,11 @@ def check_config_and_data(
             f"study {config.study} has a sweep: run it with `rnncompare run` or `run_sweep`, which "
             "expand it into one study per value"
         )
+    if config.suite is not None:
+        raise UserError(
+            f"study {config.study} is a suite: run it with `rnncompare run` or `run_sweep`, which run each of its "
+            "tasks as a study"
+        )
     _choose_backend(config.execution.backend)  # before the data: a user's python task may import Keras
     task = load_task(config.task, config.seed)
     allowed = task.output_spec.metrics.objectives

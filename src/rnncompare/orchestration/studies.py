@@ -31,6 +31,12 @@ def run_sweep(
     study results and the comparison report's folder (None without a sweep).
     """
     base, expanded = expand_sweep(experiment, overrides)
+    if role is not None and base.suite is not None:
+        raise UserError(
+            f"suite: --chief and --worker run one study, and {base.study} is a suite of {len(base.suite)} tasks; run "
+            "each task as its own study (--set suite=null --set task={name: ...} --set study=NAME), then "
+            "`rnncompare compare` them"
+        )
     if role is not None and base.sweep:
         raise UserError(
             f"sweep: --chief and --worker run one study, and {base.study} sweeps "
