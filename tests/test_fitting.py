@@ -160,7 +160,7 @@ def test_a_stop_the_user_asked_for_ends_the_fit_at_the_next_epoch_even_if_a_libr
     from rnncompare.training.fitting import epoch_recorder
 
     class Quiet(TrialObserver):
-        def trial_started(self, trial_id, hyperparameters):
+        def trial_started(self, trial_id, hyperparameters, started_at=None):
             pass
 
         def epoch_ended(self, trial_id, epoch, metrics):

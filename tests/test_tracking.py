@@ -336,3 +336,21 @@ def test_a_logged_model_pins_the_installed_keras_without_mlflow_scanning_every_i
     assert f"keras=={keras.__version__}" in requirements and f"mlflow=={mlflow.__version__}" in requirements
     loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     assert loaded.predict(example).shape == (2, 2)
+
+
+def test_a_seed_run_reported_after_it_trained_keeps_its_own_times_and_what_it_drew(uri):
+    # vectorized seeds (and a seed process's) are written once they are over: their runs carry when they trained
+    from rnncompare.training.seed_runs import replay
+    from rnncompare.training.vectorized import SeedRun
+
+    tracker = Tracker.connect(uri)
+    runs = start(tracker, "replayed")
+    parent = tracker.start_architecture(runs, "replayed", "gru")
+    logger = tracker.trial_logger(runs, "replayed", "gru", FIXED, role="seed", parent_run_id=parent)
+    result = trial("17", best_epoch=1.0, val_loss=0.4)
+    result.ended_at, result.tags = 1_700_000_060.5, {"rnncompare.split_seed": "99"}
+    replay(SeedRun(result, epochs=[(1, {"loss": 0.5, "val_loss": 0.4})], started_at=1_700_000_000.25), {}, logger)
+    run = MlflowClient(uri).get_run(logger.run_ids["17"])
+    assert (run.info.start_time, run.info.end_time) == (1_700_000_000_250, 1_700_000_060_500)
+    assert run.info.status == "FINISHED" and run.data.tags["rnncompare.split_seed"] == "99"
+    assert [m.value for m in MlflowClient(uri).get_metric_history(run.info.run_id, "loss")] == [0.5]

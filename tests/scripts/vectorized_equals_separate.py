@@ -41,7 +41,7 @@ class Epochs:
     def __init__(self):
         self.seen = {}
 
-    def trial_started(self, trial_id, hyperparameters):
+    def trial_started(self, trial_id, hyperparameters, started_at=None):
         self.seen.setdefault(trial_id, [])
 
     def epoch_ended(self, trial_id, epoch, metrics):

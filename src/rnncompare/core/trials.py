@@ -22,6 +22,8 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     failure_reason: str | None = None
+    # when it ended, seconds since the epoch, for one that trained elsewhere and is reported after (None: now)
+    ended_at: float | None = None
     # tags its run carries beside the usual ones (a seed run's: what it drew, `training.draws.SeedDraw.tags`)
     tags: dict[str, str] = field(default_factory=dict)
     # the trial's best-epoch weights and build config as keras-tuner saved them (set by a search, not by seeds)
@@ -57,7 +59,9 @@ class ArchitectureOutcome:
 class TrialObserver(Protocol):
     """Receives a search's (or the seed runs') events, in order, from the process that trains."""
 
-    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None: ...
+    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any], started_at: float | None = None) -> None:
+        """A trial began (at `started_at`, seconds since the epoch, for one that trained elsewhere and is reported
+        after; None: now)."""
 
     def epoch_ended(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None: ...
 
@@ -70,9 +74,9 @@ class FanOut:
     def __init__(self, *observers: TrialObserver):
         self.observers = observers
 
-    def trial_started(self, trial_id, hyperparameters):
+    def trial_started(self, trial_id, hyperparameters, started_at=None):
         for observer in self.observers:
-            observer.trial_started(trial_id, hyperparameters)
+            observer.trial_started(trial_id, hyperparameters, started_at)
 
     def epoch_ended(self, trial_id, epoch, metrics):
         for observer in self.observers:
@@ -89,7 +93,7 @@ class ResultCollector:
     def __init__(self):
         self.results: list[TrialResult] = []
 
-    def trial_started(self, trial_id, hyperparameters):
+    def trial_started(self, trial_id, hyperparameters, started_at=None):
         pass
 
     def epoch_ended(self, trial_id, epoch, metrics):

@@ -185,7 +185,7 @@ class _TrialLines:
         self.count = count
         self.counts_toward_search = counts_toward_search
 
-    def trial_started(self, trial_id, hyperparameters):
+    def trial_started(self, trial_id, hyperparameters, started_at=None):
         self.index += 1
 
     def epoch_ended(self, trial_id, epoch, metrics):

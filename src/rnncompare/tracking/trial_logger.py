@@ -59,7 +59,7 @@ class TrialLogger:
         self._pending: dict[str, list] = {}
         self._flushed: dict[str, float] = {}
 
-    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any]) -> None:
+    def trial_started(self, trial_id: str, hyperparameters: dict[str, Any], started_at: float | None = None) -> None:
         id_tag = TAG_TRIAL_ID if self.role == "trial" else TAG_SEED
         tags = {
             TAG_ROLE: self.role,
@@ -71,7 +71,9 @@ class TrialLogger:
         if self.worker is not None:
             tags[TAG_WORKER] = self.worker
             self._close_interrupted(trial_id)
-        run_id = self.tracker.open_run(self.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}")
+        run_id = self.tracker.open_run(
+            self.experiment_id, tags, f"{self.architecture}-{self.role}-{trial_id}", started_at=started_at
+        )
         self.run_ids[trial_id] = run_id
         self._flushed[trial_id] = time.monotonic()
         self.client.log_batch(run_id, params=params_batch({**self.fixed, **hyperparameters}))
@@ -111,9 +113,9 @@ class TrialLogger:
             return
         if result.status == RunStatus.FAILED:
             self.client.set_tag(run_id, TAG_FAILURE, (result.failure_reason or "unknown")[:5000])
-            self.tracker.close_run(run_id, RunStatus.FAILED)
+            self.tracker.close_run(run_id, RunStatus.FAILED, ended_at=result.ended_at)
             return
-        self.tracker.close_run(run_id, RunStatus.FINISHED)
+        self.tracker.close_run(run_id, RunStatus.FINISHED, ended_at=result.ended_at)
 
     def _superseded(self, trial_id: str, run_id: str) -> bool:
         """Whether this worker's run of `trial_id` was closed while it ran (the chief's lease ran out, or the chief

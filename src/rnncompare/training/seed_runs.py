@@ -4,6 +4,7 @@ and the budget-matched widths. The statistics over seeds are `analysis.seed_stat
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,19 +102,20 @@ def train_seeds(
             return runs, note
     runs = []
     for draw in draws:
+        started_at = time.time()
         observer.trial_started(str(draw.seed), dict(hyperparameters))
         result = _train_seed(models, hyperparameters, draw, config, observer)
-        result.tags = draw.tags
+        result.tags, result.ended_at = draw.tags, time.time()
         observer.trial_ended(result)
         finished = result.status == RunStatus.FINISHED
-        runs.append(SeedRun(result, weights=models.model.get_weights() if finished else None))
+        runs.append(SeedRun(result, weights=models.model.get_weights() if finished else None, started_at=started_at))
     return runs, note
 
 
 def replay(run: SeedRun, hyperparameters: dict[str, Any], observer: TrialObserver) -> None:
     """Report a seed run that trained elsewhere (together with others, or in another process) to `observer`, as
     its own fit would have: started, each epoch, ended."""
-    observer.trial_started(run.result.trial_id, dict(hyperparameters))
+    observer.trial_started(run.result.trial_id, dict(hyperparameters), run.started_at)
     for epoch, metrics in run.epochs:
         observer.epoch_ended(run.result.trial_id, epoch, metrics)
     observer.trial_ended(run.result)
@@ -349,7 +351,7 @@ class _EpochLog:
     def __init__(self):
         self.epochs: dict[str, list[tuple[int, dict[str, float]]]] = {}
 
-    def trial_started(self, trial_id, hyperparameters):
+    def trial_started(self, trial_id, hyperparameters, started_at=None):
         pass
 
     def epoch_ended(self, trial_id, epoch, metrics):

@@ -55,6 +55,7 @@ class SeedRun:
     result: TrialResult
     epochs: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     weights: list | None = None
+    started_at: float | None = None  # seconds since the epoch; its result's `ended_at` says when it ended
 
 
 class NotVectorizable(Exception):
@@ -73,6 +74,7 @@ def train_together(
     Raises `NotVectorizable` before any training where the model's steps do not trace under `jax.vmap`."""
     import jax
 
+    started_at = time.time()
     batch_size, epochs, patience = config.tuner.batch_size, config.tuner.epochs, config.training.patience
     task = draws[0].task
     names = task.output_spec.metrics.epoch
@@ -116,10 +118,14 @@ def train_together(
         for slot, (index, real) in enumerate(zip(group.slots, group.real)):
             if real:
                 best[index] = tuple([value[slot] for value in values] for values in kept)
-    return [
+    runs = [
         _seed_run(model, str(draw.seed), hyperparameters, stopping, index, best[index], parameters, config, draw.task)
         for index, draw in enumerate(draws)
     ]
+    ended_at = time.time()
+    for run in runs:  # the seeds trained together: each run's time in the store is the program's
+        run.started_at, run.result.ended_at = started_at, ended_at
+    return runs
 
 
 class _Stopping:
