@@ -89,17 +89,11 @@ class Tracker(RunReader):
         self._open_run_ids: list[str] = []
         self._children_of: dict[str, list[str]] = {}
 
-    def open_run(
-        self, experiment_id: str, tags: Mapping[str, str], run_name: str, started_at: float | None = None
-    ) -> str:
+    def open_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str, started_at: float | None = None):
         """Create a run that this process closes (`close_run`), or that `close_open_runs` closes if it breaks off;
         `started_at` (seconds since the epoch) for one that began before it is written, else now."""
-        run_id = self.client.create_run(
-            experiment_id,
-            start_time=None if started_at is None else int(started_at * 1000),
-            tags={**self.source_tags, **tags},
-            run_name=run_name,
-        ).info.run_id
+        start = None if started_at is None else int(started_at * 1000)
+        run_id = self.client.create_run(experiment_id, start, {**self.source_tags, **tags}, run_name).info.run_id
         self._open_run_ids.append(run_id)
         if TAG_PARENT in tags:
             self._children_of.setdefault(tags[TAG_PARENT], []).append(run_id)
