@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
+from rnncompare.analysis.stats import smallest_count
+
 GAMMA = 0.75  # Bouthillier et al.'s threshold for a meaningful P(A > B)
 BOOTSTRAP = 1000
 BOUTHILLIER_RULE = (
@@ -88,11 +90,4 @@ def paired_seeds_needed(
         return None
     if spread == 0:
         return floor
-    effect = mean / spread
-    for count in range(2, limit + 1):
-        critical = scipy_stats.t.ppf(1 - alpha / 2, count - 1)
-        shift = effect * np.sqrt(count)
-        achieved = scipy_stats.nct.sf(critical, count - 1, shift) + scipy_stats.nct.cdf(-critical, count - 1, shift)
-        if achieved >= power:
-            return max(count, floor)
-    return None
+    return smallest_count(mean / spread, alpha, power, floor, limit, paired=True)

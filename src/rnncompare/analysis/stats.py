@@ -105,11 +105,16 @@ def seeds_needed(
         return None
     if pooled == 0:
         return floor
-    effect = difference / pooled
+    return smallest_count(difference / pooled, alpha, power, floor, limit, paired=False)
+
+
+def smallest_count(effect: float, alpha: float, power: float, floor: int, limit: int, *, paired: bool) -> int | None:
+    """The fewest runs (per architecture, or pairs where `paired`) for a two-sided t-test at `alpha` to detect a
+    standardized `effect` with `power` (noncentral t), never fewer than `floor`; None above `limit`."""
     for count in range(2, limit + 1):
-        df = 2 * count - 2
+        df = count - 1 if paired else 2 * count - 2
         critical = scipy_stats.t.ppf(1 - alpha / 2, df)
-        shift = effect * math.sqrt(count / 2)
+        shift = effect * math.sqrt(count if paired else count / 2)
         achieved = scipy_stats.nct.sf(critical, df, shift) + scipy_stats.nct.cdf(-critical, df, shift)
         if achieved >= power:
             return max(count, floor)

@@ -66,15 +66,17 @@ def _raw(task_config, seed: int) -> RawTask:
 
 class SplitDraws:
     """A task's data for each split seed of `evaluation.vary: split` (`TaskData.resampling`): a new seeded split
-    where its splits are drawn, its training split bootstrapped where they are fixed. Loaded once."""
+    where its splits are drawn, its training split bootstrapped where they are fixed. The data is read again once,
+    at the first resplit."""
 
     def __init__(self, task_config, seed: int, task: TaskData):
         self.task_config, self.seed, self.task = task_config, seed, task
-        self._raw = _raw(task_config, seed) if task.resampling == "resplit" else None
+        self._raw: RawTask | None = None
 
     def draw(self, split_seed: int) -> TaskData:
         """The task's data as split seed `split_seed` draws it."""
         if self.task.resampling == "resplit":
+            self._raw = self._raw or _raw(self.task_config, self.seed)
             return finish(self.task_config.name, self._raw, self.task_config, self.seed, split_seed)
         if self.task.resampling == "bootstrap":
             return bootstrapped(self.task, split_seed)
