@@ -52,6 +52,21 @@ def run(cli):
     return run_to_end
 
 
+# The study that is never interrupted, for the tests that compare an interrupted one with it: run once per test
+# process (the tests that use it share an xdist group).
+WHOLE: dict = {}
+
+
+def uninterrupted(tmp_path_factory, run):
+    """The folder of `write_study`'s default study run to its end once."""
+    if "folder" not in WHOLE:
+        folder = write_study(tmp_path_factory.mktemp("whole") / "whole")
+        completed = run(folder)
+        assert completed.returncode == 0, completed.stderr
+        WHOLE["folder"] = folder
+    return WHOLE["folder"]
+
+
 def all_runs(folder):
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("resume")
@@ -83,8 +98,9 @@ def finished(folder):
     return table
 
 
-def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted_study(tmp_path, run):
-    killed, whole = write_study(tmp_path / "killed"), write_study(tmp_path / "whole")
+@pytest.mark.xdist_group("resume-whole")
+def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted_study(tmp_path, tmp_path_factory, run):
+    killed = write_study(tmp_path / "killed")
     # epochs 1-2: lstm trial 0; 3: lstm trial 1, epoch 1 -> killed in the middle of a trial
     assert killed_run(killed, 3).returncode == -signal.SIGKILL
     # resumed: epochs 1-2 rerun lstm trial 1; 3-4 lstm seed 1; 5: lstm seed 2, epoch 1 -> killed in a seed run
@@ -94,7 +110,7 @@ def test_kill_9_in_a_trial_and_in_a_seed_run_then_resume_equals_an_uninterrupted
     third = run(killed)
     assert third.returncode == 0, third.stderr
     assert "(lstm done)" not in third.stderr  # lstm's seeds were not all done: it was resumed, not skipped
-    assert run(whole).returncode == 0
+    whole = uninterrupted(tmp_path_factory, run)
 
     # the same runs, with the same hyperparameters and the same scores, as the study that was never killed
     assert finished(killed) == finished(whole)
@@ -152,10 +168,11 @@ def test_resume_works_with_every_tuner_algorithm(tmp_path, run, algorithm, expec
         assert finished(killed) == finished(whole)
 
 
+@pytest.mark.xdist_group("resume-whole")
 def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equals_an_uninterrupted_study(
-    tmp_path, run
+    tmp_path, tmp_path_factory, run
 ):
-    interrupted, whole = write_study(tmp_path / "interrupted"), write_study(tmp_path / "whole")
+    interrupted = write_study(tmp_path / "interrupted")
     study = subprocess.Popen(
         [sys.executable, "-m", "rnncompare", "run", "study.yaml"],
         cwd=interrupted,
@@ -182,8 +199,8 @@ def test_ctrl_c_closes_the_runs_as_killed_says_how_to_resume_and_the_resume_equa
     resumed = run(interrupted)
     assert resumed.returncode == 0, resumed.stderr
     assert "resume    continuing study run" in resumed.stderr
-    assert run(whole).returncode == 0
-    assert finished(interrupted) == finished(whole)  # every run once, with the same scores
+    # every run once, with the same scores
+    assert finished(interrupted) == finished(uninterrupted(tmp_path_factory, run))
     # where the Ctrl-C came after the trial's run finished but before keras-tuner recorded it, the tuner ran the
     # trial again: the second run is KILLED, saying which run counts
     for killed in (r for r in all_runs(interrupted) if r.info.status == "KILLED"):
