@@ -172,12 +172,13 @@ LOAD_LOGGED_MODELS = str(SCRIPTS / "load_logged_models.py")
 @pytest.mark.slow
 def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_every_run(tmp_path):
     # the tiny study, two architectures of it (each new model compiles for a second or two under JAX); the seed
-    # runs of the first train in a second process while the second is searched (on 3 cores, as the run pretends)
+    # runs of the first train in a second process while the second is searched (on 3 cores, as the run pretends),
+    # together as one vmapped program (`true`: `auto` would fit these 2-epoch seeds one by one)
     (tmp_path / "tiny.yaml").write_text(
         TINY_STUDY.replace("[lstm, gru, simple_rnn]", "[lstm, gru]").replace(
             "  match_params: true\n  reference: lstm\n", ""
         )
-        + "execution: {backend: jax}\n"
+        + "execution: {backend: jax, vectorize: true}\n"
     )
     completed = subprocess.run(
         [sys.executable, CLI_THEN_TELL_TENSORFLOW],
@@ -190,6 +191,7 @@ def test_a_study_under_jax_searches_the_same_trials_and_logs_its_backend_on_ever
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "the seed runs train in another, beside the next search" in completed.stderr
+    assert "seeds     2 per model, trained together as one program (execution.vectorize); " in completed.stderr
     assert "XLA's faster-compiling CPU kernels (short fits)" in completed.stderr  # its fits are 2 epochs
     assert "/step" not in completed.stdout  # no Keras progress bar while a model is logged (from Keras's thread)
     # Keras seeds TensorFlow wherever it can import it: 3 s of every JAX process, for nothing

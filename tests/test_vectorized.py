@@ -15,12 +15,16 @@ from conftest import SCRIPTS, clean_env
 SCRIPT = str(SCRIPTS / "vectorized_equals_separate.py")
 
 
-def _both(*arguments):
+def _found(*arguments) -> dict:
     completed = subprocess.run(
         [sys.executable, SCRIPT, *map(str, arguments)], env=clean_env(), capture_output=True, text=True, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
-    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _both(*arguments):
+    found = _found(*arguments)
     return found["separate"], found["together"]
 
 
@@ -28,7 +32,8 @@ def _both(*arguments):
 def test_a_vectorized_seed_run_trains_what_its_own_fit_trains():
     # 3 seeds in two groups of 2 (one slot a copy that does not count), two stacked GRU layers with dropout 0.3:
     # the same initial weights, dropout masks and batch orders, so the same losses epoch by epoch
-    separate, together = _both("gru", 3, 5, 0.01)
+    found = _found("gru", 3, 5, 0.01)
+    separate, together = found["separate"], found["together"]
     assert sorted(together) == sorted(separate) == ["11", "12", "13"]
     for seed, alone in separate.items():
         joint = together[seed]
@@ -42,6 +47,12 @@ def test_a_vectorized_seed_run_trains_what_its_own_fit_trains():
         assert joint["weights"] == pytest.approx(alone["weights"], rel=1e-5)
     # seeds differ from one another (a copy's state leaking into a real seed would make two alike)
     assert len({tuple(run["history"]["loss"]) for run in together.values()}) == 3
+    # a study's 5 seeds whose fits take 0.1 s (as the selected trial's did) are fitted one by one, and say why
+    assert found["short"] == {
+        "note": "fitted one by one: 5 fits of about 0.1 s (the selected trial's), too short to repay compiling "
+        "them together on a CPU (execution.vectorize: auto)",
+        "finished": ["FINISHED"] * 5,
+    }
 
 
 @pytest.mark.slow
@@ -81,6 +92,26 @@ def test_vectorizing_needs_jax_and_two_seeds_and_can_be_turned_off():
     assert vectorize_refusal(config, "jax", 1) == "one seed run has nothing to train beside it"
     off = load_config(None, ["execution.vectorize=false"])
     assert vectorize_refusal(off, "jax", 5) == "execution.vectorize: false"
+
+
+def test_auto_fits_seeds_one_by_one_where_their_fits_are_too_short_to_repay_the_compile():
+    from rnncompare.orchestration.seed_phase import fit_seconds
+
+    config = load_config(None)
+    # 2.2 times as fast together, after a compile of 3 s: 5 fits of 1.0 s save 2.7 s, 5 of 1.2 s save 3.3 s
+    assert vectorize_refusal(config, "jax", 5, fit_seconds=1.0) == (
+        "5 fits of about 1.0 s (the selected trial's), too short to repay compiling them together on a CPU "
+        "(execution.vectorize: auto)"
+    )
+    assert vectorize_refusal(config, "jax", 5, fit_seconds=1.2) is None
+    assert vectorize_refusal(config, "jax", 8, fit_seconds=1.0) is None  # 8 fits save 4.4 s
+    forced = load_config(None, ["execution.vectorize=true"])
+    assert vectorize_refusal(forced, "jax", 5, fit_seconds=0.1) is None
+    # the selected trial's epochs at its time per epoch; another width in proportion to its parameters
+    selected = {"epochs_run": 20.0, "seconds_per_epoch": 0.05, "params_total": 1000.0}
+    assert fit_seconds(selected) == pytest.approx(1.0)
+    assert fit_seconds(selected, params_total=1500) == pytest.approx(1.5)
+    assert fit_seconds({"epochs_run": 20.0}) is None  # a trial that recorded no epoch times
 
 
 def test_vectorize_takes_auto_true_or_false_only():

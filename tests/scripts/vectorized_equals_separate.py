@@ -1,5 +1,6 @@
 """Run by tests/test_vectorized.py in a process of its own under JAX: the same seeds fitted one by one and trained
-together (in two vmapped groups, the second filled up with a copy), printed as JSON."""
+together (in two vmapped groups, the second filled up with a copy), printed as JSON; for the GRU also what
+`start_seeds` says of a study's seeds whose fits are too short to repay compiling them together."""
 
 import json
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 
 from rnncompare.orchestration.preflight import check_config_and_data
 from rnncompare.training.draws import SeedDraws
-from rnncompare.training.seed_runs import SeedModels, train_seeds
+from rnncompare.training.seed_runs import SeedModels, start_seeds, train_seeds
 
 architecture, epochs, patience, learning_rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 task_config = {"name": "digits"}
@@ -77,4 +78,9 @@ def runs(together):
     }
 
 
-print(json.dumps({"separate": runs(False), "together": runs(True)}))
+found = {"separate": runs(False), "together": runs(True)}
+if architecture == "gru":
+    searched = {name: hyperparameters[name] for name in ("units", "dropout", "layers")}
+    pending = start_seeds(architecture, searched, config, task, Epochs(), fit_seconds=0.1)
+    found["short"] = {"note": pending.note, "finished": [r.status.value for r in pending.results()]}
+print(json.dumps(found))

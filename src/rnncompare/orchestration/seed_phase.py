@@ -3,6 +3,7 @@ parameter budget, as child runs of their architecture (or matched) run."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rnncompare.analysis.seed_statistics import seed_statistics
@@ -50,11 +51,25 @@ def run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOu
                     run_id,
                     resumed=previous is not None,
                     label=f"{architecture}*",
+                    expected_fit_seconds=fit_seconds(outcome.selected_metrics, params_total),
                 ),
             )
         )
     for run_id, seeds in started:  # with a seed pool, every matched model's seeds train at once
         context.tracker.finish_matched(run_id, seed_run_statistics(context, seeds)[0])
+
+
+def fit_seconds(selected_metrics: Mapping[str, float], params_total: float | None = None) -> float | None:
+    """About how long one seed's fit of a selected model takes alone: its trial's epochs at its time per epoch
+    (None where the trial did not record them); at another width (`params_total`), in proportion to the
+    parameters, as these fits' arithmetic is."""
+    epochs, seconds = selected_metrics.get("epochs_run"), selected_metrics.get("seconds_per_epoch")
+    if not epochs or not seconds:
+        return None
+    scale = (
+        params_total / selected_metrics["params_total"] if params_total and selected_metrics.get("params_total") else 1
+    )
+    return float(epochs * seconds * scale)
 
 
 def start_seed_runs(
@@ -65,16 +80,19 @@ def start_seed_runs(
     *,
     resumed: bool,
     label: str,
+    expected_fit_seconds: float | None = None,
 ) -> PendingSeeds:
     """Begin the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
-    run finished)."""
+    run finished); `expected_fit_seconds` (`fit_seconds`) decides whether they train together under `auto`."""
     config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
     observer = FanOut(
         tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
         context.progress.seed_observer(label, config.evaluation.seeds),
     )
     done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
-    return start_seeds(architecture, hyperparameters, config, context.task, observer, done, context.seed_pool)
+    return start_seeds(
+        architecture, hyperparameters, config, context.task, observer, done, context.seed_pool, expected_fit_seconds
+    )
 
 
 def seed_run_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dict[str, float], list[TrialResult]]:

@@ -26,9 +26,9 @@ from rnncompare.orchestration.distributed.loopback import LocalCluster, resolve_
 from rnncompare.orchestration.distributed.worker import find_chief, run_trials
 from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.orchestration.progress import Progress
-from rnncompare.orchestration.seed_phase import run_budget_matched, seed_run_statistics, start_seed_runs
+from rnncompare.orchestration.seed_phase import fit_seconds, run_budget_matched, seed_run_statistics, start_seed_runs
 from rnncompare.report import architecture_run_numbers, run_notes, study_run_numbers, trials_table, write_report
-from rnncompare.runtime.backend import current_backend
+from rnncompare.runtime.backend import current_backend, gpu_present
 from rnncompare.runtime.memory import rarer_full_collections
 from rnncompare.runtime.processes import allowed_cores
 from rnncompare.runtime.xla import use_compile_cache
@@ -42,6 +42,8 @@ from rnncompare.training.tuning import trials_per_search
 from rnncompare.training.vectorized import vectorize_refusal
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
+# `execution.vectorize: auto` on a CPU (`vectorized.vectorize_refusal`): the study's start cannot know yet
+TOGETHER_WHERE_IT_REPAYS = " where their fits are long enough to repay compiling it, else one by one"
 
 
 @dataclass
@@ -145,6 +147,7 @@ def _run_checked(
             f"{config.evaluation.seeds} per model, "
             + (
                 "trained together as one program (execution.vectorize)"
+                + ("" if gpu_present() or config.execution.vectorize is True else TOGETHER_WHERE_IT_REPAYS)
                 if refusal is None
                 else f"fitted one by one: {refusal}"
             )
@@ -300,6 +303,7 @@ def _start_architecture(context: StudyContext, search: ArchitectureSearch, archi
             context.runs.architecture_run_ids[architecture],
             resumed=previous is not None,
             label=architecture,
+            expected_fit_seconds=fit_seconds(outcome.selected_metrics),
         )
     return outcome, seeds
 

@@ -45,6 +45,7 @@ def start_seeds(
     observer: TrialObserver,
     done: dict[str, TrialResult] | None = None,
     pool: SeedPool | None = None,
+    fit_seconds: float | None = None,
 ) -> PendingSeeds:
     """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
 
@@ -55,20 +56,25 @@ def start_seeds(
     `pool` they train here before this returns; with one, in its processes, and this returns at once.
     `.results()` of what it returns waits for them and gives every seed's result, the representative seed's
     (`representative_seed`) with its trained model; `.note` says why seeds that could be vectorized were not.
+    `fit_seconds`: about how long one seed's fit takes alone, where known (`vectorized.vectorize_refusal`).
     """
     seeds = [
         seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds) if not (done and str(seed) in done)
     ]
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
-    together = vectorize_refusal(config, current_backend(), len(seeds)) is None
+    refusal = vectorize_refusal(config, current_backend(), len(seeds), fit_seconds)
+    together = refusal is None
+    if refusal is not None and vectorize_refusal(config, current_backend(), len(seeds)) is None:
+        pending.note = f"fitted one by one: {refusal}"  # the study's start said they might train together
     if pool is not None:
         pending.futures = pool.submit(architecture, hyperparameters, seeds, together)
         return pending
     pending.models = SeedModels(pending.full, task)
     draws = SeedDraws(config, task)
-    runs, pending.note = train_seeds(
+    runs, note = train_seeds(
         pending.models, hyperparameters, [draws.draw(seed) for seed in seeds], config, observer, together
     )
+    pending.note = note or pending.note
     for run in runs:
         pending.keep(run)
     return pending
@@ -151,7 +157,7 @@ class PendingSeeds:
     def results(self) -> list[TrialResult]:
         """Every seed's result in seed order (waiting for a pool's), the representative one with its model."""
         if self.futures:
-            self.note = SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.keep)
+            self.note = SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.keep) or self.note
             self.futures = {}
         results = [
             self.done.get(str(seed)) or self.fresh[str(seed)]

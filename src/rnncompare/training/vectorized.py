@@ -22,6 +22,7 @@ import numpy as np
 
 from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import TrialResult
+from rnncompare.runtime.backend import gpu_present
 from rnncompare.runtime.interrupts import raise_if_stop_requested
 from rnncompare.tasks import TaskData
 from rnncompare.training.draws import SeedDraw
@@ -34,9 +35,18 @@ from rnncompare.training.fitting import (
 )
 from rnncompare.training.models import count_parameters
 
+# On a CPU, seeds trained together (one vmapped program per core) train about 2.2 times as fast as one by one,
+# after compiling their program, about 3 s more than the fits' own compiles (2 cores, digits, `make bench` of
+# 2026-12-07: docs/performance.md, "Vectorized seed runs"). `auto` fits the seeds one by one where that compile
+# would cost more than it saves: fits of under about 5.5 s in all.
+CPU_TOGETHER_SPEEDUP = 2.2
+CPU_TOGETHER_COMPILE_SECONDS = 3.0
 
-def vectorize_refusal(config, backend: str, seeds: int) -> str | None:
-    """Why a study's seed runs are fitted one by one rather than together (None where they are vectorized)."""
+
+def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | None = None) -> str | None:
+    """Why a study's seed runs are fitted one by one rather than together (None where they are vectorized).
+    `fit_seconds`: about how long one seed's fit takes alone (the selected trial's), where known; under `auto` on a
+    CPU, seeds whose fits are too short to repay compiling them together are fitted one by one."""
     setting = config.execution.vectorize
     if setting is False:
         return "execution.vectorize: false"
@@ -44,6 +54,13 @@ def vectorize_refusal(config, backend: str, seeds: int) -> str | None:
         return f"vectorized seed runs need the JAX backend, and this study runs on {backend}"
     if seeds < 2:
         return "one seed run has nothing to train beside it"
+    if setting == "auto" and fit_seconds is not None and not gpu_present():
+        saved = seeds * fit_seconds * (1 - 1 / CPU_TOGETHER_SPEEDUP)
+        if saved < CPU_TOGETHER_COMPILE_SECONDS:
+            return (
+                f"{seeds} fits of about {fit_seconds:.1f} s (the selected trial's), too short to repay compiling "
+                f"them together on a CPU (execution.vectorize: auto)"
+            )
     return None
 
 
