@@ -49,7 +49,7 @@ def test_a_vectorized_seed_run_trains_what_its_own_fit_trains():
     assert len({tuple(run["history"]["loss"]) for run in together.values()}) == 3
     # a study's 5 seeds whose fits take 0.1 s (as the selected trial's did) are fitted one by one, and say why
     assert found["short"] == {
-        "note": "fitted one by one: 5 fits of about 0.1 s (the selected trial's), too short to repay compiling "
+        "note": "fitted one by one: 5 fits of about 0.1 s (as the search's ran), too short to repay compiling "
         "them together on a CPU (execution.vectorize: auto)",
         "finished": ["FINISHED"] * 5,
     }
@@ -95,23 +95,33 @@ def test_vectorizing_needs_jax_and_two_seeds_and_can_be_turned_off():
 
 
 def test_auto_fits_seeds_one_by_one_where_their_fits_are_too_short_to_repay_the_compile():
+    from rnncompare.core.status import RunStatus
+    from rnncompare.core.trials import ArchitectureOutcome, TrialResult
     from rnncompare.orchestration.seed_phase import fit_seconds
 
     config = load_config(None)
     # 2.2 times as fast together, after a compile of 3 s: 5 fits of 1.0 s save 2.7 s, 5 of 1.2 s save 3.3 s
     assert vectorize_refusal(config, "jax", 5, fit_seconds=1.0) == (
-        "5 fits of about 1.0 s (the selected trial's), too short to repay compiling them together on a CPU "
+        "5 fits of about 1.0 s (as the search's ran), too short to repay compiling them together on a CPU "
         "(execution.vectorize: auto)"
     )
     assert vectorize_refusal(config, "jax", 5, fit_seconds=1.2) is None
     assert vectorize_refusal(config, "jax", 8, fit_seconds=1.0) is None  # 8 fits save 4.4 s
     forced = load_config(None, ["execution.vectorize=true"])
     assert vectorize_refusal(forced, "jax", 5, fit_seconds=0.1) is None
-    # the selected trial's epochs at its time per epoch; another width in proportion to its parameters
-    selected = {"epochs_run": 20.0, "seconds_per_epoch": 0.05, "params_total": 1000.0}
-    assert fit_seconds(selected) == pytest.approx(1.0)
-    assert fit_seconds(selected, params_total=1500) == pytest.approx(1.5)
-    assert fit_seconds({"epochs_run": 20.0}) is None  # a trial that recorded no epoch times
+
+    # the search's median epochs at the selected trial's time per epoch; another width in proportion to its
+    # parameters
+    def outcome(epochs_run, selected):
+        trials = [
+            TrialResult(str(i), {}, RunStatus.FINISHED, {"epochs_run": float(n)}) for i, n in enumerate(epochs_run)
+        ]
+        return ArchitectureOutcome("gru", trials, "1", {}, selected, {})
+
+    selected = {"epochs_run": 29.0, "seconds_per_epoch": 0.05, "params_total": 1000.0}
+    assert fit_seconds(outcome([15, 29, 21, 25], selected)) == pytest.approx(23 * 0.05)
+    assert fit_seconds(outcome([15, 29, 21, 25], selected), params_total=1500) == pytest.approx(23 * 0.075)
+    assert fit_seconds(outcome([15, 29], {"epochs_run": 29.0})) is None  # no epoch times recorded
 
 
 def test_vectorize_takes_auto_true_or_false_only():

@@ -3,8 +3,9 @@ parameter budget, as child runs of their architecture (or matched) run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from rnncompare.analysis.seed_statistics import seed_statistics
 from rnncompare.core.trials import ArchitectureOutcome, FanOut, TrialResult
@@ -51,7 +52,7 @@ def run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOu
                     run_id,
                     resumed=previous is not None,
                     label=f"{architecture}*",
-                    expected_fit_seconds=fit_seconds(outcome.selected_metrics, params_total),
+                    expected_fit_seconds=fit_seconds(outcome, params_total),
                 ),
             )
         )
@@ -59,17 +60,18 @@ def run_budget_matched(context: StudyContext, outcomes: dict[str, ArchitectureOu
         context.tracker.finish_matched(run_id, seed_run_statistics(context, seeds)[0])
 
 
-def fit_seconds(selected_metrics: Mapping[str, float], params_total: float | None = None) -> float | None:
-    """About how long one seed's fit of a selected model takes alone: its trial's epochs at its time per epoch
-    (None where the trial did not record them); at another width (`params_total`), in proportion to the
-    parameters, as these fits' arithmetic is."""
-    epochs, seconds = selected_metrics.get("epochs_run"), selected_metrics.get("seconds_per_epoch")
-    if not epochs or not seconds:
+def fit_seconds(outcome: ArchitectureOutcome, params_total: float | None = None) -> float | None:
+    """About how long one seed's fit of the selected model takes alone: the search's median epochs run (the
+    selected trial alone is the one that went on longest as often as not) at the selected trial's time per epoch
+    (None where it recorded none); at another width (`params_total`), in proportion to the parameters, as these
+    fits' arithmetic is."""
+    selected = outcome.selected_metrics
+    seconds = selected.get("seconds_per_epoch")
+    epochs = [t.metrics["epochs_run"] for t in outcome.trials if t.metrics.get("epochs_run")]
+    if not seconds or not epochs:
         return None
-    scale = (
-        params_total / selected_metrics["params_total"] if params_total and selected_metrics.get("params_total") else 1
-    )
-    return float(epochs * seconds * scale)
+    scale = params_total / selected["params_total"] if params_total and selected.get("params_total") else 1
+    return float(np.median(epochs) * seconds * scale)
 
 
 def start_seed_runs(

@@ -303,7 +303,7 @@ def _start_architecture(context: StudyContext, search: ArchitectureSearch, archi
             context.runs.architecture_run_ids[architecture],
             resumed=previous is not None,
             label=architecture,
-            expected_fit_seconds=fit_seconds(outcome.selected_metrics),
+            expected_fit_seconds=fit_seconds(outcome),
         )
     return outcome, seeds
 

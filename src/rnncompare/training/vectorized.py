@@ -45,7 +45,7 @@ CPU_TOGETHER_COMPILE_SECONDS = 3.0
 
 def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | None = None) -> str | None:
     """Why a study's seed runs are fitted one by one rather than together (None where they are vectorized).
-    `fit_seconds`: about how long one seed's fit takes alone (the selected trial's), where known; under `auto` on a
+    `fit_seconds`: about how long one seed's fit takes alone (as the search's ran), where known; under `auto` on a
     CPU, seeds whose fits are too short to repay compiling them together are fitted one by one."""
     setting = config.execution.vectorize
     if setting is False:
@@ -58,7 +58,7 @@ def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | Non
         saved = seeds * fit_seconds * (1 - 1 / CPU_TOGETHER_SPEEDUP)
         if saved < CPU_TOGETHER_COMPILE_SECONDS:
             return (
-                f"{seeds} fits of about {fit_seconds:.1f} s (the selected trial's), too short to repay compiling "
+                f"{seeds} fits of about {fit_seconds:.1f} s (as the search's ran), too short to repay compiling "
                 f"them together on a CPU (execution.vectorize: auto)"
             )
     return None
