@@ -36,8 +36,8 @@ from rnncompare.training.fitting import (
 from rnncompare.training.models import count_parameters
 
 # On a CPU, seeds trained together (one vmapped program per core) train about 2.2 times as fast as one by one,
-# after compiling their program, about 3 s more than the fits' own compiles (2 cores, digits, `make bench` of
-# 2026-12-07: docs/performance.md, "Vectorized seed runs"). `auto` fits the seeds one by one where that compile
+# after compiling their program, about 3 s more than the fits' own compiles (2 cores, digits, `make bench`:
+# docs/performance.md, "Vectorized seed runs"). `auto` fits the seeds one by one where that compile
 # would cost more than it saves: fits of under about 5.5 s in all.
 CPU_TOGETHER_SPEEDUP = 2.2
 CPU_TOGETHER_COMPILE_SECONDS = 3.0
