@@ -124,6 +124,21 @@ def test_auto_fits_seeds_one_by_one_where_their_fits_are_too_short_to_repay_the_
     assert fit_seconds(outcome([15, 29], {"epochs_run": 29.0})) is None  # no epoch times recorded
 
 
+def test_the_studys_start_says_how_its_seeds_train():
+    from rnncompare.training.vectorized import how_seeds_train
+
+    # on this machine (no GPU) `auto` decides per architecture, once its search has timed the fits
+    assert how_seeds_train(load_config(None), "jax") == (
+        "trained together as one program (execution.vectorize) where their fits are long enough to repay "
+        "compiling it, else one by one"
+    )
+    forced = load_config(None, ["execution.vectorize=true"])
+    assert how_seeds_train(forced, "jax") == "trained together as one program (execution.vectorize)"
+    assert how_seeds_train(forced, "tensorflow") == (
+        "fitted one by one: vectorized seed runs need the JAX backend, and this study runs on tensorflow"
+    )
+
+
 def test_vectorize_takes_auto_true_or_false_only():
     from rnncompare.core.errors import UserError
 

@@ -28,7 +28,7 @@ from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_s
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.seed_phase import fit_seconds, run_budget_matched, seed_run_statistics, start_seed_runs
 from rnncompare.report import architecture_run_numbers, run_notes, study_run_numbers, trials_table, write_report
-from rnncompare.runtime.backend import current_backend, gpu_present
+from rnncompare.runtime.backend import current_backend
 from rnncompare.runtime.memory import rarer_full_collections
 from rnncompare.runtime.processes import allowed_cores
 from rnncompare.runtime.xla import use_compile_cache
@@ -39,11 +39,9 @@ from rnncompare.training.fitting import choose_cpu_kernels
 from rnncompare.training.models import portable_model
 from rnncompare.training.seed_runs import PendingSeeds, SeedPool
 from rnncompare.training.tuning import trials_per_search
-from rnncompare.training.vectorized import vectorize_refusal
+from rnncompare.training.vectorized import how_seeds_train
 
 Overrides = Sequence[str] | Mapping[str, Any] | None
-# `execution.vectorize: auto` on a CPU (`vectorized.vectorize_refusal`): the study's start cannot know yet
-TOGETHER_WHERE_IT_REPAYS = " where their fits are long enough to repay compiling it, else one by one"
 
 
 @dataclass
@@ -141,17 +139,10 @@ def _run_checked(
         + ("; XLA's faster-compiling CPU kernels (short fits)" if fusions else ""),
     )
     if config.evaluation.seeds:
-        refusal = vectorize_refusal(config, backend, config.evaluation.seeds)
         progress.stage(
             "seeds",
-            f"{config.evaluation.seeds} per model, "
-            + (
-                "trained together as one program (execution.vectorize)"
-                + ("" if gpu_present() or config.execution.vectorize is True else TOGETHER_WHERE_IT_REPAYS)
-                if refusal is None
-                else f"fitted one by one: {refusal}"
-            )
-            + f"; each draws its own {SeedDraws(config, task).describe()}",
+            f"{config.evaluation.seeds} per model, {how_seeds_train(config, backend)}; "
+            f"each draws its own {SeedDraws(config, task).describe()}",
         )
     workers = resolve_workers(config, backend) if role is None else 1
     if workers == 1:

@@ -64,8 +64,9 @@ def start_seeds(
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
     refusal = vectorize_refusal(config, current_backend(), len(seeds), fit_seconds)
     together = refusal is None
-    if refusal is not None and vectorize_refusal(config, current_backend(), len(seeds)) is None:
-        pending.note = f"fitted one by one: {refusal}"  # the study's start said they might train together
+    if refusal is not None and vectorize_refusal(config, current_backend(), config.evaluation.seeds) is None:
+        # the study's start line (`how_seeds_train`) said they would train together: say here why these did not
+        pending.note = f"fitted one by one: {refusal}"
     if pool is not None:
         pending.futures = pool.submit(architecture, hyperparameters, seeds, together)
         return pending

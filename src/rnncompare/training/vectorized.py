@@ -54,7 +54,7 @@ def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | Non
         return f"vectorized seed runs need the JAX backend, and this study runs on {backend}"
     if seeds < 2:
         return "one seed run has nothing to train beside it"
-    if setting == "auto" and fit_seconds is not None and not gpu_present():
+    if fit_seconds is not None and _weighs_fit_time(config):
         saved = seeds * fit_seconds * (1 - 1 / CPU_TOGETHER_SPEEDUP)
         if saved < CPU_TOGETHER_COMPILE_SECONDS:
             return (
@@ -62,6 +62,22 @@ def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | Non
                 f"them together on a CPU (execution.vectorize: auto)"
             )
     return None
+
+
+def how_seeds_train(config, backend: str) -> str:
+    """The study's start line on its seed runs: together, together where their fits repay it (`auto` on a CPU:
+    each architecture's seeds are decided once its search has timed them), or one by one and why."""
+    refusal = vectorize_refusal(config, backend, config.evaluation.seeds)
+    if refusal is not None:
+        return f"fitted one by one: {refusal}"
+    together = "trained together as one program (execution.vectorize)"
+    if _weighs_fit_time(config):
+        return together + " where their fits are long enough to repay compiling it, else one by one"
+    return together
+
+
+def _weighs_fit_time(config) -> bool:
+    return config.execution.vectorize == "auto" and not gpu_present()
 
 
 @dataclass
