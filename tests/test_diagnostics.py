@@ -148,9 +148,65 @@ def test_a_cell_that_learned_in_some_seeds_only_is_not_said_to_sit_at_the_consta
         False,
         **BUDGET,
     )
-    [phrase] = qualify(
+    [learning, stopped] = qualify(
         {"a": "lstm", "b": "gru", "winner": None, "verdict": "no significant difference"}, mixed, None, "test MSE"
     )["limits"]
-    assert phrase == (
+    assert learning == (
         "lstm did not learn reliably (skill 0.47 over 4 seeds is not significantly above 0.1: 2 of 4 seeds above it)"
     )
+    # the two seeds stopped on the plateau, far below the 0.010 its best seed reached, are early stopping's doing
+    assert stopped == (
+        "early stopping (patience 8) ended 2 of 4 lstm fits far below the test MSE 0.010 that lstm reached on this task"
+    )
+
+
+# The delayed-recall LSTM (eight symbols, chance 0.125): 10 seeds, patience 5 of 60 epochs, a bimodal outcome
+# (0.490 +/- 0.285); each seed stopped 5 epochs after a best epoch of 8 +/- 6; its selected trial reached 0.747.
+RECALL_BUDGET = dict(max_epochs=60, patience=5, min_skill=0.1, confidence=0.95)
+RECALL_SEEDS = [0.95, 0.91, 0.33, 0.27, 0.30, 0.62, 0.29, 0.31, 0.56, 0.36]
+
+
+def recall_fit(score: float, best_epoch: int) -> dict:
+    return {"test_accuracy": score, "best_epoch": best_epoch, "epochs_after_best": 5}
+
+
+def test_the_delayed_recall_lstm_stopped_by_early_stopping_far_below_its_best_is_caught():
+    fits = [recall_fit(score, best) for score, best in zip(RECALL_SEEDS, [14, 20, 3, 2, 4, 11, 2, 3, 12, 9])]
+    found = diagnose(fits, "test_accuracy", 0.125, True, **RECALL_BUDGET, selected_score=0.747)
+    # best 0.95 (skill 0.94): the fits below skill 0.69 (accuracy 0.73), early stopping's doing
+    assert (found["stopped_short"], found["best_score"], found["patience"]) == (8, 0.95, 5)
+    assert (found["still_improving"], found["budget_limited"], found["plateau_stop"]) == (0, False, False)
+    assert limits("lstm", found, "test accuracy") == [
+        "early stopping (patience 5) ended 8 of 10 lstm fits far below the test accuracy 0.950 that lstm reached on "
+        "this task"
+    ]
+    [settle] = [entry for entry in suggestions({"lstm": found}) if "training.min_delta" in entry["keys"]]
+    assert settle["keys"] == ["training.patience", "training.min_delta"]
+    # the selected trial alone sets the bar where every seed stopped low
+    low = diagnose([recall_fit(0.3, 3)] * 4, "test_accuracy", 0.125, True, **RECALL_BUDGET, selected_score=0.747)
+    assert low["stopped_short"] == 4
+
+
+def test_seeds_that_converged_together_are_not_stopped_short():
+    # the quickstart's seed runs: 0.964 +/- 0.013 on digits, its selected trial 0.985, each stopped by patience 3
+    quickstart = [recall_fit(score, 12) for score in (0.952, 0.958, 0.961, 0.969, 0.980)]
+    found = diagnose(quickstart, "test_accuracy", 0.1, True, **RECALL_BUDGET, selected_score=0.985)
+    assert (found["stopped_short"], found["budget_limited"], found["at_ceiling"]) == (0, False, False)
+    assert limits("lstm", found, "test accuracy") == []
+    # a seed that stopped low but close to its best is noise, not a limit: 0.75 skill-gap rule, 0.2 apart
+    close = diagnose(
+        [recall_fit(0.9, 10), recall_fit(0.72, 4)], "test_accuracy", 0.1, True, **RECALL_BUDGET, selected_score=0.9
+    )
+    assert close["stopped_short"] == 0
+
+
+def test_any_fit_still_improving_below_the_ceiling_limits_the_cell_and_the_ceiling_does_not():
+    # patience 30: three of ten fits still improving at the cap; before, the cell read "no: 3 of 10 fits"
+    fits = [fit(0.02, 40, 40)] * 3 + [fit(0.02, 20, 30)] * 7
+    found = diagnose(fits, "test_mse", CONSTANT_MSE, False, **BUDGET)
+    assert (found["budget_limited"], found["still_improving"]) == (True, 3)
+    # every seed at 1.000 accuracy, its loss still falling at the cap: at the ceiling, nothing left to improve
+    perfect = [recall_fit(1.0, 60) | {"epochs_after_best": 0}] * 5
+    found = diagnose(perfect, "test_accuracy", 0.5, True, **RECALL_BUDGET)
+    assert (found["budget_limited"], found["still_improving"], found["at_ceiling"]) == (False, 0, True)
+    assert limits("lstm_nfg", found, "test accuracy") == []

@@ -19,9 +19,21 @@ def test_describe_matches_a_hand_computation():
     stats = describe(values, 0.95)
     assert stats["mean"] == pytest.approx(0.9)
     assert stats["std"] == pytest.approx(0.1)  # sample standard deviation (ddof=1)
-    half_width = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, df=2)
-    assert (stats["ci_low"], stats["ci_high"]) == pytest.approx((0.9 - half_width, 0.9 + half_width))
+    # the 27 equally likely resamples of three scores: the mean 0.8 and the mean 1.0 each have 1/27 > 2.5%, so the
+    # percentile interval is the whole range (a t-interval would read 0.652 to 1.148, past a perfect score)
+    assert (stats["ci_low"], stats["ci_high"]) == pytest.approx((0.8, 1.0))
     assert (stats["min"], stats["max"], stats["n"]) == (0.8, 1.0, 3)
+
+
+def test_an_interval_over_bimodal_seeds_stays_inside_the_metric_range():
+    # the case: seeds that solved the task or stopped on its plateau, a t-interval of 0.721 to 1.108
+    scores = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.14, 0.0]
+    low, high = scipy_stats.t.interval(0.95, 9, loc=np.mean(scores), scale=np.std(scores, ddof=1) / np.sqrt(10))
+    assert high > 1.0  # what the report printed before
+    stats = describe(scores, 0.95)
+    assert 0.0 <= stats["ci_low"] < stats["mean"] < stats["ci_high"] <= 1.0
+    assert stats["ci_high"] == 1.0  # a resample of eight solved seeds in ten reaches it
+    assert describe(scores, 0.95) == stats  # seeded: the same scores, the same interval
 
 
 def test_identical_score_lists_give_no_difference():

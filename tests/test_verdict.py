@@ -10,6 +10,7 @@ def summary(comparisons, diagnostics):
         "ranking": names,
         "architectures": {name: {"diagnostics": found} for name, found in diagnostics.items()},
         "comparisons": comparisons,
+        "metrics": {"headline_label": "test accuracy"},
     }
 
 
@@ -47,3 +48,44 @@ def test_a_clean_win_and_a_ranking_of_one_run_read_as_what_they_are():
     )
     undecided = summary([pair("lstm", "gru", seeds_needed=12)], {"lstm": {"learned": True}, "gru": {"learned": True}})
     assert headline(undecided) == "No pair differs at this number of seeds: about 12 seeds each would separate them."
+
+
+STOPPED = {"stopped_short": 8, "fits": 10, "patience": 5, "best_score": 0.95, "learned": True}
+
+
+def test_a_win_over_a_cell_early_stopping_held_back_is_qualified_and_names_the_patience():
+    # the delayed-recall study: gru 0.914, lstm 0.490 over 10 seeds, 8 of lstm's stopped on the plateau
+    found = summary([pair("lstm", "gru", winner="gru")], {"gru": {"learned": True}, "lstm": STOPPED})
+    assert headline(found) == (
+        "gru is better than lstm at this budget: early stopping (patience 5) ended 8 of 10 lstm fits far below the "
+        "test accuracy 0.950 that lstm reached on this task; raise training.patience (or lower training.min_delta)."
+    )
+
+
+def test_every_cell_at_the_ceiling_says_the_task_does_not_separate_them():
+    ceiling = {"learned": True, "at_ceiling": True}
+    found = summary([pair("lstm", "gru"), pair("lstm", "nfg"), pair("gru", "nfg")],
+                    {"lstm": ceiling, "gru": ceiling, "nfg": ceiling})  # fmt: skip
+    assert headline(found) == (
+        "No pair differs: all three reached the ceiling (test accuracy within 1% of perfect), so this task does not "
+        "separate them."
+    )
+    # one cell below it: the usual verdict
+    found["architectures"]["nfg"]["diagnostics"] = {"learned": True}
+    assert headline(found).startswith("No pair differs at this number of seeds")
+
+
+def test_a_sequential_study_names_how_its_pairs_settled():
+    settled = {**pair("lstm", "gru", winner="gru"), "decision": "b_better"}
+    equivalent = {**pair("lstm", "simple_rnn"), "decision": "equivalent"}
+    still_open = {**pair("gru", "simple_rnn"), "decision": "unsettled"}
+    found = summary(
+        [settled, equivalent, still_open], {"lstm": {"learned": True}, "gru": {"learned": True}, "simple_rnn": {}}
+    )
+    found["sequential"] = {"max": 12}
+    assert headline(found) == (
+        "gru is better than lstm; lstm and simple_rnn are practically equivalent; 1 other pair(s) are not settled: "
+        "raise evaluation.seeds.max (now 12) to settle the rest."
+    )
+    found["comparisons"] = [still_open]
+    assert headline(found) == "No pair settled within 12 seeds: raise evaluation.seeds.max (now 12) to settle the rest."

@@ -117,6 +117,15 @@ def _floor(name: str, minimum: float) -> bool:
     return (name == "dropout" and minimum == 0) or (name in ("units", "layers") and minimum <= 1)
 
 
+# A fit whose skill is this close to perfect has nothing left to gain from more epochs or patience, whatever its loss
+# still does: "still improving" and "stopped short" ignore it, and a cell whose mean is there sits at the ceiling.
+CEILING_SKILL = 0.99
+# Early stopping "decided" a fit that it ended this far (in skill) below the best the same architecture reached on
+# the same task (its best seed, or its selected trial): a quarter of the way from the constant predictor to perfect.
+# Seed-to-seed noise on a converged study stays an order of magnitude under it (the quickstart: about 0.02).
+STOPPED_SHORT_SKILL = 0.25
+
+
 def diagnose(
     fits: Sequence[Mapping[str, float]],
     headline: str,
@@ -129,36 +138,70 @@ def diagnose(
     confidence: float,
     selected: Mapping[str, Any] | None = None,
     search: Mapping[str, Any] | None = None,
+    selected_score: float | None = None,
 ) -> dict[str, Any]:
     """The diagnostics of one architecture from its fits' summaries (the finished seed runs, or else the selected
-    trial with its test scores): `learned`, `budget_limited`, `plateau_stop` and the search's edges.
+    trial with its test scores): `learned`, `budget_limited`, `stopped_short`, `plateau_stop`, `at_ceiling` and
+    the search's edges.
 
-    Each fit needs `headline`, ``best_epoch`` and ``epochs_after_best``. `budget_limited` and `plateau_stop` hold
-    when more than half the fits were still improving at the epoch cap, or were stopped early below `min_skill`.
+    Each fit needs `headline`, ``best_epoch`` and ``epochs_after_best``. `budget_limited` holds when any fit below
+    the ceiling was still improving at the epoch cap; `stopped_short` counts the fits that early stopping ended
+    more than `STOPPED_SHORT_SKILL` below the architecture's best (its best fit, or `selected_score`, the selected
+    trial's); `plateau_stop` when more than half were stopped early about the constant predictor's score.
     """
-    improving = [still_improving(fit["best_epoch"], last_epoch(fit), max_epochs, patience) for fit in fits]
+    skills = (
+        [skill(fit[headline], baseline, higher_is_better) for fit in fits] if baseline is not None else [None] * len(fits)
+    )
+    at_ceiling = [value is not None and value >= CEILING_SKILL for value in skills]
+    improving = [
+        still_improving(fit["best_epoch"], last_epoch(fit), max_epochs, patience) and not ceiling
+        for fit, ceiling in zip(fits, at_ceiling)
+    ]
     result: dict[str, Any] = {
         "fits": len(fits),
+        "patience": patience,
         "score_mean": float(np.mean([fit[headline] for fit in fits])),
-        "budget_limited": sum(improving) > len(fits) / 2,
+        "budget_limited": sum(improving) > 0,
         "still_improving": sum(improving),
         "still_improving_fraction": sum(improving) / len(fits) if fits else 0.0,
         "search_edges": search_edges(selected or {}, search or {}),
     }
     if baseline is None:
-        return {**result, "learned": None, "plateau_stop": None, "plateau_stopped": 0}
+        return {
+            **result,
+            "learned": None,
+            "plateau_stop": None,
+            "plateau_stopped": 0,
+            "stopped_short": 0,
+            "at_ceiling": False,
+        }
     learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
     # on the plateau: about the constant predictor's score (a diverged fit, far below it, is not)
     plateau = [
-        last_epoch(fit) < max_epochs and -min_skill <= skill(fit[headline], baseline, higher_is_better) <= min_skill
-        for fit in fits
+        last_epoch(fit) < max_epochs and -min_skill <= value <= min_skill for fit, value in zip(fits, skills)
     ]
+    references = [value for value in skills if value is not None]
+    if selected_score is not None:
+        references.append(skill(selected_score, baseline, higher_is_better))
+    best = max(references)
+    # short of a best that learned: where no fit nor the search's pick learned, "did not learn" says it
+    short = [
+        best > min_skill and last_epoch(fit) < max_epochs and value < best - STOPPED_SHORT_SKILL
+        for fit, value in zip(fits, skills)
+    ]
+    best_score = max(
+        [fit[headline] for fit in fits] + ([selected_score] if selected_score is not None else []),
+        key=lambda score: skill(score, baseline, higher_is_better),
+    )
     return {
         **result,
         **learning,
         "baseline": baseline,
         "plateau_stop": sum(plateau) > len(fits) / 2,
         "plateau_stopped": sum(plateau),
+        "stopped_short": sum(short),
+        "best_score": float(best_score),
+        "at_ceiling": bool(np.mean(skills) >= CEILING_SKILL),
     }
 
 
@@ -178,7 +221,9 @@ def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
             f"{diagnostics['runs']} seeds is not significantly above {diagnostics['min_skill']}: "
             f"{diagnostics['runs_above_min_skill']} of {diagnostics['runs']} seeds above it)"
         )
-    if diagnostics.get("plateau_stop"):
+    if diagnostics.get("stopped_short"):
+        found.append(stopped_short_words(name, diagnostics, label))
+    elif diagnostics.get("plateau_stop"):
         found.append(
             f"early stopping ended {diagnostics['plateau_stopped']} of {diagnostics['fits']} {name} fits "
             "on the constant predictor's plateau"
@@ -189,6 +234,15 @@ def limits(name: str, diagnostics: Mapping[str, Any], label: str) -> list[str]:
             f"{diagnostics['fits']} fits"
         )
     return found
+
+
+def stopped_short_words(name: str, diagnostics: Mapping[str, Any], label: str) -> str:
+    """The stopped-short finding in words: how many fits, the patience, and the score they fell short of."""
+    return (
+        f"early stopping (patience {diagnostics['patience']}) ended {diagnostics['stopped_short']} of "
+        f"{diagnostics['fits']} {name} fits far below the {label} {diagnostics['best_score']:.3f} that {name} "
+        "reached on this task"
+    )
 
 
 def _mean_score(diagnostics: Mapping[str, Any]) -> str:
@@ -217,6 +271,13 @@ def suggestions(diagnostics: Mapping[str, Mapping[str, Any]], more_data: bool = 
             )
             if more_data:
                 suggest("more training sequences", ["task.samples"], name)
+        if row.get("stopped_short"):
+            suggest(
+                "give early stopping more patience, or count smaller gains as progress: it ended fits far below "
+                "what the same architecture reached",
+                ["training.patience", "training.min_delta"],
+                name,
+            )
         if row.get("budget_limited"):
             suggest("more epochs: the fits were still improving when they hit the cap", ["tuner.epochs"], name)
         for hyperparameter, edge in row.get("search_edges", {}).items():

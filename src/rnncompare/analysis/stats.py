@@ -18,16 +18,32 @@ ASO_RULE = (
 NO_DIFFERENCE = "no significant difference at this number of seeds"
 
 
+INTERVAL_METHOD = "percentile bootstrap of the mean ({resamples:,} resamples)"
+BOOTSTRAP_RESAMPLES = 9_999
+
+
 def describe(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean, sample standard deviation, min, max and a t-distribution confidence interval of the mean."""
+    """Mean, sample standard deviation, min, max and a percentile-bootstrap confidence interval of the mean.
+
+    Percentile bootstrap, not Student's t: seed scores are often bimodal (solved or not), where a t-interval runs
+    past the metric's range ("0.72 to 1.11" for an accuracy); a resampled mean never leaves [min, max] of the
+    scores, so never the metric's range either. Seeded, so the same scores give the same interval.
+    """
     array = np.asarray(values, dtype=float)
     count = len(array)
     mean = float(array.mean())
     std = float(array.std(ddof=1)) if count > 1 else 0.0
+    low = high = mean
     if count > 1 and std > 0:
-        low, high = scipy_stats.t.interval(confidence, count - 1, loc=mean, scale=std / math.sqrt(count))
-    else:
-        low = high = mean
+        interval = scipy_stats.bootstrap(
+            (array,),
+            np.mean,
+            confidence_level=confidence,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            rng=np.random.default_rng(0),
+        ).confidence_interval
+        low, high = min(float(interval.low), mean), max(float(interval.high), mean)
     return {
         "n": count,
         "mean": mean,

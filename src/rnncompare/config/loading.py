@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -147,9 +147,14 @@ def expand_sweep(
 
 
 def suite_label(entry: Mapping[str, Any]) -> str:
-    """A suite task's name in study names and reports: the task's name, then each option it sets."""
-    options = "-".join(f"{key}{value}" for key, value in entry.items() if key != "name")
+    """A suite task's name in study names and reports: the task's name, then each option it sets (a path by its
+    file's name alone: `path: /some/dir/langid.csv` reads `pathlangid.csv`)."""
+    options = "-".join(f"{key}{_label_value(value)}" for key, value in entry.items() if key != "name")
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{entry['name']}-{options}" if options else entry["name"])
+
+
+def _label_value(value: Any) -> Any:
+    return PurePath(value).name if isinstance(value, str) and ("/" in value or "\\" in value) else value
 
 
 def _expand_suite(

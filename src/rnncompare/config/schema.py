@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_serial
 
 from rnncompare.core.architectures import ARCHITECTURES
 from rnncompare.core.metrics import OBJECTIVE_DIRECTIONS
+from rnncompare.core.seeds import default_round
 from rnncompare.tasks import registry
 
 TUNER_ALGORITHMS = ("random", "bayesian", "hyperband", "grid")
@@ -119,8 +120,25 @@ class TunerConfig(_Section):
     dir: str
 
 
+MAX_SEEDS = 100
+
+
+class SeedSchedule(_Section):
+    """Seeds added until each pair settles (`analysis.sequential`): `min` first, then `round` more at a time to
+    architectures in open pairs, never more than `max`."""
+
+    min: int
+    max: int
+    round: int | None = None  # None: half of min, rounded up
+
+    @property
+    def step(self) -> int:
+        return self.round or default_round(self.min)
+
+
 class EvaluationConfig(_Section):
-    seeds: Annotated[int, Field(ge=0, le=100)]
+    seeds: int | SeedSchedule
+    rope: Annotated[float, Field(ge=0.0)] | None
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
     aso_threshold: Annotated[float, Field(gt=0.0, le=0.5)]
     aso_bootstrap: Annotated[int, Field(ge=10, le=100_000)]
@@ -128,6 +146,41 @@ class EvaluationConfig(_Section):
     match_params: bool
     reference: str | None
     vary: Literal["auto"] | Annotated[list[Literal["init", "order", "split"]], Field(min_length=1)]
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_or_schedule(cls, value: Any) -> Any:
+        allowed = (
+            f"a count from 0 to {MAX_SEEDS}, or {{min: M, max: N}} (optionally round: R) with 2 <= M <= N <= "
+            f"{MAX_SEEDS} and R >= 1"
+        )
+        if type(value) is int:
+            if not 0 <= value <= MAX_SEEDS:
+                raise ValueError(f"must be {allowed}, got {value}")
+            return value
+        if not isinstance(value, dict) or "min" not in value or "max" not in value or set(value) - {"min", "max", "round"}:
+            raise ValueError(f"must be {allowed}, got {show_value(value)}")
+        if any(type(number) is not int for number in value.values()):
+            raise ValueError(f"must be {allowed}, got {show_value(value)}: whole numbers only")
+        low, high, step = value["min"], value["max"], value.get("round", 1)
+        if not 2 <= low <= high <= MAX_SEEDS or step < 1:
+            raise ValueError(f"must be {allowed}, got {show_value(value)}")
+        return value
+
+    @property
+    def sequential(self) -> bool:
+        """Whether seeds are added until each pair settles (`seeds: {min, max}`)."""
+        return isinstance(self.seeds, SeedSchedule)
+
+    @property
+    def initial_seeds(self) -> int:
+        """The seeds every model runs first: the count, or the schedule's min."""
+        return self.seeds.min if isinstance(self.seeds, SeedSchedule) else self.seeds
+
+    @property
+    def max_seeds(self) -> int:
+        """The most seeds any model may run: the count, or the schedule's max."""
+        return self.seeds.max if isinstance(self.seeds, SeedSchedule) else self.seeds
 
     @field_validator("vary", mode="before")
     @classmethod
@@ -306,6 +359,16 @@ class StudyConfig(_Section):
             raise ValueError(
                 "suite cannot go with a sweep: each task of a suite is one study; sweep a suite's tasks by running "
                 "one suite per value"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rope_needs_rounds(self) -> StudyConfig:
+        rope = self.evaluation.rope
+        if rope is not None and not self.evaluation.sequential:
+            raise ValueError(
+                f"evaluation.rope ({rope:g}) decides when a pair is practically equivalent, which only seeds added "
+                "until each pair settles do: set evaluation.seeds to {min: M, max: N}, or rope to null"
             )
         return self
 

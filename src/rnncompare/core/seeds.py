@@ -16,6 +16,12 @@ def evaluation_seeds(seed: int, count: int) -> list[int]:
     return [derive_seed(seed, f"evaluation-{index}") for index in range(count)]
 
 
+def default_round(minimum: int) -> int:
+    """Seeds a sequential study adds per round where `evaluation.seeds` names no `round`: half its `min`, rounded
+    up (3 -> 2: looks at 3, 5, 7, ...)."""
+    return -(-minimum // 2)
+
+
 def trial_seed(seed: int, trial_id: str) -> int:
     """The weight-initialisation seed of one trial: a trial rerun after a crash, or run on another worker, starts
     exactly as it would have in one uninterrupted process."""

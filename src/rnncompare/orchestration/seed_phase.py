@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 
 from rnncompare.analysis.seed_statistics import seed_statistics
+from rnncompare.analysis.sequential import SequentialRule, replay, rule_for, scores_by_index
+from rnncompare.core.seeds import evaluation_seeds
+from rnncompare.core.status import RunStatus
 from rnncompare.core.trials import ArchitectureOutcome, FanOut, TrialResult
 from rnncompare.orchestration.context import StudyContext
 from rnncompare.training.seed_runs import PendingSeeds, matched_width, start_seeds
@@ -83,17 +86,26 @@ def start_seed_runs(
     resumed: bool,
     label: str,
     expected_fit_seconds: float | None = None,
+    seeds: list[int] | None = None,
 ) -> PendingSeeds:
     """Begin the evaluation seeds of one model as child runs of `parent_run_id` (keeping those an interrupted
     run finished); `expected_fit_seconds` (`fit_seconds`) decides whether they train together under `auto`."""
     config, tracker, fixed = context.config, context.tracker, context.fixed(architecture)
     observer = FanOut(
         tracker.trial_logger(context.runs, config.study, architecture, fixed, role="seed", parent_run_id=parent_run_id),
-        context.progress.seed_observer(label, config.evaluation.seeds),
+        context.progress.seed_observer(label, config.evaluation.max_seeds),
     )
     done = {r.trial_id: r for r in tracker.previous_results(parent_run_id, "seed", fixed)} if resumed else None
     return start_seeds(
-        architecture, hyperparameters, config, context.task, observer, done, context.seed_pool, expected_fit_seconds
+        architecture,
+        hyperparameters,
+        config,
+        context.task,
+        observer,
+        done,
+        context.seed_pool,
+        expected_fit_seconds,
+        seeds,
     )
 
 
@@ -103,3 +115,61 @@ def seed_run_statistics(context: StudyContext, seeds: PendingSeeds) -> tuple[dic
     if seeds.note:
         context.progress.stage("seeds", f"{seeds.architecture}: {seeds.note}")
     return seed_statistics(results, context.config.evaluation.confidence, context.task.output_spec.metrics), results
+
+
+def run_seed_rounds(
+    context: StudyContext,
+    started: dict[str, tuple[ArchitectureOutcome, PendingSeeds | None]],
+    finished_seeds: dict[str, list[TrialResult]],
+) -> SequentialRule | None:
+    """A sequential study's rounds (`evaluation.seeds: {min, max}`): look at every pair after the first seeds, then
+    add a round of seeds to the architectures of the pairs still open, until each settles or `max` is reached.
+    `finished_seeds`: the seed runs of architectures an interrupted study already closed (their rounds were over).
+    The rule decides from the scores alone, so a resumed study replays the same rounds and reruns only what is
+    missing. Returns the rule, with each pair's decision (None where fewer than two architectures have seeds)."""
+    config, progress = context.config, context.progress
+    evaluation, headline = config.evaluation, context.task.output_spec.metrics.headline
+    all_seeds = evaluation_seeds(config.seed, evaluation.max_seeds)
+    pending = {name: seeds for name, (_, seeds) in started.items() if seeds is not None}
+
+    def scores() -> dict[str, list[float | None]]:
+        found = {name: seeds.finished_results() for name, seeds in pending.items()}
+        found.update(finished_seeds)
+        return {
+            name: scores_by_index(
+                [int(r.trial_id) for r in results if r.status == RunStatus.FINISHED],
+                [r.metrics[headline] for r in results if r.status == RunStatus.FINISHED],
+                all_seeds,
+            )
+            for name, results in found.items()
+        }
+
+    current = scores()
+    rule = rule_for(
+        config.to_dict()["evaluation"]["seeds"],
+        current,
+        confidence=evaluation.confidence,
+        higher_is_better=context.task.output_spec.metrics.headline_higher_is_better,
+        rope=evaluation.rope,
+    )
+    if rule is None:
+        return None
+
+    def train(names: list[str], count: int) -> dict[str, list[float | None]]:
+        progress.stage(
+            "seeds",
+            f"round to {count} seeds: {', '.join(names)} "
+            f"(open: {', '.join(f'{p.a} vs {p.b}' for p in rule.open_pairs())})",
+        )
+        for name in names:
+            if name in pending:
+                outcome = started[name][0]
+                pending[name].add(all_seeds[: count], context.seed_pool, fit_seconds(outcome))
+        return scores()
+
+    replay(rule, current, train)
+    for pair in rule.pairs:
+        settled = f"settled at {pair.settled_at} seeds" if pair.settled_at else f"open at {evaluation.max_seeds} seeds"
+        decision = {"a_better": f"{pair.a} better", "b_better": f"{pair.b} better"}.get(pair.decision, pair.decision)
+        progress.stage("seeds", f"{pair.a} vs {pair.b}: {decision}, {settled}")
+    return rule

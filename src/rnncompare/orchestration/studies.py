@@ -9,7 +9,8 @@ from pathlib import Path
 from rnncompare.config import expand_sweep
 from rnncompare.core.errors import UserError
 from rnncompare.orchestration.distributed import Role
-from rnncompare.orchestration.preflight import Experiment, check_output_folder, check_study
+from rnncompare.core.metrics import for_kind
+from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_output_folder, check_study
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.study import Overrides, StudyResult, run_study
 from rnncompare.report import write_comparison, write_report
@@ -47,6 +48,8 @@ def run_sweep(
     try:
         for swept, config in expanded:
             checked.append((swept, check_study(config, fresh=fresh, role=role)))
+        if base.suite is not None and base.evaluation.rope is not None:
+            _check_rope_unit(base.evaluation.rope, [(swept["suite"], study) for swept, study in checked])
         results = [run_study(study, progress=progress, swept=swept, role=role) for swept, study in checked]
     finally:
         for _, study in checked:
@@ -69,6 +72,17 @@ def run_sweep(
     if progress is not None:
         progress.stage("compare", f"{out_dir / 'comparison.html'}")
     return results, out_dir
+
+
+def _check_rope_unit(rope: float, studies: Sequence[tuple[str, CheckedStudy]]) -> None:
+    """A suite's one rope needs one headline metric to be measured in."""
+    headlines = {label: for_kind(study.task.kind).headline_label for label, study in studies}
+    if len(set(headlines.values())) > 1:
+        listed = ", ".join(f"{headline} on {label}" for label, headline in headlines.items())
+        raise UserError(
+            f"evaluation.rope: {rope:g} has no one unit in this suite, whose tasks score in different metrics "
+            f"({listed}); run the classification and the regression tasks as two suites, or set rope to null"
+        )
 
 
 def compare_studies(

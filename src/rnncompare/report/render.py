@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnncompare.analysis.diagnostics import CEILING_SKILL, STOPPED_SHORT_SKILL
+from rnncompare.analysis.stats import BOOTSTRAP_RESAMPLES, INTERVAL_METHOD
 from rnncompare.core.architectures import BUILT_IN
 from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
 from rnncompare.report.summary import build_comparison, build_summary, trials_table
@@ -44,6 +46,9 @@ def write_report(record: dict[str, Any], out_dir: Path) -> WrittenReport:
         "bodies": record.get("bodies", {}),
         **_importance_context(summary),
         "verdict": verdict(summary),
+        "stopped_short_skill": STOPPED_SHORT_SKILL,
+        "ceiling_margin": round(1 - CEILING_SKILL, 6),
+        "interval_method": INTERVAL_METHOD.format(resamples=BOOTSTRAP_RESAMPLES),
         "figures": figures,
         "embedded": {name: base64.b64encode(path.read_bytes()).decode("ascii") for name, path in figures.items()},
         "trials": table.to_dict(orient="records"),

@@ -11,10 +11,11 @@ from rnncompare.analysis.diagnostics import diagnose, qualify, suggestions
 from rnncompare.analysis.importance import importance, searched_ranges, why_absent
 from rnncompare.analysis.paired import paired_scores, paired_seeds_needed, paired_statistics
 from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
-from rnncompare.analysis.stats import compare
+from rnncompare.analysis.sequential import replay, rule_for, scores_by_index, summary_of
+from rnncompare.analysis.stats import BOOTSTRAP_RESAMPLES, INTERVAL_METHOD, compare
 from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import for_kind
-from rnncompare.core.seeds import derive_seed
+from rnncompare.core.seeds import derive_seed, evaluation_seeds
 from rnncompare.core.status import RunStatus
 from rnncompare.tasks import registry
 
@@ -80,6 +81,8 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     )
     baseline = _baseline(record)
     diagnostics = {name: row["diagnostics"] for name, row in architectures.items()}
+    sequential = _sequential(config, architectures, metrics)
+    comparisons = [{**pair, **_decision(pair, sequential)} for pair in comparisons]
     comparisons = [
         qualify(pair, diagnostics[pair["a"]], diagnostics[pair["b"]], metrics.headline_label) for pair in comparisons
     ]
@@ -114,11 +117,80 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
             else f"{metrics.headline_label} of the selected trial"
         ),
         "comparisons": comparisons,
+        "sequential": sequential,
+        "interval": INTERVAL_METHOD.format(resamples=BOOTSTRAP_RESAMPLES),
         "matched": matched,
         "suggestions": suggestions(
             {name: row for name, row in diagnostics.items() if row},
             more_data="samples" in registry()[config["task"]["name"]].options,
         ),
+    }
+
+
+def _sequential(config: dict[str, Any], architectures: dict[str, Any], metrics) -> dict[str, Any] | None:
+    """A sequential study's rule replayed over its stored seed scores (`analysis.sequential`; the same rounds the
+    study ran, since the rule reads nothing else): the schedule, seeds run, fits saved, and each pair's state."""
+    evaluation = config["evaluation"]
+    if not isinstance(evaluation["seeds"], dict):
+        return None
+    all_seeds = evaluation_seeds(config["seed"], evaluation["seeds"]["max"])
+    scores = {
+        name: scores_by_index(row["seeds"]["seeds"], row["seeds"]["scores"], all_seeds)
+        for name, row in architectures.items()
+        if row["seeds"]["seeds"]
+    }
+    rule = rule_for(
+        evaluation["seeds"],
+        scores,
+        confidence=evaluation["confidence"],
+        higher_is_better=metrics.headline_higher_is_better,
+        rope=evaluation.get("rope"),
+    )
+    if rule is None:
+        return None
+    replay(rule, scores)
+    summary = summary_of(rule, evaluation["seeds"]["max"] * len(rule.names))
+    summary["pairs"] = {
+        f"{pair.a} vs {pair.b}": {
+            "decision": pair.decision,
+            "settled_at": pair.settled_at,
+            "paired_runs": pair.paired_runs,
+            "p_a_better_sequence": list(pair.p_a_better(rule.alpha / (2 if rule.rope is not None else 1))),
+            "mean_difference_sequence": None if pair.mean_difference is None else list(pair.mean_difference),
+        }
+        for pair in rule.pairs
+    }
+    return summary
+
+
+def _decision(pair: dict[str, Any], sequential: dict[str, Any] | None) -> dict[str, Any]:
+    """The pair's `decision` (a_better, b_better, equivalent, unsettled) and `settled_at` (seeds): the sequential
+    rule's where the study ran one (its winner and verdict then are the rule's), else the fixed-count verdict's."""
+    state = (sequential or {}).get("pairs", {}).get(f"{pair['a']} vs {pair['b']}")
+    if state is None:
+        decision = "unsettled" if pair["winner"] is None else "a_better" if pair["winner"] == pair["a"] else "b_better"
+        return {"decision": decision, "settled_at": pair["n_a"] if pair["winner"] else None}
+    decision, settled_at = state["decision"], state["settled_at"]
+    winner = {"a_better": pair["a"], "b_better": pair["b"]}.get(decision)
+    low, high = state["p_a_better_sequence"]
+    evidence = f"P({pair['a']} > {pair['b']}) in {low:.2f} to {high:.2f} over {state['paired_runs']} paired runs"
+    if state["mean_difference_sequence"] is not None:
+        low, high = state["mean_difference_sequence"]
+        evidence += f"; mean difference in {low:.3g} to {high:.3g}"
+    if decision in ("a_better", "b_better"):
+        verdict = f"{winner} better, settled at {settled_at} seeds ({evidence})"
+    elif decision == "equivalent":
+        verdict = f"practically equivalent (within +/- {sequential['rope']:g}), settled at {settled_at} seeds ({evidence})"
+    else:
+        verdict = f"not settled at {sequential['max']} seeds, the most allowed ({evidence})"
+    return {
+        "decision": decision,
+        "settled_at": settled_at,
+        "winner": winner,
+        "verdict": verdict,
+        "rule": sequential["rule"],
+        "seeds_needed": None,
+        "fixed_count_verdict": pair["verdict"],
     }
 
 
@@ -146,7 +218,13 @@ def _architecture_row(record: dict[str, Any], entry: dict[str, Any], metrics) ->
     }
     row["importance"], row["importance_note"] = _importance(record, entry)
     row["diagnostics"] = (
-        _diagnostics(record, [seed["metrics"] for seed in finished] or [logged], metrics, row["hyperparameters"])
+        _diagnostics(
+            record,
+            [seed["metrics"] for seed in finished] or [logged],
+            metrics,
+            row["hyperparameters"],
+            selected_score=logged.get(headline),
+        )
         if finished or headline in logged
         else None
     )
@@ -184,7 +262,11 @@ def _baseline(record: dict[str, Any]) -> dict[str, float]:
 
 
 def _diagnostics(
-    record: dict[str, Any], fits: list[dict[str, float]], metrics, selected: dict[str, Any] | None
+    record: dict[str, Any],
+    fits: list[dict[str, float]],
+    metrics,
+    selected: dict[str, Any] | None,
+    selected_score: float | None = None,
 ) -> dict[str, Any]:
     """`diagnostics.diagnose` with the study's budget, its constant predictor and its search space."""
     config = record["config"]
@@ -199,6 +281,7 @@ def _diagnostics(
         confidence=config["evaluation"]["confidence"],
         selected=selected,
         search=config["search"] if selected is not None else None,
+        selected_score=selected_score,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnncompare.analysis.diagnostics import limits
+from rnncompare.analysis.diagnostics import CEILING_SKILL, limits, stopped_short_words
 from rnncompare.report.summary import MATCHED_SUFFIX
 
 COUNT_WORDS = {2: "both", 3: "all three", 4: "all four", 5: "all five"}
@@ -26,38 +26,61 @@ def headline(summary: dict[str, Any]) -> str:
     if not ranked:
         return "No architecture finished a trial, so there is nothing to compare."
     diagnostics = {name: rows[name].get("diagnostics") or {} for name in ranked}
+    label = summary["metrics"]["headline_label"]
+    if len(ranked) > 1 and all(diagnostics[name].get("at_ceiling") for name in ranked):
+        return (
+            f"No pair differs: {_names(ranked, len(ranked))} reached the ceiling ({label} within "
+            f"{1 - CEILING_SKILL:.0%} of perfect), so this task does not separate them."
+        )
     not_learned = [name for name in ranked if diagnostics[name].get("learned") is False]
     improving = [name for name in ranked if diagnostics[name].get("budget_limited")]
-    limited = bool(not_learned or improving)
-    winners = [pair for pair in summary["comparisons"] if pair["winner"] is not None]
-    if not summary["comparisons"]:
+    stopped = [name for name in ranked if diagnostics[name].get("stopped_short")]
+    limited = bool(not_learned or improving or stopped)
+    comparisons = summary["comparisons"]
+    winners = [pair for pair in comparisons if pair["winner"] is not None]
+    equivalent = [pair for pair in comparisons if pair.get("decision") == "equivalent"]
+    if not comparisons:
         outcome = f"{ranked[0]} ranks first from one run each, which is no verdict"
-    elif winners:
+    elif winners or equivalent:
         budget = " at this budget" if limited else ""
         outcome = "; ".join(
             f"{pair['winner']} is better than {pair['b'] if pair['winner'] == pair['a'] else pair['a']}{budget}"
             for pair in winners
         )
-        if len(winners) < len(summary["comparisons"]):
-            outcome += f"; {len(summary['comparisons']) - len(winners)} other pair(s) do not differ"
+        outcome = "; ".join(
+            filter(None, [outcome, *(f"{pair['a']} and {pair['b']} are practically equivalent" for pair in equivalent)])
+        )
+        outcome = outcome[0].upper() + outcome[1:] if not winners else outcome
+        rest = len(comparisons) - len(winners) - len(equivalent)
+        if rest:
+            outcome += f"; {rest} other pair(s) " + ("are not settled" if summary.get("sequential") else "do not differ")
+    elif summary.get("sequential"):
+        outcome = f"No pair settled within {summary['sequential']['max']} seeds" + (" at this budget" if limited else "")
     else:
         outcome = "No pair differs at this budget" if limited else "No pair differs at this number of seeds"
     reasons = []
     if not_learned:
         verb = "does" if len(not_learned) == 1 else "do"
         reasons.append(f"{_names(not_learned, len(ranked))} {verb} not reliably beat the constant predictor")
+    for name in stopped:
+        reasons.append(stopped_short_words(name, diagnostics[name], label))
     if improving:
         verb = "was" if len(improving) == 1 else "were"
         reasons.append(f"{_names(improving, len(ranked))} {verb} still improving")
     actions = []
     if improving:
         actions.append("raise tuner.epochs")
-    elif not_learned:
+    if stopped:
+        actions.append("raise training.patience (or lower training.min_delta)")
+    elif not_learned and not improving:
         actions.append("search the learning rate (search.learning_rate) and wait longer (training.patience)")
-    elif not summary["comparisons"]:
+    open_pairs = [pair for pair in comparisons if pair.get("decision") == "unsettled"]
+    if summary.get("sequential") and open_pairs and not improving and not stopped:
+        actions.append(f"raise evaluation.seeds.max (now {summary['sequential']['max']}) to settle the rest")
+    if not actions and not comparisons:
         actions.append("set evaluation.seeds to 5 or more")
-    elif not winners and summary["comparisons"][0].get("seeds_needed"):
-        actions.append(f"about {summary['comparisons'][0]['seeds_needed']} seeds each would separate them")
+    elif not actions and not winners and not equivalent and comparisons[0].get("seeds_needed"):
+        actions.append(f"about {comparisons[0]['seeds_needed']} seeds each would separate them")
     tail = "; ".join(reasons + actions)
     return f"{outcome}: {tail}." if tail else f"{outcome}."
 
@@ -97,6 +120,9 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
     if summary["comparisons"]:
         for pair in summary["comparisons"]:
             caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
+            if "fixed_count_verdict" in pair:  # the sequential rule's decision, with its own evidence
+                lines.append(f"{pair['a']} vs {pair['b']}: {pair['verdict']}.")
+                continue
             caveat += _rules_disagree(pair)
             if pair["winner"] is not None:
                 loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
@@ -117,6 +143,13 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
                     f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}."
                 )
         lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
+        if summary.get("sequential"):
+            sequential = summary["sequential"]
+            runs = ", ".join(f"{name} {count}" for name, count in sequential["seeds_run"].items())
+            lines.append(
+                f"Seeds run: {runs} (at most {sequential['max']} each): {sequential['fits_saved']} fits saved against "
+                f"running {sequential['max']} seeds for all."
+            )
         if "bouthillier_rule" in summary["comparisons"][0]:
             lines.append(f"Beside it, on the paired seed runs: {summary['comparisons'][0]['bouthillier_rule']}.")
         matched = summary.get("matched")

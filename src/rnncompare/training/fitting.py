@@ -40,7 +40,7 @@ def compiles_outweigh_training(config, task: TaskData) -> bool:
     search, tuner = config.search, config.tuner
     widths = _choices(search.units) * _choices(search.layers)
     models = min(tuner.max_trials, widths)
-    fits = tuner.max_trials + config.evaluation.seeds
+    fits = tuner.max_trials + config.evaluation.initial_seeds
     steps_trained = fits * tuner.epochs * task.split_sizes["train"] * task.input_spec.steps
     return steps_trained < models * SEQUENCE_STEPS_PER_COMPILE
 

@@ -46,6 +46,7 @@ def start_seeds(
     done: dict[str, TrialResult] | None = None,
     pool: SeedPool | None = None,
     fit_seconds: float | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> PendingSeeds:
     """Retrain the selected hyperparameters from scratch once per evaluation seed; test each model once.
 
@@ -55,29 +56,15 @@ def start_seeds(
     reported once it is over; elsewhere one after the other, sharing one compiled model (`SeedModels`). Without a
     `pool` they train here before this returns; with one, in its processes, and this returns at once.
     `.results()` of what it returns waits for them and gives every seed's result, the representative seed's
-    (`representative_seed`) with its trained model; `.note` says why seeds that could be vectorized were not.
+    (`representative_seed`) with its trained model; `.note` says why seeds that could be vectorized were not;
+    `.add(seeds)` trains more (a sequential study's next round).
     `fit_seconds`: about how long one seed's fit takes alone, where known (`vectorized.vectorize_refusal`).
+    `seeds`: the evaluation seeds to run, by default the study's first `evaluation.initial_seeds`.
     """
-    seeds = [
-        seed for seed in evaluation_seeds(config.seed, config.evaluation.seeds) if not (done and str(seed) in done)
-    ]
     pending = PendingSeeds(architecture, hyperparameters, config, task, observer, done or {})
-    refusal = vectorize_refusal(config, current_backend(), len(seeds), fit_seconds)
-    together = refusal is None
-    if refusal is not None and vectorize_refusal(config, current_backend(), config.evaluation.seeds) is None:
-        # the study's start line (`how_seeds_train`) said they would train together: say here why these did not
-        pending.note = f"fitted one by one: {refusal}"
-    if pool is not None:
-        pending.futures = pool.submit(architecture, hyperparameters, seeds, together)
-        return pending
-    pending.models = SeedModels(pending.full, task)
-    draws = SeedDraws(config, task)
-    runs, note = train_seeds(
-        pending.models, hyperparameters, [draws.draw(seed) for seed in seeds], config, observer, together
-    )
-    pending.note = note or pending.note
-    for run in runs:
-        pending.keep(run)
+    if seeds is None:
+        seeds = evaluation_seeds(config.seed, config.evaluation.initial_seeds)
+    pending.add(seeds, pool, fit_seconds)
     return pending
 
 
@@ -148,6 +135,32 @@ class PendingSeeds:
         self.fresh: dict[str, TrialResult] = {}
         self.trained: dict[str, list] = {}
         self.note: str | None = None
+        self.seeds: list[int] = []
+
+    def add(self, seeds: Sequence[int], pool: SeedPool | None = None, fit_seconds: float | None = None) -> None:
+        """Train these evaluation seeds too (in `pool`'s processes where given, else here before returning),
+        skipping those an interrupted run finished."""
+        config, task = self.config, self.task
+        added = [seed for seed in seeds if seed not in self.seeds]
+        self.seeds += added
+        todo = [seed for seed in added if str(seed) not in self.done]
+        refusal = vectorize_refusal(config, current_backend(), len(todo), fit_seconds)
+        together = refusal is None
+        if refusal is not None and vectorize_refusal(config, current_backend(), config.evaluation.initial_seeds) is None:
+            # the study's start line (`how_seeds_train`) said they would train together: say here why these did not
+            self.note = f"fitted one by one: {refusal}"
+        if pool is not None:
+            self.futures.update(pool.submit(self.architecture, self.hyperparameters, todo, together))
+            return
+        if self.models is None:
+            self.models = SeedModels(self.full, task)
+        draws = SeedDraws(config, task)
+        runs, note = train_seeds(
+            self.models, self.hyperparameters, [draws.draw(seed) for seed in todo], config, self.observer, together
+        )
+        self.note = note or self.note
+        for run in runs:
+            self.keep(run)
 
     def keep(self, run: SeedRun) -> None:
         """Take one seed's result, and its weights where it finished."""
@@ -155,15 +168,16 @@ class PendingSeeds:
         if run.weights is not None:
             self.trained[run.result.trial_id] = run.weights
 
-    def results(self) -> list[TrialResult]:
-        """Every seed's result in seed order (waiting for a pool's), the representative one with its model."""
+    def finished_results(self) -> list[TrialResult]:
+        """Every seed's result so far in seed order, waiting for a pool's (no model attached)."""
         if self.futures:
             self.note = SeedPool.collect(self.futures, self.hyperparameters, self.observer, self.keep) or self.note
             self.futures = {}
-        results = [
-            self.done.get(str(seed)) or self.fresh[str(seed)]
-            for seed in evaluation_seeds(self.config.seed, self.config.evaluation.seeds)
-        ]
+        return [self.done.get(str(seed)) or self.fresh[str(seed)] for seed in self.seeds]
+
+    def results(self) -> list[TrialResult]:
+        """Every seed's result in seed order (waiting for a pool's), the representative one with its model."""
+        results = self.finished_results()
         chosen = representative_seed(results, self.task.output_spec.metrics.headline, among=set(self.trained))
         if chosen is not None:
             model = (

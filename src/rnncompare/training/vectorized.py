@@ -67,7 +67,7 @@ def vectorize_refusal(config, backend: str, seeds: int, fit_seconds: float | Non
 def how_seeds_train(config, backend: str) -> str:
     """The study's start line on its seed runs: together, together where their fits repay it (`auto` on a CPU:
     each architecture's seeds are decided once its search has timed them), or one by one and why."""
-    refusal = vectorize_refusal(config, backend, config.evaluation.seeds)
+    refusal = vectorize_refusal(config, backend, config.evaluation.initial_seeds)
     if refusal is not None:
         return f"fitted one by one: {refusal}"
     together = "trained together as one program (execution.vectorize)"

@@ -74,7 +74,7 @@ def seed_process_repays(config: StudyConfig, backend: str | None) -> bool:
         config.execution.workers == "auto"
         and backend == "jax"
         and available_cores() >= JAX_CORES_PER_PROCESS + 1
-        and config.evaluation.seeds > 0
+        and config.evaluation.initial_seeds > 0
         and len(config.architectures) > 1
     )
 
