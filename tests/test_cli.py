@@ -88,6 +88,7 @@ def test_the_console_entry_keeps_the_status_the_output_and_the_exit_handlers(exp
             ["--set", "execution.workers=0"],
             "error: --set: execution.workers must be auto or a number from 1 to 256, got 0",
         ),
+        (["--set", "evaluation.seeds={min: 5, max: 3}"], "error: --set: evaluation.seeds must be a count from 0 to"),
     ],
 )
 def test_bad_config_gives_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):

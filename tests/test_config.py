@@ -83,6 +83,51 @@ def test_a_dict_study_with_dict_overrides():
         # a lease shorter than three heartbeats takes trials off workers that are alive (distributed.worker)
         (["execution.worker_timeout=2"], "--set: execution.worker_timeout must be greater than or equal to 3, got 2"),
         (["epochs"], "--set expects dotted.key=value, got 'epochs'"),
+        (
+            ["evaluation.seeds={min: 0}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {min: 0}",
+        ),
+        (
+            ["evaluation.seeds={min: 0, max: 10}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 10, min: 0}",
+        ),
+        (
+            ["evaluation.seeds={min: 5, max: 3}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 3, min: 5}",
+        ),
+        (
+            ["evaluation.seeds={max: 10}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 10}",
+        ),
+        (
+            ["evaluation.seeds={min: 2.5, max: 10}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 10, min: 2.5}: whole numbers only",
+        ),
+        (
+            ["evaluation.seeds={min: 3, max: 9, round: 0}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 9, min: 3, round: 0}",
+        ),
+        (
+            ["evaluation.seeds=five"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got 'five'",
+        ),
+        (
+            ["evaluation.seeds=101"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got 101",
+        ),
+        (
+            ["evaluation.seeds={min: 3, max: 9, rounds: 2}"],
+            "--set: evaluation.seeds must be a count from 0 to 100, or {min: M, max: N} (optionally round: R) with 2 <= M <= N <= 100 and R >= 1, got {max: 9, min: 3, rounds: 2}",
+        ),
+        (
+            ["evaluation.seeds={min: 3, max: 9}", "evaluation.rope=-0.01"],
+            "--set: evaluation.rope must be greater than or equal to 0, got -0.01",
+        ),
+        (
+            ["evaluation.rope=0.01"],
+            "--set: evaluation.rope (0.01) decides when a pair is practically equivalent, which only seeds added "
+            "until each pair settles do: set evaluation.seeds to {min: M, max: N}, or rope to null",
+        ),
     ],
 )
 def test_each_bad_value_gives_one_line_naming_origin_key_value_and_allowed(overrides, message):
@@ -183,3 +228,20 @@ def test_a_learning_rate_search_needs_an_open_range_and_a_known_sampling():
         load_config({}, ["search.learning_rate={min: 0.001, max: 0.01, sampling: reverse}"])
     with pytest.raises(UserError, match=re.escape("--set: evaluation.min_skill must be less than 1, got 1.5")):
         load_config({}, ["evaluation.min_skill=1.5"])
+
+
+def test_seeds_as_a_schedule_read_back_with_their_rounds():
+    config = load_config(REPO / "experiments" / "quickstart.yaml", ["evaluation.seeds={min: 3, max: 12}"])
+    evaluation = config.evaluation
+    assert (evaluation.sequential, evaluation.initial_seeds, evaluation.max_seeds, evaluation.seeds.step) == (
+        True,
+        3,
+        12,
+        2,
+    )
+    assert config.to_dict()["evaluation"]["seeds"] == {"min": 3, "max": 12, "round": None}
+    assert load_config(config.to_dict()) == config  # a seed process and a resumed study read it back the same
+    fixed = load_config(REPO / "experiments" / "quickstart.yaml").evaluation
+    assert (fixed.sequential, fixed.initial_seeds, fixed.max_seeds) == (False, 5, 5)
+    stepped = load_config(REPO / "experiments" / "quickstart.yaml", ["evaluation.seeds={min: 4, max: 20, round: 4}"])
+    assert stepped.evaluation.seeds.step == 4

@@ -28,7 +28,7 @@ def test_describe_matches_a_hand_computation():
 def test_an_interval_over_bimodal_seeds_stays_inside_the_metric_range():
     # the case: seeds that solved the task or stopped on its plateau, a t-interval of 0.721 to 1.108
     scores = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.14, 0.0]
-    low, high = scipy_stats.t.interval(0.95, 9, loc=np.mean(scores), scale=np.std(scores, ddof=1) / np.sqrt(10))
+    _, high = scipy_stats.t.interval(0.95, 9, loc=np.mean(scores), scale=np.std(scores, ddof=1) / np.sqrt(10))
     assert high > 1.0  # what the report printed before
     stats = describe(scores, 0.95)
     assert 0.0 <= stats["ci_low"] < stats["mean"] < stats["ci_high"] <= 1.0

@@ -150,7 +150,9 @@ def diagnose(
     trial's); `plateau_stop` when more than half were stopped early about the constant predictor's score.
     """
     skills = (
-        [skill(fit[headline], baseline, higher_is_better) for fit in fits] if baseline is not None else [None] * len(fits)
+        [skill(fit[headline], baseline, higher_is_better) for fit in fits]
+        if baseline is not None
+        else [None] * len(fits)
     )
     at_ceiling = [value is not None and value >= CEILING_SKILL for value in skills]
     improving = [
@@ -177,9 +179,7 @@ def diagnose(
         }
     learning = learned([fit[headline] for fit in fits], baseline, higher_is_better, min_skill, confidence)
     # on the plateau: about the constant predictor's score (a diverged fit, far below it, is not)
-    plateau = [
-        last_epoch(fit) < max_epochs and -min_skill <= value <= min_skill for fit, value in zip(fits, skills)
-    ]
+    plateau = [last_epoch(fit) < max_epochs and -min_skill <= value <= min_skill for fit, value in zip(fits, skills)]
     references = [value for value in skills if value is not None]
     if selected_score is not None:
         references.append(skill(selected_score, baseline, higher_is_better))

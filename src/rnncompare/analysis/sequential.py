@@ -93,17 +93,23 @@ def t_confidence_sequence(values: Sequence[float], alpha: float, g: float = PRIO
     its largest value is (1 + n g)^((n - 1) / 2), so with g = 1 nothing is excluded before n reaches 6 at alpha
     0.025)."""
     x = np.asarray(values, dtype=float)
-    low, high = -math.inf, math.inf
-    for count in range(2, len(x) + 1):
-        seen = x[:count]
-        degrees, spread = count - 1, float(seen.std(ddof=1))
-        scale = 1 + count * g
-        # BF(t) = scale^(-1/2) ((1 + u) / (1 + u / scale))^(count / 2), u = t^2 / degrees: solve BF = 1 / alpha
-        ratio = math.exp(2 * (math.log(1 / alpha) + 0.5 * math.log(scale)) / count)
-        if ratio >= scale:
-            continue  # no t reaches 1 / alpha at this count
-        half = math.sqrt(degrees * (ratio - 1) / (1 - ratio / scale)) * spread / math.sqrt(count)
-        low, high = max(low, float(seen.mean()) - half), min(high, float(seen.mean()) + half)
+    if len(x) < 2:
+        return -math.inf, math.inf
+    counts = np.arange(2, len(x) + 1)
+    sums, squares = np.cumsum(x)[1:], np.cumsum(x * x)[1:]
+    means = sums / counts
+    spreads = np.sqrt(np.maximum(squares - counts * means**2, 0.0) / (counts - 1))
+    scales = 1 + counts * g
+    # BF(t) = scale^(-1/2) ((1 + u) / (1 + u / scale))^(count / 2), u = t^2 / (count - 1): solve BF = 1 / alpha
+    ratios = np.exp(2 * (math.log(1 / alpha) + 0.5 * np.log(scales)) / counts)
+    reachable = ratios < scales  # below, no t reaches 1 / alpha at this count
+    if not reachable.any():
+        return -math.inf, math.inf
+    counts, means, spreads, scales, ratios = (array[reachable] for array in (counts, means, spreads, scales, ratios))
+    halves = np.sqrt((counts - 1) * (ratios - 1) / (1 - ratios / scales)) * spreads / np.sqrt(counts)
+    low, high = float(np.max(means - halves)), float(np.min(means + halves))
+    if low > high:  # the intersection emptied, which the normal model does not expect: keep the last interval
+        low, high = float(means[-1] - halves[-1]), float(means[-1] + halves[-1])
     return low, high
 
 
@@ -225,9 +231,7 @@ def _paired(a: Sequence[float | None], b: Sequence[float | None], count: int) ->
     return np.array([pair[0] for pair in kept], dtype=float), np.array([pair[1] for pair in kept], dtype=float)
 
 
-def replay(
-    rule: SequentialRule, scores: Mapping[str, Sequence[float | None]], train=None
-) -> SequentialRule:
+def replay(rule: SequentialRule, scores: Mapping[str, Sequence[float | None]], train=None) -> SequentialRule:
     """Run `rule` over its schedule: look after the first seeds, then, while pairs are open and seeds remain, have
     `train(names, count)` bring those architectures' runs up to `count` (None: the scores are all there, as when a
     report replays a finished study) and look again. Returns `rule` with every pair's decision and `seeds_run`."""

@@ -254,7 +254,7 @@ def _describe(error: Mapping[str, Any], origins: Mapping[str, str]) -> str:
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
         # A section-level check (min <= max) reads "search.units: min (200) ..."; a field-level one "study must ...".
-        separator = ": " if isinstance(error.get("input"), dict) else " "
+        separator = ": " if isinstance(error.get("input"), dict) and not message.startswith("must ") else " "
         if not key:
             # A whole-config check names its key first ("evaluation.reference must ..."): credit that key's origin.
             origin = origins.get(message.split(" ", 1)[0], origin)

@@ -158,12 +158,17 @@ class EvaluationConfig(_Section):
             if not 0 <= value <= MAX_SEEDS:
                 raise ValueError(f"must be {allowed}, got {value}")
             return value
-        if not isinstance(value, dict) or "min" not in value or "max" not in value or set(value) - {"min", "max", "round"}:
+        if (
+            not isinstance(value, dict)
+            or "min" not in value
+            or "max" not in value
+            or set(value) - {"min", "max", "round"}
+        ):
             raise ValueError(f"must be {allowed}, got {show_value(value)}")
-        if any(type(number) is not int for number in value.values()):
+        if any(type(number) is not int for key, number in value.items() if not (key == "round" and number is None)):
             raise ValueError(f"must be {allowed}, got {show_value(value)}: whole numbers only")
-        low, high, step = value["min"], value["max"], value.get("round", 1)
-        if not 2 <= low <= high <= MAX_SEEDS or step < 1:
+        low, high, step = value["min"], value["max"], value.get("round")
+        if not 2 <= low <= high <= MAX_SEEDS or (step is not None and step < 1):
             raise ValueError(f"must be {allowed}, got {show_value(value)}")
         return value
 

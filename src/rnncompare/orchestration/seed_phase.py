@@ -164,7 +164,7 @@ def run_seed_rounds(
         for name in names:
             if name in pending:
                 outcome = started[name][0]
-                pending[name].add(all_seeds[: count], context.seed_pool, fit_seconds(outcome))
+                pending[name].add(all_seeds[:count], context.seed_pool, fit_seconds(outcome))
         return scores()
 
     replay(rule, current, train)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rnncompare.config import expand_sweep
 from rnncompare.core.errors import UserError
-from rnncompare.orchestration.distributed import Role
 from rnncompare.core.metrics import for_kind
+from rnncompare.orchestration.distributed import Role
 from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_output_folder, check_study
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.study import Overrides, StudyResult, run_study

@@ -180,7 +180,9 @@ def _decision(pair: dict[str, Any], sequential: dict[str, Any] | None) -> dict[s
     if decision in ("a_better", "b_better"):
         verdict = f"{winner} better, settled at {settled_at} seeds ({evidence})"
     elif decision == "equivalent":
-        verdict = f"practically equivalent (within +/- {sequential['rope']:g}), settled at {settled_at} seeds ({evidence})"
+        verdict = (
+            f"practically equivalent (within +/- {sequential['rope']:g}), settled at {settled_at} seeds ({evidence})"
+        )
     else:
         verdict = f"not settled at {sequential['max']} seeds, the most allowed ({evidence})"
     return {

@@ -53,9 +53,13 @@ def headline(summary: dict[str, Any]) -> str:
         outcome = outcome[0].upper() + outcome[1:] if not winners else outcome
         rest = len(comparisons) - len(winners) - len(equivalent)
         if rest:
-            outcome += f"; {rest} other pair(s) " + ("are not settled" if summary.get("sequential") else "do not differ")
+            outcome += f"; {rest} other pair(s) " + (
+                "are not settled" if summary.get("sequential") else "do not differ"
+            )
     elif summary.get("sequential"):
-        outcome = f"No pair settled within {summary['sequential']['max']} seeds" + (" at this budget" if limited else "")
+        outcome = f"No pair settled within {summary['sequential']['max']} seeds" + (
+            " at this budget" if limited else ""
+        )
     else:
         outcome = "No pair differs at this budget" if limited else "No pair differs at this number of seeds"
     reasons = []

@@ -146,7 +146,10 @@ class PendingSeeds:
         todo = [seed for seed in added if str(seed) not in self.done]
         refusal = vectorize_refusal(config, current_backend(), len(todo), fit_seconds)
         together = refusal is None
-        if refusal is not None and vectorize_refusal(config, current_backend(), config.evaluation.initial_seeds) is None:
+        if (
+            refusal is not None
+            and vectorize_refusal(config, current_backend(), config.evaluation.initial_seeds) is None
+        ):
             # the study's start line (`how_seeds_train`) said they would train together: say here why these did not
             self.note = f"fitted one by one: {refusal}"
         if pool is not None:
