@@ -173,3 +173,24 @@ def run_seed_rounds(
         decision = {"a_better": f"{pair.a} better", "b_better": f"{pair.b} better"}.get(pair.decision, pair.decision)
         progress.stage("seeds", f"{pair.a} vs {pair.b}: {decision}, {settled}")
     return rule
+
+
+def closed_seed_runs(context: StudyContext, started: dict) -> dict[str, list]:
+    """The seed runs of the architectures an interrupted sequential study had already closed."""
+    closed = {}
+    for name, (outcome, seeds) in started.items():
+        previous = context.runs.previous_architectures.get(name)
+        if seeds is None and previous and previous.finished and outcome.selected:
+            closed[name] = context.tracker.previous_results(previous.run_id, "seed", context.fixed(name))
+    return closed
+
+
+def seed_count_words(evaluation) -> str:
+    """'5', or for a sequential study '3 then rounds of 2 until each pair settles (at most 12)'."""
+    if not evaluation.sequential:
+        return str(evaluation.seeds)
+    rope = f" or is equivalent within +/- {evaluation.rope:g}" if evaluation.rope is not None else ""
+    return (
+        f"{evaluation.seeds.min}, then rounds of {evaluation.seeds.step} until each pair has a winner{rope} "
+        f"(at most {evaluation.seeds.max})"
+    )

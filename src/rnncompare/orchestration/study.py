@@ -27,9 +27,11 @@ from rnncompare.orchestration.distributed.worker import find_chief, run_trials
 from rnncompare.orchestration.preflight import CheckedStudy, Experiment, check_study, check_worker
 from rnncompare.orchestration.progress import Progress
 from rnncompare.orchestration.seed_phase import (
+    closed_seed_runs,
     fit_seconds,
     run_budget_matched,
     run_seed_rounds,
+    seed_count_words,
     seed_run_statistics,
     start_seed_runs,
 )
@@ -147,7 +149,7 @@ def _run_checked(
     if config.evaluation.seeds:
         progress.stage(
             "seeds",
-            f"{_seed_count_words(config.evaluation)} per model, {how_seeds_train(config, backend)}; "
+            f"{seed_count_words(config.evaluation)} per model, {how_seeds_train(config, backend)}; "
             f"each draws its own {SeedDraws(config, task).describe()}",
         )
     workers = resolve_workers(config, backend) if role is None else 1
@@ -177,17 +179,6 @@ def _run_checked(
         finally:
             if seed_pool is not None:
                 seed_pool.close()
-
-
-def _seed_count_words(evaluation) -> str:
-    """'5', or for a sequential study '3 then rounds of 2 until each pair settles (at most 12)'."""
-    if not evaluation.sequential:
-        return str(evaluation.seeds)
-    rope = f" or is equivalent within +/- {evaluation.rope:g}" if evaluation.rope is not None else ""
-    return (
-        f"{evaluation.seeds.min}, then rounds of {evaluation.seeds.step} until each pair has a winner{rope} "
-        f"(at most {evaluation.seeds.max})"
-    )
 
 
 def _run(
@@ -295,18 +286,8 @@ def _architectures(context: StudyContext, search: ArchitectureSearch) -> dict[st
         }
     started = {name: _start_architecture(context, search, name) for name in architectures}
     if sequential:  # every architecture's first seeds, then rounds, then the runs are closed
-        run_seed_rounds(context, started, _closed_seed_runs(context, started))
+        run_seed_rounds(context, started, closed_seed_runs(context, started))
     return {name: _finish_architecture(context, name, *started[name]) for name in architectures}
-
-
-def _closed_seed_runs(context: StudyContext, started: dict) -> dict[str, list]:
-    """The seed runs of the architectures an interrupted sequential study had already closed."""
-    closed = {}
-    for name, (outcome, seeds) in started.items():
-        previous = context.runs.previous_architectures.get(name)
-        if seeds is None and previous and previous.finished and outcome.selected:
-            closed[name] = context.tracker.previous_results(previous.run_id, "seed", context.fixed(name))
-    return closed
 
 
 def _start_architecture(context: StudyContext, search: ArchitectureSearch, architecture: str):

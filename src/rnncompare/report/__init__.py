@@ -5,8 +5,9 @@ and `rnncompare report` both read the study back and call `write_report`, so the
 `summary.json` by construction.
 """
 
+from rnncompare.report.comparison import build_comparison
 from rnncompare.report.render import REPORT_FILES, WrittenReport, write_comparison, write_report
-from rnncompare.report.summary import build_comparison, build_summary, trials_table
+from rnncompare.report.summary import build_summary, trials_table
 from rnncompare.report.verdict import architecture_run_numbers, headline, run_notes, study_run_numbers, verdict
 
 __all__ = [

@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from rnncompare.analysis.importance import SEARCHED
 from rnncompare.core.architectures import color
 from rnncompare.core.metrics import for_kind
 from rnncompare.core.status import RunStatus
 from rnncompare.report.importance import importance_figure
-from rnncompare.report.summary import MATCHED_SUFFIX, SEARCHED
+from rnncompare.report.summary import MATCHED_SUFFIX
 
 
 def _pyplot():

@@ -12,8 +12,9 @@ from typing import Any
 from rnncompare.analysis.diagnostics import CEILING_SKILL, STOPPED_SHORT_SKILL
 from rnncompare.analysis.stats import BOOTSTRAP_RESAMPLES, INTERVAL_METHOD
 from rnncompare.core.architectures import BUILT_IN
+from rnncompare.report.comparison import build_comparison
 from rnncompare.report.figures import architecture_figures, comparison_figure, draw_figures
-from rnncompare.report.summary import build_comparison, build_summary, trials_table
+from rnncompare.report.summary import build_summary, trials_table
 from rnncompare.report.verdict import bouthillier_words, headline, verdict
 
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv")

@@ -1,5 +1,5 @@
-"""The report's numbers as plain data: the study summary (summary.json), the trials table, and the comparison of
-several studies (their words are `verdict`'s). Built only from a study record read back from the tracking store."""
+"""The report's numbers as plain data: the study summary (summary.json) and the trials table (their words are
+`verdict`'s). Built only from a study record read back from the tracking store."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ from rnncompare.analysis.diagnostics import diagnose, qualify, suggestions
 from rnncompare.analysis.importance import importance, searched_ranges, why_absent
 from rnncompare.analysis.paired import paired_scores, paired_seeds_needed, paired_statistics
 from rnncompare.analysis.seed_statistics import seed_scores_summary, seed_spread
-from rnncompare.analysis.sequential import replay, rule_for, scores_by_index, summary_of
 from rnncompare.analysis.stats import BOOTSTRAP_RESAMPLES, INTERVAL_METHOD, compare
-from rnncompare.core.errors import UserError
 from rnncompare.core.metrics import for_kind
-from rnncompare.core.seeds import derive_seed, evaluation_seeds
+from rnncompare.core.seeds import derive_seed
 from rnncompare.core.status import RunStatus
+from rnncompare.report.decisions import pair_decision, sequential_summary
 from rnncompare.tasks import registry
 
 COUNT_METRICS = ("params_total", "params_trainable", "trials_finished", "trials_failed")
-SEARCHED = ("units", "dropout", "layers")
 
 
 def selected_metrics(kind_metrics) -> tuple[str, ...]:
@@ -51,24 +49,7 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     headline = metrics.headline
     architectures = {entry["name"]: _architecture_row(record, entry, metrics) for entry in record["architectures"]}
     seed_scores = {name: row["seeds"]["scores"] for name, row in architectures.items() if row["seeds"]["scores"]}
-    names = list(seed_scores)
-    pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1 :]]
-    seeds_of = {name: row["seeds"]["seeds"] for name, row in architectures.items()}
-    comparisons = [
-        _compare(
-            a,
-            seed_scores[a],
-            b,
-            seed_scores[b],
-            len(pairs),
-            evaluation,
-            config["seed"],
-            metrics,
-            seeds=(seeds_of[a], seeds_of[b]),
-        )
-        for a, b in pairs
-        if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
-    ]
+    comparisons = _comparisons(config, architectures, seed_scores, metrics)
 
     def headline_value(name: str) -> float:
         stats = architectures[name]["seeds"]["stats"]
@@ -81,11 +62,12 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     )
     baseline = _baseline(record)
     diagnostics = {name: row["diagnostics"] for name, row in architectures.items()}
-    sequential = _sequential(config, architectures, metrics)
-    comparisons = [{**pair, **_decision(pair, sequential)} for pair in comparisons]
+    sequential = sequential_summary(config, architectures, metrics)
     comparisons = [
-        qualify(pair, diagnostics[pair["a"]], diagnostics[pair["b"]], metrics.headline_label) for pair in comparisons
-    ]
+        qualify({**pair, **pair_decision(pair, sequential)}, diagnostics[pair["a"]], diagnostics[pair["b"]],
+                metrics.headline_label)
+        for pair in comparisons
+    ]  # fmt: skip
     matched = _budget_matched(record, architectures, seed_scores, metrics, evaluation, config["seed"])
     return {
         "study": record["study"],
@@ -127,73 +109,28 @@ def build_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sequential(config: dict[str, Any], architectures: dict[str, Any], metrics) -> dict[str, Any] | None:
-    """A sequential study's rule replayed over its stored seed scores (`analysis.sequential`; the same rounds the
-    study ran, since the rule reads nothing else): the schedule, seeds run, fits saved, and each pair's state."""
-    evaluation = config["evaluation"]
-    if not isinstance(evaluation["seeds"], dict):
-        return None
-    all_seeds = evaluation_seeds(config["seed"], evaluation["seeds"]["max"])
-    scores = {
-        name: scores_by_index(row["seeds"]["seeds"], row["seeds"]["scores"], all_seeds)
-        for name, row in architectures.items()
-        if row["seeds"]["seeds"]
-    }
-    rule = rule_for(
-        evaluation["seeds"],
-        scores,
-        confidence=evaluation["confidence"],
-        higher_is_better=metrics.headline_higher_is_better,
-        rope=evaluation.get("rope"),
-    )
-    if rule is None:
-        return None
-    replay(rule, scores)
-    summary = summary_of(rule, evaluation["seeds"]["max"] * len(rule.names))
-    summary["pairs"] = {
-        f"{pair.a} vs {pair.b}": {
-            "decision": pair.decision,
-            "settled_at": pair.settled_at,
-            "paired_runs": pair.paired_runs,
-            "p_a_better_sequence": list(pair.p_a_better(rule.alpha / (2 if rule.rope is not None else 1))),
-            "mean_difference_sequence": None if pair.mean_difference is None else list(pair.mean_difference),
-        }
-        for pair in rule.pairs
-    }
-    return summary
-
-
-def _decision(pair: dict[str, Any], sequential: dict[str, Any] | None) -> dict[str, Any]:
-    """The pair's `decision` (a_better, b_better, equivalent, unsettled) and `settled_at` (seeds): the sequential
-    rule's where the study ran one (its winner and verdict then are the rule's), else the fixed-count verdict's."""
-    state = (sequential or {}).get("pairs", {}).get(f"{pair['a']} vs {pair['b']}")
-    if state is None:
-        decision = "unsettled" if pair["winner"] is None else "a_better" if pair["winner"] == pair["a"] else "b_better"
-        return {"decision": decision, "settled_at": pair["n_a"] if pair["winner"] else None}
-    decision, settled_at = state["decision"], state["settled_at"]
-    winner = {"a_better": pair["a"], "b_better": pair["b"]}.get(decision)
-    low, high = state["p_a_better_sequence"]
-    evidence = f"P({pair['a']} > {pair['b']}) in {low:.2f} to {high:.2f} over {state['paired_runs']} paired runs"
-    if state["mean_difference_sequence"] is not None:
-        low, high = state["mean_difference_sequence"]
-        evidence += f"; mean difference in {low:.3g} to {high:.3g}"
-    if decision in ("a_better", "b_better"):
-        verdict = f"{winner} better, settled at {settled_at} seeds ({evidence})"
-    elif decision == "equivalent":
-        verdict = (
-            f"practically equivalent (within +/- {sequential['rope']:g}), settled at {settled_at} seeds ({evidence})"
+def _comparisons(
+    config: dict[str, Any], architectures: dict[str, Any], seed_scores: dict[str, list[float]], metrics
+) -> list[dict[str, Any]]:
+    """Every pair of architectures with two or more seed scores each: `stats.compare` and the paired statistics."""
+    names = list(seed_scores)
+    pairs = [(a, b) for index, a in enumerate(names) for b in names[index + 1 :]]
+    seeds_of = {name: row["seeds"]["seeds"] for name, row in architectures.items()}
+    return [
+        _compare(
+            a,
+            seed_scores[a],
+            b,
+            seed_scores[b],
+            len(pairs),
+            config["evaluation"],
+            config["seed"],
+            metrics,
+            seeds=(seeds_of[a], seeds_of[b]),
         )
-    else:
-        verdict = f"not settled at {sequential['max']} seeds, the most allowed ({evidence})"
-    return {
-        "decision": decision,
-        "settled_at": settled_at,
-        "winner": winner,
-        "verdict": verdict,
-        "rule": sequential["rule"],
-        "seeds_needed": None,
-        "fixed_count_verdict": pair["verdict"],
-    }
+        for a, b in pairs
+        if len(seed_scores[a]) >= 2 and len(seed_scores[b]) >= 2
+    ]
 
 
 def _architecture_row(record: dict[str, Any], entry: dict[str, Any], metrics) -> dict[str, Any]:
@@ -409,61 +346,6 @@ def trials_table(record: dict[str, Any]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-# ---- several studies side by side ------------------------------------------------------------------------------
-
-
-def build_comparison(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per study and architecture: the headline score over seeds, parameters, gap and the pairwise verdicts.
-
-    The studies must measure the same thing (one task kind). When they all come from one sweep over a single
-    numeric key (e.g. task.length), that key is the x axis; otherwise the studies are listed in the order given.
-    """
-    kinds = {summary["kind"] for summary in summaries}
-    if len(kinds) > 1:
-        listed = ", ".join(f"{summary['study']} ({summary['kind']})" for summary in summaries)
-        raise UserError(f"compare: the studies measure different things: {listed}")
-    metrics = summaries[0]["metrics"]
-    keys = [set(summary.get("sweep", {})) for summary in summaries]
-    axis = None
-    if all(len(k) == 1 for k in keys) and len(set.union(*keys)) == 1:
-        key = next(iter(keys[0]))
-        if all(isinstance(summary["sweep"][key], (int, float)) for summary in summaries):
-            axis = key
-    studies = []
-    for summary in summaries:
-        architectures = {}
-        for name, row in summary["architectures"].items():
-            stats = row["seeds"]["stats"] or {}
-            spread = row["seeds"]["spread"].get(metrics["gap"], {})
-            architectures[name] = {
-                "mean": stats.get("mean", row["selected"][metrics["headline"]]),
-                "std": stats.get("std"),
-                "n": stats.get("n", 0),
-                "scores": row["seeds"]["scores"],
-                "params_total": row["params_total"],
-                "gap_mean": spread.get("mean", row["selected"][metrics["gap"]]),
-                "hyperparameters": {k: row["hyperparameters"].get(k) for k in SEARCHED},
-            }
-        studies.append(
-            {
-                "study": summary["study"],
-                "task": summary["task"],
-                "x": summary["sweep"][axis] if axis else summary["study"],
-                "baseline": summary["baseline"].get(metrics["headline"]),
-                "architectures": architectures,
-                "ranking": summary["ranking"],
-                "verdicts": [
-                    f"{c['a']} vs {c['b']}: {c['verdict']} (Welch p = {c['welch_p']:.3g})"
-                    for c in summary["comparisons"]
-                ],
-            }
-        )
-    if axis:
-        studies.sort(key=lambda study: study["x"])
-    names = list(dict.fromkeys(name for study in studies for name in study["architectures"]))
-    return {"kind": summaries[0]["kind"], "metrics": metrics, "axis": axis, "architectures": names, "studies": studies}
 
 
 # ---- descriptions for the MLflow UI -----------------------------------------------------------------------------

@@ -122,30 +122,7 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
         predictor = "the training majority class" if summary["kind"] == "classification" else "the training mean"
         lines.append(f"A constant predictor ({predictor}) scores {baseline:.3f} {label}.")
     if summary["comparisons"]:
-        for pair in summary["comparisons"]:
-            caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
-            if "fixed_count_verdict" in pair:  # the sequential rule's decision, with its own evidence
-                lines.append(f"{pair['a']} vs {pair['b']}: {pair['verdict']}.")
-                continue
-            caveat += _rules_disagree(pair)
-            if pair["winner"] is not None:
-                loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
-                budget = " at this budget" if caveat else ""
-                lines.append(
-                    f"{pair['winner']} is better than {loser}{budget} "
-                    f"(Welch p = {pair['welch_p']:.3g}, ASO epsilon_min = "
-                    f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}){caveat}."
-                )
-            else:
-                needed = (
-                    f"; about {pair['seeds_needed']} seeds each would be needed to separate them"
-                    if pair["seeds_needed"]
-                    else ""
-                )
-                lines.append(
-                    f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
-                    f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}."
-                )
+        lines += [_pair_sentence(pair) for pair in summary["comparisons"]]
         lines.append(f"Rule: {summary['comparisons'][0]['rule']}.")
         if summary.get("sequential"):
             sequential = summary["sequential"]
@@ -182,6 +159,29 @@ def verdict_sentences(summary: dict[str, Any]) -> list[str]:
             + "."
         )
     return lines
+
+
+def _pair_sentence(pair: dict[str, Any]) -> str:
+    """One pair's verdict sentence, with the numbers behind it and what limits it."""
+    caveat = f"; but {'; '.join(pair['limits'])}" if pair.get("limits") else ""
+    if "fixed_count_verdict" in pair:  # the sequential rule's decision, with its own evidence
+        return f"{pair['a']} vs {pair['b']}: {pair['verdict']}."
+    caveat += _rules_disagree(pair)
+    if pair["winner"] is not None:
+        loser = pair["b"] if pair["winner"] == pair["a"] else pair["a"]
+        budget = " at this budget" if caveat else ""
+        return (
+            f"{pair['winner']} is better than {loser}{budget} "
+            f"(Welch p = {pair['welch_p']:.3g}, ASO epsilon_min = "
+            f"{min(pair['aso_epsilon_min_a_over_b'], pair['aso_epsilon_min_b_over_a']):.2f}){caveat}."
+        )
+    needed = (
+        f"; about {pair['seeds_needed']} seeds each would be needed to separate them" if pair["seeds_needed"] else ""
+    )
+    return (
+        f"{pair['a']} vs {pair['b']}: no significant difference at {pair['n_a']} seeds "
+        f"(Welch p = {pair['welch_p']:.3g}{needed}){caveat}."
+    )
 
 
 def run_notes(summary: dict[str, Any]) -> dict[str, str]:
