@@ -70,6 +70,62 @@ def test_too_few_tasks_or_architectures_run_no_friedman_test_and_say_why():
     assert pair_only["friedman_p"] is None and len(pair_only["pairs"]) == 1
 
 
+def limited(summary, name, **diagnostics):
+    summary["architectures"][name]["diagnostics"] = {"learned": True, "fits": 10, "patience": 5, **diagnostics}
+    return summary
+
+
+def test_each_tasks_limits_are_carried_and_a_ranking_over_the_tasks_free_of_them_stands_beside():
+    tasks = [study(s["task"], {k: v["seeds"]["stats"]["mean"] for k, v in s["architectures"].items()},
+                   s["metrics"]["higher_is_better"], s["baseline"][s["metrics"]["headline"]],
+                   s["metrics"]["headline"]) for s in FOUR_TASKS]  # fmt: skip
+    tasks.append(study("delayed_recall", {"lstm": 0.46, "gru": 0.91, "simple_rnn": 0.30}, baseline=0.125))
+    limited(tasks[4], "lstm", stopped_short=8)
+    limited(tasks[4], "simple_rnn", learned=False, skill_mean=0.2)
+    limited(tasks[1], "gru", search_edges={"units": "max"})
+    suite = suite_statistics(tasks)
+    recall = suite["tasks"][4]
+    assert recall["limited"] == ["lstm", "simple_rnn"]
+    assert recall["scores"]["lstm"]["limits"] == {
+        "stopped_by_early_stopping": "8 of 10 fits far below its best (patience 5)"
+    }
+    assert recall["scores"]["simple_rnn"]["limits"] == {"did_not_learn": "skill 0.20"}
+    assert recall["scores"]["gru"]["limits"] == {}
+    assert suite["limited_tasks"] == ["italy_power", "delayed_recall"]
+    unlimited = suite["unlimited"]
+    assert unlimited["tasks"] == ["digits", "japanese_vowels", "sunspots"]
+    # digits and japanese_vowels: gru 1, lstm 2, simple_rnn 3; sunspots: simple_rnn 1, gru 2, lstm 3
+    assert unlimited["ranks"] == {"gru": pytest.approx(4 / 3), "simple_rnn": pytest.approx(7 / 3), "lstm": 7 / 3}
+    assert unlimited["friedman_p"] == pytest.approx(
+        scipy_stats.friedmanchisquare([2, 2, 3], [1, 1, 2], [3, 3, 1]).pvalue
+    )
+    assert suite["headline"] == (
+        "Average ranks over 5 tasks: gru 1.20, lstm 2.40, simple_rnn 2.40. It rests on limited cells on 2 task(s): "
+        "italy_power (gru: search edge); delayed_recall (lstm: stopped by early stopping, simple_rnn: did not learn). "
+        "Over the 3 task(s) with no limited cell: gru 1.33, lstm 2.33, simple_rnn 2.33."
+    )
+    assert suite_statistics(FOUR_TASKS)["headline"].endswith(
+        "no cell is limited by its budget, its learning or its search."
+    )
+
+
+def test_scores_equal_at_the_metrics_resolution_tie_and_share_their_ranks():
+    # float32 accuracies summed: gru's 0.7499999851 and lstm's 0.75 over 4 seeds are the same score
+    suite = suite_statistics([study("langid", {"gru": 0.7499999851, "lstm": 0.75, "simple_rnn": 0.5})])
+    assert suite["tasks"][0]["ranks"] == {"gru": 1.5, "lstm": 1.5, "simple_rnn": 3.0}
+    # a real difference in the sixth decimal still ranks
+    apart = suite_statistics([study("langid", {"gru": 0.750001, "lstm": 0.75, "simple_rnn": 0.5})])
+    assert apart["tasks"][0]["ranks"] == {"gru": 1.0, "lstm": 2.0, "simple_rnn": 3.0}
+
+
+def test_a_task_label_from_a_path_uses_the_files_name():
+    from rnncompare.config.loading import suite_label
+
+    entry = {"name": "text_csv", "path": "/some/dir/langid.csv", "tokens": "characters"}
+    assert suite_label(entry) == "text_csv-pathlangid.csv-tokenscharacters"
+    assert suite_label({"name": "adding", "length": 30}) == "adding-length30"
+
+
 SUITE = """\
 study: suite3
 suite:

@@ -20,6 +20,9 @@ MIN_ARCHITECTURES = 3  # Friedman's test over two is a sign test: the pair's Bay
 # Demsar (2006) and Benavoli et al. (2016) found the Friedman test weak on fewer data sets than this
 FEW_TASKS = 10
 ROPE = 0.01  # one hundredth of the way from the constant predictor to a perfect score
+LIMITS = ("did_not_learn", "stopped_by_early_stopping", "still_improving", "search_edge")
+# Means closer than this tie: float32 accuracies summed differ in the eighth decimal (0.7499999851 against 0.75)
+RESOLUTION = 6
 
 
 def task_scores(study: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -39,8 +42,26 @@ def task_scores(study: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "std": float(stats["std"]) if stats else None,
             "runs": len(row["seeds"]["seeds"]) if stats else 1,
             "skill": None if baseline is None else skill(float(mean), float(baseline), higher),
+            "limits": cell_limits(row.get("diagnostics") or {}),
         }
     return scores
+
+
+def cell_limits(diagnostics: Mapping[str, Any]) -> dict[str, str]:
+    """What limits one task's cell, from its study's diagnostics, by kind (`LIMITS`), each in a few words."""
+    found = {}
+    if diagnostics.get("learned") is False:
+        found["did_not_learn"] = f"skill {diagnostics['skill_mean']:.2f}"
+    if diagnostics.get("stopped_short"):
+        found["stopped_by_early_stopping"] = (
+            f"{diagnostics['stopped_short']} of {diagnostics['fits']} fits far below its best "
+            f"(patience {diagnostics['patience']})"
+        )
+    if diagnostics.get("budget_limited"):
+        found["still_improving"] = f"{diagnostics['still_improving']} of {diagnostics['fits']} fits at the epoch cap"
+    if diagnostics.get("search_edges"):
+        found["search_edge"] = ", ".join(f"{key} at its {edge}" for key, edge in diagnostics["search_edges"].items())
+    return found
 
 
 def suite_statistics(
@@ -59,7 +80,9 @@ def suite_statistics(
         label: dict(zip(shared, _ranks([per_task[label][name]["mean"] for name in shared], directions[label])))
         for label in tasks
     }
-    average = {name: float(np.mean([ranks[label][name] for label in tasks])) for name in shared}
+    average = _average(ranks, tasks, shared)
+    limited = {label: sorted(name for name in shared if per_task[label][name]["limits"]) for label in tasks}
+    clean = [label for label in tasks if not limited[label]]
     result: dict[str, Any] = {
         "tasks": [
             {
@@ -69,6 +92,7 @@ def suite_statistics(
                 "higher_is_better": study["metrics"]["higher_is_better"],
                 "scores": per_task[label],
                 "ranks": ranks[label],
+                "limited": limited[label],
             }
             for label, study in zip(tasks, studies)
         ],
@@ -79,9 +103,46 @@ def suite_statistics(
         **_friedman_nemenyi(ranks, tasks, shared, confidence),
         "rope": rope,
         "pairs": _bayesian_pairs(per_task, tasks, shared, rope, seed),
+        "limited_tasks": [label for label in tasks if limited[label]],
+        "unlimited": {
+            "tasks": clean,
+            "ranks": dict(sorted(_average(ranks, clean, shared).items(), key=lambda item: item[1])) if clean else {},
+            **_friedman_nemenyi(ranks, clean, shared, confidence),
+        },
     }
     result["weak"] = _weakness(len(tasks), result)
+    result["headline"] = suite_headline(result)
     return result
+
+
+def _average(ranks: Mapping[str, Mapping[str, float]], tasks: Sequence[str], shared: Sequence[str]) -> dict:
+    return {name: float(np.mean([ranks[label][name] for label in tasks])) for name in shared} if tasks else {}
+
+
+def suite_headline(result: Mapping[str, Any]) -> str:
+    """The suite's outcome in one sentence: who ranks first, on which tasks the ranking rests on a limited cell,
+    and the ranking over the tasks where none is."""
+    if not result["ranks"]:
+        return "No architecture has a score on every task, so there is no ranking."
+    ranks = ", ".join(f"{name} {rank:.2f}" for name, rank in result["ranks"].items())
+    sentence = f"Average ranks over {len(result['tasks'])} tasks: {ranks}"
+    if not result["limited_tasks"]:
+        return sentence + "; no cell is limited by its budget, its learning or its search."
+    where = "; ".join(
+        f"{task['task']} ({', '.join(f'{name}: {_limit_words(task, name)}' for name in task['limited'])})"
+        for task in result["tasks"]
+        if task["limited"]
+    )
+    sentence += f". It rests on limited cells on {len(result['limited_tasks'])} task(s): {where}"
+    unlimited = result["unlimited"]
+    if not unlimited["tasks"]:
+        return sentence + "; no task is free of them, so no ranking stands without them."
+    clean = ", ".join(f"{name} {rank:.2f}" for name, rank in unlimited["ranks"].items())
+    return sentence + f". Over the {len(unlimited['tasks'])} task(s) with no limited cell: {clean}."
+
+
+def _limit_words(task: Mapping[str, Any], name: str) -> str:
+    return ", ".join(kind.replace("_", " ") for kind in task["scores"][name]["limits"])
 
 
 def _task_labels(studies: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -99,8 +160,9 @@ def _architectures(studies: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _ranks(means: list[float], higher_is_better: bool) -> list[float]:
-    """Rank 1 is the best; ties share the mean of their ranks (Demsar's convention)."""
-    oriented = [-value for value in means] if higher_is_better else means
+    """Rank 1 is the best; ties share the mean of their ranks (Demsar's convention), and means equal to
+    `RESOLUTION` decimals tie."""
+    oriented = np.round([-value if higher_is_better else value for value in means], RESOLUTION)
     return [float(rank) for rank in scipy_stats.rankdata(oriented)]
 
 
