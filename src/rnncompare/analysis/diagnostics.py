@@ -299,6 +299,9 @@ def qualify(
     "A better at this budget; B did not learn (...)" instead of a plain "A better"."""
     found = [*limits(pair["a"], diagnostics_a or {}, label), *limits(pair["b"], diagnostics_b or {}, label)]
     verdict = pair["verdict"]
-    if found:
-        verdict = (f"{pair['winner']} better at this budget; " if pair["winner"] else f"{verdict}; ") + "; ".join(found)
+    if found and pair["winner"]:  # "gru better" (or "gru better, settled at 7 seeds (...)") at this budget
+        won = f"{pair['winner']} better"
+        verdict = won + " at this budget" + verdict.removeprefix(won) + "; " + "; ".join(found)
+    elif found:
+        verdict = f"{verdict}; " + "; ".join(found)
     return {**pair, "verdict": verdict, "qualified": bool(found), "limits": found}

@@ -148,6 +148,9 @@ class Progress:
         console.print(table)
         self._print(f"[bold]{headline(summary)}[/bold]")
         for pair in summary["comparisons"]:
+            if "fixed_count_verdict" in pair:  # a sequential study's decision carries its own evidence
+                self._print(f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold]")
+                continue
             self._print(
                 f"{pair['a']} vs {pair['b']}: [bold]{pair['verdict']}[/bold] (Welch p {pair['welch_p']:.3g}, "
                 f"Mann-Whitney p {pair['mann_whitney_p']:.3g}, ASO eps_min {pair['aso_epsilon_min_a_over_b']:.2f}"
@@ -156,6 +159,12 @@ class Progress:
         if summary["comparisons"]:
             # the p-values above are not the bar: it is corrected for the number of pairs
             self._print(f"rule      {summary['comparisons'][0]['rule']}")
+            if summary.get("sequential"):
+                sequential = summary["sequential"]
+                runs = ", ".join(f"{name} {count}" for name, count in sequential["seeds_run"].items())
+                self._print(
+                    f"seeds     run: {runs} of at most {sequential['max']}; {sequential['fits_saved']} fits saved"
+                )
         else:
             for name, row in summary["architectures"].items():
                 for phrase in limits(name, row.get("diagnostics") or {}, metrics["headline_label"]):
