@@ -71,7 +71,7 @@ def test_a_dict_study_with_dict_overrides():
         (
             ["task.name=imagenet"],
             "--set: task.name must be 'digits', 'digits_pixels', 'japanese_vowels', "
-            "'italy_power', 'sunspots', 'adding', 'delayed_recall', 'reber', 'npz', 'csv', "
+            "'italy_power', 'sunspots', 'adding', 'reset_sum', 'delayed_recall', 'reber', 'npz', 'csv', "
             "'text_csv' or 'python', got 'imagenet'",
         ),
         (

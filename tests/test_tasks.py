@@ -36,6 +36,7 @@ def test_digits_reads_as_8_steps_of_8_features():
         ("italy_power", {}, 24, 1, "classification", 2, False),
         ("sunspots", {"window": 15}, 15, 1, "regression", 0, False),
         ("adding", SMALL, 12, 2, "regression", 0, False),
+        ("reset_sum", SMALL, 12, 2, "regression", 0, False),
         ("delayed_recall", SMALL, 14, 13, "classification", 8, False),
         ("reber", {"length": 20, "samples": 240}, 20, 7, "classification", 2, True),
     ],
@@ -67,7 +68,9 @@ def test_the_registry_owns_task_names_and_options_and_the_config_reads_them():
 
 
 @pytest.mark.parametrize(
-    "name, options", [("adding", SMALL), ("delayed_recall", SMALL), ("reber", SMALL), ("digits", {}), ("sunspots", {})]
+    "name, options",
+    [("adding", SMALL), ("reset_sum", SMALL), ("delayed_recall", SMALL), ("reber", SMALL), ("digits", {}),
+     ("sunspots", {})],  # fmt: skip
 )
 def test_same_seed_same_data_other_seed_other_data(name, options):
     assert task(name, seed=7, **options).digest() == task(name, seed=7, **options).digest()
@@ -118,6 +121,20 @@ def test_adding_targets_are_the_sum_of_the_two_marked_values():
     assert np.all(x[:, :6, 1].sum(axis=1) == 1)  # one marker in each half
     assert np.allclose((x[:, :, 0] * x[:, :, 1]).sum(axis=1), y, atol=1e-6)
     assert data.baseline["test_mse"] == pytest.approx(np.mean((data.y_test - data.y_train.mean()) ** 2), rel=1e-5)
+
+
+def test_reset_sum_targets_are_the_sum_after_the_last_reset_which_is_in_the_second_half():
+    data = task("reset_sum", **SMALL)
+    x, y = data.x_train, data.y_train
+    markers = x[:, :, 1]
+    assert set(markers.sum(axis=1)) <= {2.0, 3.0, 4.0}  # the last reset and 1 to 3 before it
+    last = 11 - np.argmax(markers[:, ::-1], axis=1)  # the last marked step of 12
+    assert np.all(last >= 6) and np.all(last <= 10)  # in the second half, with one step or more after it
+    after = np.arange(12)[None, :] > last[:, None]
+    assert np.allclose((x[:, :, 0] * after).sum(axis=1), y, atol=1e-5)
+    # what came before the last reset is large and must be forgotten: its total is not the target
+    before = (x[:, :, 0] * ~after).sum(axis=1)
+    assert before.mean() > y.mean()
 
 
 def test_delayed_recall_label_is_the_first_symbol_and_the_cue_comes_last():

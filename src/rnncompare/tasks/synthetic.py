@@ -12,7 +12,8 @@ from rnncompare.core.seeds import derive_seed
 from rnncompare.tasks.base import RawTask, TaskInfo, pad_sequences
 
 DEFAULT_SAMPLES = 2000
-DEFAULT_LENGTHS = {"adding": 50, "delayed_recall": 20, "reber": 30}
+DEFAULT_LENGTHS = {"adding": 50, "delayed_recall": 20, "reber": 30, "reset_sum": 40}
+RESETS = (2, 5)  # reset markers per sequence: from 2 to 4
 RECALL_SYMBOLS = 8
 DISTRACTOR_SYMBOLS = 4
 REBER_SYMBOLS = "BTPSXVE"
@@ -60,6 +61,39 @@ def adding(task_config, seed: int) -> RawTask:
         scale=False,
         note="A model that always predicts the training mean scores the baseline MSE shown; "
         "solving the task means going well below it.",
+    )
+
+
+def reset_sum(task_config, seed: int) -> RawTask:
+    """The sum of the values since the last reset marker: a running total that has to be overwritten.
+
+    Channel 0 holds values drawn uniformly from [0, 1); channel 1 marks 2 to 4 reset steps, the last of them in
+    the second half. The target is the sum of the values after the last reset, so everything before it, however
+    large its total, must be forgotten: what an LSTM's forget gate is for (Gers et al. 2000), and what a cell
+    without one can only approximate by writing "new minus old" through its recurrent input.
+    """
+    length, samples = _sizes(task_config, "reset_sum", 4)
+    rng = np.random.default_rng(derive_seed(seed, "task-reset_sum"))
+    values = rng.random((samples, length), dtype=np.float32)
+    markers = np.zeros((samples, length), dtype=np.float32)
+    half = length // 2
+    last = rng.integers(half, length - 1, samples)  # the last reset: the segment after it is 1 to half steps long
+    rows = np.arange(samples)
+    markers[rows, last] = 1.0
+    for count in range(RESETS[0] - 1, RESETS[1] - 1):  # 1 to 3 earlier resets anywhere before the last
+        earlier = rng.integers(0, np.maximum(last, 1))
+        chosen = rng.random(samples) < (1.0 if count == RESETS[0] - 1 else 0.5)
+        markers[rows[chosen], earlier[chosen]] = 1.0
+    after = np.arange(length)[None, :] > last[:, None]
+    y = (values * after).sum(axis=1).astype(np.float32)
+    return RawTask(
+        np.stack([values, markers], axis=-1),
+        y,
+        "regression",
+        f"reset sum, {length} steps, {samples} samples (generated)",
+        scale=False,
+        note="A model that always predicts the training mean scores the baseline MSE shown; a cell that cannot "
+        "forget keeps every earlier segment's total in its state.",
     )
 
 
@@ -164,6 +198,14 @@ TASKS = {
         "regression",
         "task.length steps x 2 features (default 50)",
         "sum of the two marked values",
+        "generated from the study seed",
+        options=("length", "samples"),
+    ),
+    "reset_sum": TaskInfo(
+        reset_sum,
+        "regression",
+        "task.length steps x 2 features (default 40)",
+        "sum of the values since the last reset marker",
         "generated from the study seed",
         options=("length", "samples"),
     ),
