@@ -80,9 +80,7 @@ def test_a_study_killed_in_a_round_resumes_with_the_same_rounds(settled, tmp_pat
     runs = client.search_runs([experiment.experiment_id], max_results=1000, order_by=["attributes.start_time ASC"])
     # the epochs before round two's second gru seed: every trial, the first three seeds of each, and seed 4 of gru
     epochs = [
-        int(run.data.metrics["epochs_run"])
-        for run in runs
-        if run.data.tags.get("rnncompare.role") in ("trial", "seed")
+        int(run.data.metrics["epochs_run"]) for run in runs if run.data.tags.get("rnncompare.role") in ("trial", "seed")
     ]
     kill_at = sum(epochs[: 2 + 6 + 1]) + 1
     (tmp_path / "study.yaml").write_text(STUDY)

@@ -69,8 +69,14 @@ def test_the_registry_owns_task_names_and_options_and_the_config_reads_them():
 
 @pytest.mark.parametrize(
     "name, options",
-    [("adding", SMALL), ("reset_sum", SMALL), ("delayed_recall", SMALL), ("reber", SMALL), ("digits", {}),
-     ("sunspots", {})],  # fmt: skip
+    [
+        ("adding", SMALL),
+        ("reset_sum", SMALL),
+        ("delayed_recall", SMALL),
+        ("reber", SMALL),
+        ("digits", {}),
+        ("sunspots", {}),
+    ],
 )
 def test_same_seed_same_data_other_seed_other_data(name, options):
     assert task(name, seed=7, **options).digest() == task(name, seed=7, **options).digest()
