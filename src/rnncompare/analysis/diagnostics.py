@@ -117,8 +117,9 @@ def _floor(name: str, minimum: float) -> bool:
     return (name == "dropout" and minimum == 0) or (name in ("units", "layers") and minimum <= 1)
 
 
-# A fit whose skill is this close to perfect has nothing left to gain from more epochs or patience, whatever its loss
-# still does: "still improving" and "stopped short" ignore it, and a cell whose mean is there sits at the ceiling.
+# A fit whose accuracy's skill is this close to perfect has nothing left to gain from more epochs or patience,
+# whatever its loss still does: "still improving" and "stopped short" ignore it, and a cell whose mean is there sits
+# at the ceiling. Only a score with a top (accuracy) has one.
 CEILING_SKILL = 0.99
 # Early stopping "decided" a fit that it ended this far (in skill) below the best the same architecture reached on
 # the same task (its best seed, or its selected trial): a quarter of the way from the constant predictor to perfect.
@@ -154,7 +155,8 @@ def diagnose(
         if baseline is not None
         else [None] * len(fits)
     )
-    at_ceiling = [value is not None and value >= CEILING_SKILL for value in skills]
+    # an error has no ceiling: an MSE ten times smaller is a real difference however close both are to zero
+    at_ceiling = [higher_is_better and value is not None and value >= CEILING_SKILL for value in skills]
     improving = [
         still_improving(fit["best_epoch"], last_epoch(fit), max_epochs, patience) and not ceiling
         for fit, ceiling in zip(fits, at_ceiling)
@@ -201,7 +203,7 @@ def diagnose(
         "plateau_stopped": sum(plateau),
         "stopped_short": sum(short),
         "best_score": float(best_score),
-        "at_ceiling": bool(np.mean(skills) >= CEILING_SKILL),
+        "at_ceiling": higher_is_better and bool(np.mean(skills) >= CEILING_SKILL),
     }
 
 

@@ -27,7 +27,9 @@ def headline(summary: dict[str, Any]) -> str:
         return "No architecture finished a trial, so there is nothing to compare."
     diagnostics = {name: rows[name].get("diagnostics") or {} for name in ranked}
     label = summary["metrics"]["headline_label"]
-    if len(ranked) > 1 and all(diagnostics[name].get("at_ceiling") for name in ranked):
+    comparisons = summary["comparisons"]
+    settled = any(pair["winner"] is not None for pair in comparisons)
+    if len(ranked) > 1 and not settled and all(diagnostics[name].get("at_ceiling") for name in ranked):
         return (
             f"No pair differs: {_names(ranked, len(ranked))} reached the ceiling ({label} within "
             f"{1 - CEILING_SKILL:.0%} of perfect), so this task does not separate them."
@@ -36,7 +38,6 @@ def headline(summary: dict[str, Any]) -> str:
     improving = [name for name in ranked if diagnostics[name].get("budget_limited")]
     stopped = [name for name in ranked if diagnostics[name].get("stopped_short")]
     limited = bool(not_learned or improving or stopped)
-    comparisons = summary["comparisons"]
     winners = [pair for pair in comparisons if pair["winner"] is not None]
     equivalent = [pair for pair in comparisons if pair.get("decision") == "equivalent"]
     if not comparisons:
