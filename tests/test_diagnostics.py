@@ -210,6 +210,6 @@ def test_any_fit_still_improving_below_the_ceiling_limits_the_cell_and_the_ceili
     found = diagnose(perfect, "test_accuracy", 0.5, True, **RECALL_BUDGET)
     assert (found["budget_limited"], found["still_improving"], found["at_ceiling"]) == (False, 0, True)
     assert limits("lstm_nfg", found, "test accuracy") == []
-    # an error has no ceiling: lstm_nfg's test MSE of 0.037 on reset_sum is 9 times lstm's 0.004, both skill 0.98+
+    # an error has no ceiling: lstm_nfg's test MSE of 0.037 on reset_sum is 9 times gru's 0.004, both skill 0.99+
     near_zero = diagnose([fit(0.004, 40, 40)] * 5, "test_mse", 2.3, False, **BUDGET)
     assert (near_zero["at_ceiling"], near_zero["budget_limited"], near_zero["still_improving"]) == (False, True, 5)
