@@ -63,6 +63,14 @@ def test_the_pair_settles_before_the_most_seeds_and_says_so_everywhere(settled):
     assert [len(runs["gru"]), len(runs["simple_rnn"])] == [pair["settled_at"]] * 2
     assert {status for values in runs.values() for _, status in values} == {"FINISHED"}
     assert [seed for seed, _ in runs["gru"]] == [seed for seed, _ in runs["simple_rnn"]]
+    # the MLflow study run's description says how the pair settled, and how many seeds ran
+    client = MlflowClient(f"sqlite:///{settled['folder'] / 'mlruns' / 'mlflow.db'}")
+    [study_run] = client.search_runs(
+        [client.get_experiment_by_name("settle").experiment_id], "tags.`rnncompare.role` = 'study'"
+    )
+    note = study_run.data.tags["mlflow.note.content"]
+    assert f", settled at {pair['settled_at']} seeds (P(gru > simple_rnn) in " in note
+    assert f"Seeds run: gru {pair['settled_at']}, simple_rnn {pair['settled_at']} (at most 12 each)" in note
     stderr = settled["stderr"]
     assert "seeds     round to 5 seeds: gru, simple_rnn (open: gru vs simple_rnn)" in stderr
     assert f"seeds     gru vs simple_rnn: gru better, settled at {pair['settled_at']} seeds" in stderr

@@ -186,11 +186,11 @@ def closed_seed_runs(context: StudyContext, started: dict) -> dict[str, list]:
 
 
 def seed_count_words(evaluation) -> str:
-    """'5', or for a sequential study '3 then rounds of 2 until each pair settles (at most 12)'."""
+    """'5', or for a sequential study '3, then rounds of 2 until each pair settles (at most 12)'."""
     if not evaluation.sequential:
         return str(evaluation.seeds)
-    rope = f" or is equivalent within +/- {evaluation.rope:g}" if evaluation.rope is not None else ""
+    rope = f", equivalence within +/- {evaluation.rope:g}" if evaluation.rope is not None else ""
     return (
-        f"{evaluation.seeds.min}, then rounds of {evaluation.seeds.step} until each pair has a winner{rope} "
+        f"{evaluation.seeds.min}, then rounds of {evaluation.seeds.step} until each pair settles{rope} "
         f"(at most {evaluation.seeds.max})"
     )
