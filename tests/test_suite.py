@@ -87,7 +87,7 @@ def test_each_tasks_limits_are_carried_and_a_ranking_over_the_tasks_free_of_them
     recall = suite["tasks"][4]
     assert recall["limited"] == ["lstm", "simple_rnn"]
     assert recall["scores"]["lstm"]["limits"] == {
-        "stopped_by_early_stopping": "8 of 10 fits far below its best (patience 5)"
+        "stopped_by_early_stopping": "8 of 10 fits far below its best, patience 5"
     }
     assert recall["scores"]["simple_rnn"]["limits"] == {"did_not_learn": "skill 0.20"}
     assert recall["scores"]["gru"]["limits"] == {}

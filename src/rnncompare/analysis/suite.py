@@ -54,8 +54,8 @@ def cell_limits(diagnostics: Mapping[str, Any]) -> dict[str, str]:
         found["did_not_learn"] = f"skill {diagnostics['skill_mean']:.2f}"
     if diagnostics.get("stopped_short"):
         found["stopped_by_early_stopping"] = (
-            f"{diagnostics['stopped_short']} of {diagnostics['fits']} fits far below its best "
-            f"(patience {diagnostics['patience']})"
+            f"{diagnostics['stopped_short']} of {diagnostics['fits']} fits far below its best, "
+            f"patience {diagnostics['patience']}"
         )
     if diagnostics.get("budget_limited"):
         found["still_improving"] = f"{diagnostics['still_improving']} of {diagnostics['fits']} fits at the epoch cap"
