@@ -174,6 +174,11 @@ class SequentialRule:
         """Each pair's error budget: 1 - confidence over the pairs (Bonferroni)."""
         return (1 - self.confidence) / max(1, len(self.pairs))
 
+    @property
+    def sequence_alpha(self) -> float:
+        """Each of a pair's confidence sequences' error budget: the pair's, halved where a rope adds the second."""
+        return self.alpha / 2 if self.rope is not None else self.alpha
+
     def look(self, count: int, scores: Mapping[str, Sequence[float | None]]) -> list[str]:
         """Decide every open pair from its first `count` paired runs; return the architectures of the pairs still
         open (empty when all settled), whose next round the study runs."""
@@ -193,7 +198,7 @@ class SequentialRule:
             return
         sign = 1.0 if self.higher_is_better else -1.0
         differences = sign * (a - b)
-        alpha = self.alpha / 2 if self.rope is not None else self.alpha
+        alpha = self.sequence_alpha
         wins = np.where(np.isclose(differences, 0, rtol=0, atol=1e-7), 0.5, (differences > 0).astype(float))
         pair.wins = wins
         if self.rope is not None:

@@ -37,7 +37,7 @@ def sequential_summary(config: dict[str, Any], architectures: dict[str, Any], me
             "decision": pair.decision,
             "settled_at": pair.settled_at,
             "paired_runs": pair.paired_runs,
-            "p_a_better_sequence": list(pair.p_a_better(rule.alpha / (2 if rule.rope is not None else 1))),
+            "p_a_better_sequence": list(pair.p_a_better(rule.sequence_alpha)),
             "mean_difference_sequence": None if pair.mean_difference is None else list(pair.mean_difference),
         }
         for pair in rule.pairs
